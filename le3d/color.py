@@ -1,0 +1,233 @@
+"""Colour science shared by the RAW pipeline (le3d.raw.isp) and post-processing (le3d.post).
+
+Everything is torch. Matrices are float32 [3, 3] and act on column vectors (``y = M @ x``); to apply
+one to an image ``[..., 3]`` use :func:`apply_matrix`.
+
+Facts used (references: IEC 61966-2-1 for sRGB, the DNG specification 1.6 chapter 6 for camera
+colour, Lindbloom's tables for Bradford, CIE 15:2004 for the daylight locus, Kim et al. 2002 for
+the Planckian locus):
+- sRGB primaries with a D65 white (x, y) = (0.3127, 0.3290).
+- DNG ``ColorMatrix`` maps CIE XYZ (of the calibration illuminant, white Y = 1) to camera native RGB;
+  ``ForwardMatrix`` maps white-balanced camera RGB to XYZ relative to D50 (the ICC PCS).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "srgb_oetf", "srgb_eotf", "XYZ_TO_SRGB", "SRGB_TO_XYZ", "BRADFORD", "WHITE_XY", "EXIF_ILLUMINANTS",
+    "bradford", "cct_to_xy", "xy_to_xyz", "illuminant_xyz", "camera_to_srgb",
+    "forward_matrix_to_srgb", "apply_matrix", "luminance",
+]
+
+# ---------------------------------------------------------------------------------------------
+# transfer functions
+
+
+def srgb_oetf(x: torch.Tensor) -> torch.Tensor:
+    """Linear -> sRGB-encoded (IEC 61966-2-1). Defined for any real input: odd-symmetric below 0
+    so negative (noisy) values survive a round trip; values above 1 are extrapolated, not clipped."""
+    x = torch.as_tensor(x)
+    if not x.is_floating_point():
+        x = x.float()
+    a = x.abs()
+    y = torch.where(a <= 0.0031308, 12.92 * a, 1.055 * a.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+    return torch.sign(x) * y
+
+
+def srgb_eotf(x: torch.Tensor) -> torch.Tensor:
+    """sRGB-encoded -> linear, the exact inverse of :func:`srgb_oetf`."""
+    x = torch.as_tensor(x)
+    if not x.is_floating_point():
+        x = x.float()
+    a = x.abs()
+    y = torch.where(a <= 0.04045, a / 12.92, ((a.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+    return torch.sign(x) * y
+
+
+# ---------------------------------------------------------------------------------------------
+# chromaticities and matrices
+
+WHITE_XY = {
+    "A": (0.44757, 0.40745),
+    "D50": (0.34567, 0.35850),
+    "D55": (0.33242, 0.34743),
+    "D65": (0.31270, 0.32900),
+    "D75": (0.29902, 0.31485),
+    "E": (1 / 3, 1 / 3),
+    "F2": (0.37208, 0.37529),
+    "F11": (0.38052, 0.37713),
+}
+
+# EXIF LightSource / DNG CalibrationIlluminant codes -> a white of WHITE_XY (or a CCT in kelvin).
+EXIF_ILLUMINANTS = {
+    1: "D65",  # "daylight": treated as D65 (as Adobe does)
+    2: "F2",  # fluorescent (cool white)
+    3: "A",  # tungsten
+    4: "D65",  # flash: approximately daylight
+    9: "D65",  # fine weather
+    10: "D65",  # cloudy (approximated)
+    11: "D75",  # shade
+    12: 6430.0,  # daylight fluorescent (CCT)
+    13: 5000.0,  # day white fluorescent
+    14: 4150.0,  # cool white fluorescent
+    15: 3450.0,  # white fluorescent
+    17: "A",  # standard light A
+    18: 4874.0,  # standard light B
+    19: 6774.0,  # standard light C
+    20: "D55",
+    21: "D65",
+    22: "D75",
+    23: "D50",
+    24: 3200.0,  # ISO studio tungsten
+}
+
+_SRGB_TO_XYZ64 = torch.tensor(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
+    dtype=torch.float64,
+)
+_XYZ_TO_SRGB64 = torch.linalg.inv(_SRGB_TO_XYZ64)
+SRGB_TO_XYZ = _SRGB_TO_XYZ64.float()  # linear sRGB (D65) -> XYZ (D65 white has Y = 1)
+XYZ_TO_SRGB = _XYZ_TO_SRGB64.float()  # XYZ (D65) -> linear sRGB
+
+_BRADFORD64 = torch.tensor(
+    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]], dtype=torch.float64
+)
+BRADFORD = _BRADFORD64.float()  # XYZ -> Bradford cone response
+
+
+def xy_to_xyz(x, y) -> torch.Tensor:
+    """Chromaticity (x, y) -> XYZ with Y = 1, float32 [..., 3] (scalars give [3])."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    return torch.stack([x / y, torch.ones_like(x), (1 - x - y) / y], dim=-1).float()
+
+
+def _xy_uv(x: float, y: float) -> tuple[float, float]:
+    d = -2 * x + 12 * y + 3
+    return 4 * x / d, 6 * y / d
+
+
+def _uv_xy(u: float, v: float) -> tuple[float, float]:
+    d = 2 * u - 8 * v + 4
+    return 3 * u / d, 2 * v / d
+
+
+def _locus_xy(t: float) -> tuple[float, float]:
+    """CIE daylight locus for T >= 4000 K, Planckian locus (Kim et al. 2002) below."""
+    if t >= 4000.0:
+        t = min(t, 25000.0)
+        if t <= 7000.0:
+            x = -4.6070e9 / t**3 + 2.9678e6 / t**2 + 0.09911e3 / t + 0.244063
+        else:
+            x = -2.0064e9 / t**3 + 1.9018e6 / t**2 + 0.24748e3 / t + 0.237040
+        y = -3.000 * x * x + 2.870 * x - 0.275
+        return x, y
+    t = max(t, 1667.0)
+    x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
+    if t <= 2222.0:
+        y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
+    else:
+        y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
+    return x, y
+
+
+def cct_to_xy(temperature_k: float, tint: float = 0.0) -> tuple[float, float]:
+    """Correlated colour temperature (kelvin, clamped to 1667..25000) -> chromaticity (x, y).
+
+    Uses the CIE daylight locus at or above 4000 K (so 6504 K is D65 to 4 decimals) and the
+    Planckian locus below. ``tint`` is in Adobe's units: it moves the point perpendicular to the
+    locus in CIE 1960 (u, v) by ``-tint / 3000``; positive tint is magenta, negative is green.
+    """
+    t = float(temperature_k)
+    x, y = _locus_xy(t)
+    if tint == 0.0:
+        return x, y
+    u, v = _xy_uv(x, y)
+    h = max(1.0, 0.01 * t)
+    u1, v1 = _xy_uv(*_locus_xy(t - h))
+    u2, v2 = _xy_uv(*_locus_xy(t + h))
+    du, dv = u2 - u1, v2 - v1
+    n = math.hypot(du, dv) or 1.0
+    # normal pointing to the green side (+v side, above the locus): (-dv, du) oriented so that dv>0
+    nu, nv = -dv / n, du / n
+    if nv < 0:
+        nu, nv = -nu, -nv
+    offset = -float(tint) / 3000.0
+    return _uv_xy(u + offset * nu, v + offset * nv)
+
+
+def illuminant_xyz(illuminant) -> torch.Tensor:
+    """White XYZ (Y = 1) of an illuminant given as a name ('D65', 'D50', 'A', ...), an EXIF/DNG
+    LightSource code (21 = D65, 23 = D50, 17 = A, ...), a CCT in kelvin (float > 1000), an
+    (x, y) pair, or an XYZ triple."""
+    if isinstance(illuminant, str):
+        key = illuminant.upper()
+        if key not in WHITE_XY:
+            raise ValueError(f"unknown illuminant {illuminant!r}; known: {sorted(WHITE_XY)}")
+        return xy_to_xyz(*WHITE_XY[key])
+    if isinstance(illuminant, torch.Tensor) and illuminant.numel() in (2, 3):
+        illuminant = illuminant.double().flatten().tolist()
+    if isinstance(illuminant, (tuple, list)):
+        if len(illuminant) == 2:
+            return xy_to_xyz(*illuminant)
+        if len(illuminant) == 3:
+            return torch.tensor(illuminant, dtype=torch.float32)
+    if isinstance(illuminant, (int, float)) and not isinstance(illuminant, bool):
+        if isinstance(illuminant, int) and illuminant < 1000:
+            if illuminant not in EXIF_ILLUMINANTS:
+                raise ValueError(f"unsupported EXIF illuminant code {illuminant}")
+            return illuminant_xyz(EXIF_ILLUMINANTS[illuminant])
+        return xy_to_xyz(*cct_to_xy(float(illuminant)))
+    raise ValueError(f"cannot interpret illuminant {illuminant!r}")
+
+
+def bradford(src_white_xyz, dst_white_xyz) -> torch.Tensor:
+    """Bradford chromatic adaptation [3, 3] mapping XYZ seen under `src` white to XYZ under `dst`.
+    Whites may be XYZ triples or anything :func:`illuminant_xyz` accepts (e.g. 'D50')."""
+    src = illuminant_xyz(src_white_xyz).double()
+    dst = illuminant_xyz(dst_white_xyz).double()
+    cone_src = _BRADFORD64 @ src
+    cone_dst = _BRADFORD64 @ dst
+    m = torch.linalg.inv(_BRADFORD64) @ torch.diag(cone_dst / cone_src) @ _BRADFORD64
+    return m.float()
+
+
+def camera_to_srgb(color_matrix_xyz_to_cam, illuminant="D65") -> torch.Tensor:
+    """The [3, 3] matrix mapping white-balanced camera RGB to linear sRGB (D65).
+
+    ``color_matrix_xyz_to_cam`` is a DNG ColorMatrix (XYZ -> camera native RGB) measured under
+    ``illuminant`` (name, EXIF code, CCT or white XYZ). A scene neutral under that illuminant has
+    camera response ``n = CM @ white``; white balancing divides by n. The chain is
+    wb-camera -> camera (x n) -> XYZ (CM^-1) -> Bradford(illuminant -> D65) -> sRGB, so a
+    white-balanced (1, 1, 1) maps exactly to sRGB (1, 1, 1). For illuminant D65 this is the
+    classic dcraw/RawNeRF construction (rows of CM @ SRGB_TO_XYZ normalised to sum 1, inverted).
+    """
+    cm = torch.as_tensor(color_matrix_xyz_to_cam, dtype=torch.float64).reshape(3, 3)
+    adapt = bradford("D65", illuminant).double()  # XYZ under D65 -> XYZ under the illuminant
+    cam_from_srgb = cm @ adapt @ _SRGB_TO_XYZ64
+    cam_from_srgb = cam_from_srgb / cam_from_srgb.sum(dim=1, keepdim=True)
+    return torch.linalg.inv(cam_from_srgb).float()
+
+
+def forward_matrix_to_srgb(forward_matrix) -> torch.Tensor:
+    """DNG ForwardMatrix (white-balanced camera RGB -> XYZ D50) -> [3, 3] to linear sRGB (D65)."""
+    fm = torch.as_tensor(forward_matrix, dtype=torch.float64).reshape(3, 3)
+    m = _XYZ_TO_SRGB64 @ bradford("D50", "D65").double() @ fm
+    # the DNG spec requires FM @ 1 = D50 white; renormalise so (1,1,1) -> (1,1,1) exactly
+    m = m / (m @ torch.ones(3, dtype=torch.float64)).unsqueeze(1)
+    return m.float()
+
+
+def apply_matrix(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """Apply a [3, 3] colour matrix to an image [..., 3] (column-vector convention)."""
+    matrix = torch.as_tensor(matrix, dtype=image.dtype, device=image.device)
+    return image @ matrix.T
+
+
+def luminance(rgb: torch.Tensor) -> torch.Tensor:
+    """Relative luminance Y of linear sRGB [..., 3] -> [...]."""
+    w = SRGB_TO_XYZ[1].to(rgb.device, rgb.dtype)
+    return rgb @ w
