@@ -1,0 +1,150 @@
+// Front-to-back compositing of one pixel, forward and backward, shared by both backends.
+//
+// For contributors k = 1..n in depth order: a_k = min(0.99, raw_k) (skipped when < 1/255),
+// T_k = prod_{j<k} (1 - a_k), w_k = a_k T_k, and the pixel stops before T would drop below 1e-4.
+// Outputs: colour sum w f + T_final bg; alpha 1 - T_final; depth sum w z;
+// distortion D = 2 |S|, S = sum_k w_k (u_k W_<k - U_<k) (= sum_{i,j} w_i w_j |u_i - u_j| when u is
+// monotone in depth); near/far = w-weighted mean depth of the first/last k contributors.
+#pragma once
+#include "le3d/common.h"
+
+namespace le3d {
+
+struct PixelForward {
+  float T = 1.0f;
+  float W = 0.0f, U = 0.0f, S = 0.0f, depth = 0.0f;
+  int n = 0;
+  int last = 0;  // one past the tile-list index of the last contributor
+  float near_wz = 0.0f, near_w = 0.0f;
+  float ring_w[kNearFarMaxK];
+  float ring_z[kNearFarMaxK];
+
+  enum Step { kSkip = 0, kAdded = 1, kDone = 2 };
+
+  // Composites one primitive. On kAdded, *w_out is its weight; colour is accumulated by the caller.
+  LE3D_HD int add(float raw_alpha, float z, float u, int nearfar_k, int list_index, float* w_out) {
+    const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
+    if (!(a >= kAlphaMin)) return kSkip;
+    const float next_T = T * (1.0f - a);
+    if (next_T < kTransmittanceMin) return kDone;
+    const float w = a * T;
+    S += w * (u * W - U);
+    W += w;
+    U += w * u;
+    depth += w * z;
+    if (nearfar_k > 0) {
+      if (n < nearfar_k) {
+        near_wz += w * z;
+        near_w += w;
+      }
+      ring_w[n % nearfar_k] = w;
+      ring_z[n % nearfar_k] = z;
+    }
+    n += 1;
+    last = list_index + 1;
+    T = next_T;
+    *w_out = w;
+    return kAdded;
+  }
+
+  LE3D_HD float distortion() const { return 2.0f * (S < 0.0f ? -S : S); }
+  LE3D_HD float near_depth() const { return near_w > 0.0f ? near_wz / near_w : 0.0f; }
+  LE3D_HD float far_weight(int k) const {
+    const int m = n < k ? n : k;
+    float sw = 0.0f;
+    for (int i = 0; i < m; ++i) sw += ring_w[i];
+    return sw;
+  }
+  LE3D_HD float far_depth(int k) const {
+    const int m = n < k ? n : k;
+    float swz = 0.0f, sw = 0.0f;
+    for (int i = 0; i < m; ++i) {
+      swz += ring_w[i] * ring_z[i];
+      sw += ring_w[i];
+    }
+    return sw > 0.0f ? swz / sw : 0.0f;
+  }
+
+  // Fills aux[kAuxDim] for the backward pass.
+  LE3D_HD void save(float* aux, int nearfar_k) const {
+    aux[kAuxTransmittance] = T;
+    aux[kAuxLastIndex] = static_cast<float>(last);
+    aux[kAuxCount] = static_cast<float>(n);
+    aux[kAuxWeightSum] = W;
+    aux[kAuxCoordSum] = U;
+    aux[kAuxDistortionSigned] = S;
+    aux[kAuxNearWeight] = near_w;
+    aux[kAuxFarWeight] = nearfar_k > 0 ? far_weight(nearfar_k) : 0.0f;
+  }
+};
+
+// Upstream gradients of one pixel and the forward values the backward needs.
+struct PixelGrads {
+  float d_alpha = 0.0f, d_depth = 0.0f, d_distortion = 0.0f, d_near = 0.0f, d_far = 0.0f;
+  float near = 0.0f, far = 0.0f;  // forward outputs
+};
+
+// Walks the contributors back to front (the caller iterates the tile list from aux's last index
+// down and calls step() for every primitive; skipped ones return false).
+struct PixelBackward {
+  float T;         // transmittance before the current contributor, updated by step()
+  float R;         // sum_{m>k} G_m w_m + dL/dT_final T_final
+  float W_after = 0.0f, U_after = 0.0f;
+  float W_total, U_total, sign_S, near_w, far_w;
+  int position;    // 1-based position of the next contributor to visit, counting from the front
+  int count, nearfar_k;
+
+  // dL/dT_final = dL/dcolour . bg - dL/dalpha (the caller computes the colour part).
+  LE3D_HD void init(const float* aux, float dL_dT_final_colour, const PixelGrads& g, int k) {
+    T = aux[kAuxTransmittance];
+    count = static_cast<int>(aux[kAuxCount]);
+    position = count;
+    W_total = aux[kAuxWeightSum];
+    U_total = aux[kAuxCoordSum];
+    sign_S = aux[kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
+    near_w = aux[kAuxNearWeight];
+    far_w = aux[kAuxFarWeight];
+    nearfar_k = k;
+    R = (dL_dT_final_colour - g.d_alpha) * T;
+  }
+
+  // One primitive (back to front). colour_dot = dL/dcolour . f. Returns false for skipped ones.
+  // On true: *d_raw = dL/d(raw alpha), *w_out = w (for the feature gradient w dL/dcolour),
+  // *d_z and *d_u = dL/dz and dL/du of this primitive.
+  LE3D_HD bool step(float raw_alpha, float z, float u, float colour_dot, const PixelGrads& g,
+                    float* d_raw, float* w_out, float* d_z, float* d_u) {
+    const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
+    if (!(a >= kAlphaMin)) return false;
+    const float T_k = T / (1.0f - a);
+    const float w = a * T_k;
+    const float W_before = W_total - w - W_after;
+    const float U_before = U_total - w * u - U_after;
+    // dL/dw_k
+    float G = colour_dot + g.d_depth * z;
+    G += g.d_distortion * 2.0f * sign_S * ((u * W_before - U_before) + (U_after - u * W_after));
+    float dz = w * g.d_depth;
+    if (nearfar_k > 0) {
+      if (position <= nearfar_k && near_w > 0.0f) {
+        G += g.d_near * (z - g.near) / near_w;
+        dz += g.d_near * w / near_w;
+      }
+      if (position > count - nearfar_k && far_w > 0.0f) {
+        G += g.d_far * (z - g.far) / far_w;
+        dz += g.d_far * w / far_w;
+      }
+    }
+    const float d_a = T_k * G - R / (1.0f - a);
+    *d_raw = raw_alpha < kAlphaMax ? d_a : 0.0f;  // the clamp passes no gradient
+    *w_out = w;
+    *d_z = dz;
+    *d_u = g.d_distortion * 2.0f * sign_S * w * (W_before - W_after);
+    R += G * w;
+    W_after += w;
+    U_after += w * u;
+    T = T_k;
+    position -= 1;
+    return true;
+  }
+};
+
+}  // namespace le3d

@@ -1,0 +1,89 @@
+// The smooth-convex footprint (3D Convex Splatting, with normalised edge normals).
+// Params (kParams floats): [0] number of hull edges E (<= kMaxEdges, stored as float),
+// [1] delta (smoothness), [2] s (pixels -> world units at the convex's depth), [3] sigma
+// (sharpness), [4] opacity o, then for each edge e < kMaxEdges: nx, ny, c with the signed
+// distance L_e(q) = nx qx + ny qy + c in pixels (unit outward normal; negative inside).
+// phi(q) = (1/delta) logsumexp_e(delta s L_e(q)); raw alpha = o * sigmoid(-sigma phi(q)).
+#pragma once
+#include <cmath>
+
+#include "le3d/common.h"
+
+namespace le3d {
+
+struct ConvexFootprint {
+  static constexpr int kMaxEdges = 8;
+  static constexpr int kHeader = 5;
+  static constexpr int kParams = kHeader + 3 * kMaxEdges;
+
+  LE3D_HD static int edges(const float* p) {
+    int e = static_cast<int>(p[0]);
+    return e < 0 ? 0 : (e > kMaxEdges ? kMaxEdges : e);
+  }
+
+  // phi and, through m, the max of delta s L_e (for the stable logsumexp).
+  LE3D_HD static float phi(const float* p, float px, float py, float* m_out) {
+    const int E = edges(p);
+    const float ds = p[1] * p[2];
+    float m = -INFINITY;
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + kHeader + 3 * e;
+      const float v = ds * (q[0] * px + q[1] * py + q[2]);
+      m = v > m ? v : m;
+    }
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + kHeader + 3 * e;
+      sum += expf(ds * (q[0] * px + q[1] * py + q[2]) - m);
+    }
+    *m_out = m;
+    return (m + logf(sum)) / p[1];
+  }
+
+  LE3D_HD static float raw_alpha(const float* p, float px, float py) {
+    if (edges(p) < 3) return 0.0f;
+    float m;
+    const float ph = phi(p, px, py, &m);
+    const float coverage = 1.0f / (1.0f + expf(p[3] * ph));  // sigmoid(-sigma phi)
+    return p[4] * coverage;
+  }
+
+  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float grad_raw,
+                                         float* grad) {
+    const int E = edges(p);
+    if (E < 3) return;
+    const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
+    const float ds = delta * s;
+    float m;
+    const float ph = phi(p, px, py, &m);
+    const float coverage = 1.0f / (1.0f + expf(sigma * ph));
+    grad[4] += coverage * grad_raw;
+    // d coverage / d phi = -sigma C (1 - C); d coverage / d sigma = -phi C (1 - C)
+    const float dcov = o * grad_raw * coverage * (1.0f - coverage);
+    const float dphi = -sigma * dcov;
+    grad[3] += -ph * dcov;
+    // phi = LSE(delta s L) / delta.  With softmax weights pi_e:
+    // d phi / d L_e = s pi_e;  d phi / d s = sum pi_e L_e;  d phi / d delta = (s sum pi_e L_e - phi) / delta
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + kHeader + 3 * e;
+      sum += expf(ds * (q[0] * px + q[1] * py + q[2]) - m);
+    }
+    float weighted_L = 0.0f;
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + kHeader + 3 * e;
+      const float L = q[0] * px + q[1] * py + q[2];
+      const float pi = expf(ds * L - m) / sum;
+      weighted_L += pi * L;
+      const float dL = dphi * s * pi;
+      float* g = grad + kHeader + 3 * e;
+      g[0] += dL * px;
+      g[1] += dL * py;
+      g[2] += dL;
+    }
+    grad[2] += dphi * weighted_L;
+    grad[1] += dphi * (s * weighted_L - ph) / delta;
+  }
+};
+
+}  // namespace le3d

@@ -1,0 +1,39 @@
+// The 2D Gaussian footprint: alpha of one projected Gaussian at one pixel, and its gradient.
+// Params (6 floats): mean x, mean y (pixels), conic a, b, c (inverse 2D covariance
+// [[a, b], [b, c]]), opacity o.  raw alpha = o * exp(-(0.5 a dx^2 + b dx dy + 0.5 c dy^2)).
+#pragma once
+#include <cmath>
+
+#include "le3d/common.h"
+
+namespace le3d {
+
+struct GaussianFootprint {
+  static constexpr int kParams = 6;
+
+  // Unclamped alpha o * G(q); the caller applies the 0.99 clamp and the 1/255 skip.
+  LE3D_HD static float raw_alpha(const float* p, float px, float py) {
+    const float dx = p[0] - px, dy = p[1] - py;
+    const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
+    if (power > 0.0f) return 0.0f;  // only reachable through rounding of a degenerate conic
+    return p[5] * expf(power);
+  }
+
+  // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams].
+  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float grad_raw,
+                                         float* grad) {
+    const float dx = p[0] - px, dy = p[1] - py;
+    const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
+    if (power > 0.0f) return;
+    const float g = expf(power);
+    const float dpower = p[5] * g * grad_raw;  // d raw / d power = o g
+    grad[0] += dpower * -(p[2] * dx + p[3] * dy);
+    grad[1] += dpower * -(p[4] * dy + p[3] * dx);
+    grad[2] += dpower * -0.5f * dx * dx;
+    grad[3] += dpower * -dx * dy;
+    grad[4] += dpower * -0.5f * dy * dy;
+    grad[5] += g * grad_raw;
+  }
+};
+
+}  // namespace le3d

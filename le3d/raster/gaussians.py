@@ -1,0 +1,53 @@
+"""rasterize_gaussians: the user-facing Gaussian splatting entry point."""
+from __future__ import annotations
+
+import torch
+
+from le3d.errors import InputError
+from le3d.raster.backends import rasterize, resolve_backend
+from le3d.raster.constants import FOOTPRINT_GAUSSIAN
+from le3d.raster.projection import gaussian_params, project_gaussians
+from le3d.raster.types import RenderOutput
+from le3d.raster.validate import check_common, check_tensor
+
+
+def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, width: int, height: int, *,
+                        background=None, near: float = 0.01, far: float = 1e10, backend: str = "auto",
+                        distortion_coord=None, nearfar_k: int = 0) -> RenderOutput:
+    """Render N 3D Gaussians with one camera (conventions in DESIGN.md).
+
+    means [N,3], quats [N,4] (w,x,y,z; normalised here), scales [N,3] (linear), opacities [N] in (0,1),
+    features [N,C] (C in 1..64), viewmat [4,4] world-to-camera (OpenCV), K [3,3].
+    background [C] (default zeros). distortion_coord [N]: a per-Gaussian scalar u, monotone in view
+    depth (e.g. normalised disparity), for the fused depth-distortion output. nearfar_k > 0 adds the
+    near/far depths of the first/last k contributors. Differentiable w.r.t. every tensor input.
+    """
+    if not isinstance(means, torch.Tensor):
+        raise InputError(f"means: expected a torch.Tensor, got {type(means).__name__}")
+    device = means.device
+    check_tensor("means", means, (None, 3), device)
+    n = means.shape[0]
+    check_tensor("quats", quats, (n, 4), device)
+    check_tensor("scales", scales, (n, 3), device)
+    check_tensor("opacities", opacities, (n,), device)
+    check_common(features, viewmat, K, width, height, background, near, far, nearfar_k, distortion_coord,
+                 n, device)
+    if n and bool((quats.norm(dim=-1) == 0).any()):
+        raise InputError("quats: a quaternion has zero norm")
+    dtypes = {t.dtype for t in (means, quats, scales, opacities, features, viewmat, K)}
+    if len(dtypes) != 1:
+        raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
+    backend = resolve_backend(backend, device, means.dtype)
+    if background is None:
+        background = features.new_zeros(features.shape[1])
+
+    means2d, conics, depths, bounds, radii = project_gaussians(
+        means, quats, scales, opacities, viewmat, K, width, height, near, far
+    )
+    params = gaussian_params(means2d, conics, opacities)
+    image, alpha, depth, distortion, near_d, far_d = rasterize(
+        params, FOOTPRINT_GAUSSIAN, features, depths, distortion_coord, bounds, background, width, height,
+        nearfar_k, backend,
+    )
+    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=means2d, radii=radii,
+                        distortion=distortion, near_depth=near_d, far_depth=far_d)

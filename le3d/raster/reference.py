@@ -1,0 +1,111 @@
+"""The PyTorch reference rasterizer: every pixel against every primitive, autograd for gradients.
+
+Written for clarity; it is the oracle the C++ and CUDA backends are tested against. It has no
+tiles: a footprint's screen bound only marks culled primitives, so tile bookkeeping cannot hide
+errors. Memory is O(N H W): meant for small scenes and tests.
+"""
+from __future__ import annotations
+
+import torch
+
+from le3d.raster.constants import (
+    ALPHA_MAX,
+    ALPHA_MIN,
+    CONVEX_HEADER,
+    CONVEX_MAX_EDGES,
+    FOOTPRINT_CONVEX,
+    FOOTPRINT_GAUSSIAN,
+    TRANSMITTANCE_MIN,
+)
+
+
+def pixel_centres(width: int, height: int, like: torch.Tensor):
+    """(px [1, 1, W], py [1, H, 1]) pixel centres (j + 0.5, i + 0.5)."""
+    px = torch.arange(width, dtype=like.dtype, device=like.device) + 0.5
+    py = torch.arange(height, dtype=like.dtype, device=like.device) + 0.5
+    return px.view(1, 1, width), py.view(1, height, 1)
+
+
+def gaussian_raw_alpha(params: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """[N, 6] -> [N, H, W] unclamped o * exp(-0.5 d^T conic d) (twin of footprint_gaussian.h)."""
+    px, py = pixel_centres(width, height, params)
+    p = params[:, :, None, None]
+    dx, dy = p[:, 0] - px, p[:, 1] - py
+    power = -(0.5 * (p[:, 2] * dx * dx + p[:, 4] * dy * dy) + p[:, 3] * dx * dy)
+    return torch.where(power <= 0, p[:, 5] * torch.exp(power.clamp(max=0)), torch.zeros_like(power))
+
+
+def convex_raw_alpha(params: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """[N, 29] -> [N, H, W] o * sigmoid(-sigma phi) (twin of footprint_convex.h)."""
+    px, py = pixel_centres(width, height, params)
+    n_edges = params[:, 0].long().clamp(0, CONVEX_MAX_EDGES)
+    delta, s, sigma, o = (params[:, i, None, None] for i in range(1, 5))
+    edges = params[:, CONVEX_HEADER:].reshape(-1, CONVEX_MAX_EDGES, 3)[:, :, :, None, None]
+    L = edges[:, :, 0] * px[:, None] + edges[:, :, 1] * py[:, None] + edges[:, :, 2]  # [N, E, H, W]
+    active = torch.arange(CONVEX_MAX_EDGES, device=params.device)[None, :] < n_edges[:, None]
+    scaled = torch.where(active[:, :, None, None], (delta * s)[:, None] * L, torch.full_like(L, -torch.inf))
+    phi = torch.logsumexp(scaled, dim=1) / delta
+    raw = o * torch.sigmoid(-sigma * phi)
+    return torch.where((n_edges >= 3)[:, None, None], raw, torch.zeros_like(raw))
+
+
+RAW_ALPHA = {FOOTPRINT_GAUSSIAN: gaussian_raw_alpha, FOOTPRINT_CONVEX: convex_raw_alpha}
+
+
+def composite(raw_alpha, depths, features, background, coords=None, nearfar_k: int = 0):
+    """Front-to-back compositing of [N, H, W] raw alphas in order of depth (stable by index).
+
+    Returns (image [H,W,C], alpha, depth, distortion or None, near or None, far or None).
+    The distortion here is the exact pairwise sum_ij w_i w_j |u_i - u_j|, computed in u-order.
+    """
+    N, H, W = raw_alpha.shape
+    C = features.shape[1]
+    if N == 0:
+        zero = raw_alpha.new_zeros(H, W)
+        image = background.expand(H, W, C).clone()
+        return image, zero, zero, (zero if coords is not None else None), *(
+            (zero, zero) if nearfar_k else (None, None))
+    order = torch.argsort(depths, stable=True)
+    a = raw_alpha[order].clamp(max=ALPHA_MAX)
+    a = torch.where(a >= ALPHA_MIN, a, torch.zeros_like(a))
+    # A pixel stops before T would drop below 1e-4; T only decreases, so this is a prefix.
+    included = torch.cumprod(1 - a, dim=0) >= TRANSMITTANCE_MIN
+    a = a * included
+    trans = torch.cumprod(1 - a, dim=0)
+    T_before = torch.cat([torch.ones_like(trans[:1]), trans[:-1]], dim=0)
+    w = a * T_before  # [N, H, W]
+    T_final = trans[-1]
+    f, z = features[order], depths[order]
+    image = torch.einsum("nhw,nc->hwc", w, f) + T_final[..., None] * background
+    depth = (w * z[:, None, None]).sum(0)
+    distortion = None
+    if coords is not None:
+        u = coords[order]
+        by_u = torch.argsort(u, stable=True)
+        wu, uu = w[by_u], u[by_u][:, None, None]
+        W_before = torch.cumsum(wu, 0) - wu
+        U_before = torch.cumsum(wu * uu, 0) - wu * uu
+        distortion = 2 * (wu * (uu * W_before - U_before)).sum(0)
+    near = far = None
+    if nearfar_k > 0:
+        contributes = a > 0
+        position = torch.cumsum(contributes.int(), 0)  # 1-based among contributors
+        count = position[-1]
+        zz = z[:, None, None]
+
+        def mean_depth(mask):
+            mw = (w * mask).sum(0)
+            return torch.where(mw > 0, (w * mask * zz).sum(0) / mw.clamp(min=1e-30), torch.zeros_like(mw))
+
+        near = mean_depth(contributes & (position <= nearfar_k))
+        far = mean_depth(contributes & (position > count - nearfar_k))
+    return image, 1 - T_final, depth, distortion, near, far
+
+
+def rasterize_reference(params, footprint: int, features, depths, coords, bounds, background,
+                        width: int, height: int, nearfar_k: int):
+    """Reference twin of the compiled rasterizer (same arguments, same outputs)."""
+    raw = RAW_ALPHA[footprint](params, width, height)
+    culled = ~(bounds[:, 0] <= bounds[:, 2])
+    raw = torch.where(culled[:, None, None], torch.zeros_like(raw), raw)
+    return composite(raw, depths, features, background, coords, nearfar_k)

@@ -1,0 +1,43 @@
+"""Random Gaussian scenes and cameras for rasterizer tests (seeded, small)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def look_at_viewmat(eye, target=(0.0, 0.0, 0.0), up=(0.0, -1.0, 0.0), dtype=torch.float32):
+    """World-to-camera [4,4] (OpenCV: x right, y down, z forward) looking from eye at target."""
+    eye, target, up = (torch.tensor(v, dtype=torch.float64) for v in (eye, target, up))
+    z = target - eye
+    z = z / z.norm()
+    x = torch.linalg.cross(z, up)
+    if x.norm() < 1e-8:
+        x = torch.linalg.cross(z, torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    x = x / x.norm()
+    y = torch.linalg.cross(z, x)
+    R = torch.stack([x, y, z])
+    V = torch.eye(4, dtype=torch.float64)
+    V[:3, :3] = R
+    V[:3, 3] = -R @ eye
+    return V.to(dtype)
+
+
+def intrinsics(width, height, fov_deg=60.0, dtype=torch.float32):
+    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
+    return torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=dtype)
+
+
+def random_gaussians(n, C=3, seed=0, spread=1.0, scale=(0.02, 0.15), dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g, dtype=torch.float64) * 2 - 1) * spread
+    quats = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    lo, hi = math.log(scale[0]), math.log(scale[1])
+    scales = torch.exp(torch.rand(n, 3, generator=g, dtype=torch.float64) * (hi - lo) + lo)
+    opacities = torch.rand(n, generator=g, dtype=torch.float64) * 0.9 + 0.05
+    features = torch.rand(n, C, generator=g, dtype=torch.float64)
+    return [t.to(dtype) for t in (means, quats, scales, opacities, features)]
+
+
+def camera(width, height, distance=3.0, dtype=torch.float32):
+    return look_at_viewmat((0.3, -0.2, -distance), dtype=dtype), intrinsics(width, height, dtype=dtype)
