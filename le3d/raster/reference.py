@@ -44,9 +44,12 @@ def convex_raw_alpha(params: torch.Tensor, width: int, height: int) -> torch.Ten
     L = edges[:, :, 0] * px[:, None] + edges[:, :, 1] * py[:, None] + edges[:, :, 2]  # [N, E, H, W]
     active = torch.arange(CONVEX_MAX_EDGES, device=params.device)[None, :] < n_edges[:, None]
     scaled = torch.where(active[:, :, None, None], (delta * s)[:, None] * L, torch.full_like(L, -torch.inf))
+    # Fewer than 3 edges: no footprint. Keep phi finite there so no NaN reaches the gradients.
+    valid = (n_edges >= 3)[:, None, None]
+    scaled = torch.where(valid[:, None], scaled, torch.zeros_like(scaled))
     phi = torch.logsumexp(scaled, dim=1) / delta
     raw = o * torch.sigmoid(-sigma * phi)
-    return torch.where((n_edges >= 3)[:, None, None], raw, torch.zeros_like(raw))
+    return torch.where(valid, raw, torch.zeros_like(raw))
 
 
 RAW_ALPHA = {FOOTPRINT_GAUSSIAN: gaussian_raw_alpha, FOOTPRINT_CONVEX: convex_raw_alpha}

@@ -1,0 +1,4 @@
+"""Smooth 3D convex primitives (3D Convex Splatting) on le3d's tile rasterizer."""
+from convex_splat.rasterize import rasterize_convexes
+
+__all__ = ["rasterize_convexes"]

@@ -1,0 +1,164 @@
+"""Projection of smooth 3D convexes to screen-space footprints, in PyTorch (shared by every backend).
+
+Per convex j (K points P_jk, K in 3..8):
+- every point goes to camera space with `viewmat` and to pixels with K; the centroid's view z is the
+  depth and sort key, and s_j = z_j / ((fx + fy) / 2) converts pixels to world units at that depth;
+- the 2D convex hull of the projected points is found by brute force over ordered pairs (K <= 8):
+  edge i -> j is a hull edge iff every other (non-duplicate) point lies strictly on its inner side,
+  or on its line strictly between i and j. Collinear points are therefore dropped, and a point within
+  `HULL_TOL_PX` of an earlier point is a duplicate and dropped. A hull needs >= 3 edges forming one
+  closed cycle, else the convex is culled;
+- each hull edge gives a unit outward normal n and offset c (L(q) = n.q + c, pixels, negative inside),
+  packed for footprint_convex.h; unused edge slots are zero.
+
+The hull topology is piecewise constant and selected without gradient; autograd carries gradients
+from the packed params to every point through the edge normals/offsets and through s_j.
+
+Screen bound: alpha >= 1/255 only where phi <= ln(255 o - 1) / sigma, and phi >= max_e s L_e, so the
+alpha >= 1/255 region lies inside the hull with every edge pushed out by g = ln(255 o - 1)/(sigma s)
+pixels. The bound is the bounding box of that offset polygon, whose vertices are the hull vertices
+moved by the miter g (n_in + n_out) / (1 + n_in.n_out). (Growing the hull's own box by g is not
+conservative at acute corners, where the offset polygon reaches g / sin(angle/2) from the vertex.)
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from le3d.raster.constants import ALPHA_MIN, CONVEX_HEADER, CONVEX_MAX_EDGES
+from le3d.raster.projection import bounds_in_image, culled_bounds
+
+HULL_TOL_PX = 1e-3  # distance (pixels) under which points are duplicates / collinear
+_BOUND_MARGIN_REL = 1e-3  # float-rounding slack on the exact bound
+_BOUND_MARGIN_ABS = 1e-2  # pixels
+_MITER_MIN = 1e-6  # 1 + n_in.n_out floor (needle corners get a huge but finite bound)
+_CHUNK = 32768  # convexes per chunk in the hull search (memory O(chunk K^3))
+
+
+@torch.no_grad()
+def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX):
+    """[N, K, 2] pixel points -> (edge [N, K, K] bool: i -> j is a hull edge, ok [N] bool).
+
+    Interior is on the left of i -> j in (x, y) coordinates: (-dy, dx).(q - p_i) > 0, so the outward
+    normal is (dy, -dx) / |d|. ok is False when the edges do not form one closed cycle of >= 3 edges.
+    """
+    N, K, _ = p.shape
+    p = p.double()  # the topology decision in double: consistent orientation tests
+    if N > _CHUNK:
+        parts = [hull_edges(p[i:i + _CHUNK], tol) for i in range(0, N, _CHUNK)]
+        return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
+    idx = torch.arange(K, device=p.device)
+    diff = (p[:, :, None, :] - p[:, None, :, :]).abs().amax(-1)  # [N, K, K]
+    earlier = idx[None, :] < idx[:, None]  # [k, k'] k' < k
+    dup = ((diff <= tol) & earlier[None]).any(-1)  # [N, K]
+    alive = ~dup
+    d = p[:, None, :, :] - p[:, :, None, :]  # [N, i, j, 2] = p_j - p_i
+    length = d.norm(dim=-1)  # [N, i, j]
+    len_safe = length.clamp(min=1e-30)
+    rel = d  # rel[n, i, k] = p_k - p_i
+    # cross[n, i, j, k] = d_ij x rel_ik ; t = d_ij . rel_ik / |d_ij|^2
+    cross = d[:, :, :, None, 0] * rel[:, :, None, :, 1] - d[:, :, :, None, 1] * rel[:, :, None, :, 0]
+    dot = d[:, :, :, None, 0] * rel[:, :, None, :, 0] + d[:, :, :, None, 1] * rel[:, :, None, :, 1]
+    dist = cross / len_safe[..., None]
+    t = dot / (len_safe[..., None] ** 2)
+    is_end = (idx[None, :, None, None] == idx[None, None, None, :]) | (idx[None, None, :, None] == idx[None, None, None, :])
+    fine = is_end | dup[:, None, None, :] | (dist > tol) | ((dist.abs() <= tol) & (t > 0) & (t < 1))
+    edge = fine.all(-1) & alive[:, :, None] & alive[:, None, :] & (length > tol)
+    edge &= ~torch.eye(K, dtype=torch.bool, device=p.device)[None]
+    out_deg = edge.sum(2)
+    in_deg = edge.sum(1)
+    n_edges = edge.sum((1, 2))
+    ok = ((out_deg == in_deg) & (out_deg <= 1)).all(-1) & (n_edges >= 3)
+    return edge, ok
+
+
+def project_points(points, viewmat, K):
+    """[N, K, 3] world points -> (camera-space points [N, K, 3], fx, fy, cx, cy)."""
+    R = viewmat[:3, :3]
+    t = viewmat[:3, 3]
+    return points @ R.T + t, K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+
+
+def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, height: int,
+                     near: float = 0.01, far: float = 1e10, means2d_tap: torch.Tensor | None = None):
+    """Returns (params [N, 29], means2d [N, 2], depths [N], bounds [N, 4], radii [N] int32).
+
+    depths is the view-space z of each centroid. means2d is the centroid's projection; if
+    `means2d_tap` (same value, a tensor requiring grad) is given, it is added to every projected point
+    as (tap - tap.detach()), so that tap.grad is the gradient of a screen-space translation of the
+    whole convex (the densification statistic) without changing any other gradient.
+    bounds mark culled convexes with xmin > xmax.
+    """
+    N, Kp, _ = points.shape
+    cam, fx, fy, cx, cy = project_points(points, viewmat, K)
+    z = cam[..., 2]
+    zc = z.mean(-1)  # view z of the centroid (the transform is affine)
+    valid = (z > near).all(-1) & (zc < far)
+    z_safe = torch.where(valid[:, None], z, torch.ones_like(z))
+    pix = torch.stack([fx * cam[..., 0] / z_safe + cx, fy * cam[..., 1] / z_safe + cy], dim=-1)  # [N,K,2]
+    cen = cam.mean(1)
+    zc_safe = torch.where(valid, zc, torch.ones_like(zc))
+    means2d = torch.stack([fx * cen[:, 0] / zc_safe + cx, fy * cen[:, 1] / zc_safe + cy], dim=-1)
+    if means2d_tap is not None:
+        pix = pix + (means2d_tap - means2d_tap.detach())[:, None, :]
+    s = zc_safe / (0.5 * (fx + fy))
+
+    edge, hull_ok = hull_edges(pix.detach())
+    with torch.no_grad():
+        has_out = edge.any(-1)  # [N, K]
+        target = edge.int().argmax(-1)  # [N, K]: j of the edge leaving i
+        order = torch.argsort((~has_out).int(), dim=-1, stable=True)  # hull vertices first
+        n_edges = has_out.sum(-1)
+        if Kp < CONVEX_MAX_EDGES:
+            pad = CONVEX_MAX_EDGES - Kp
+            order = torch.cat([order, order.new_zeros(N, pad)], -1)
+        slot_i = order[:, :CONVEX_MAX_EDGES]
+        slot_j = torch.gather(target, 1, slot_i)
+        slot = torch.arange(CONVEX_MAX_EDGES, device=points.device)
+        active = (slot[None, :] < n_edges[:, None]) & hull_ok[:, None]  # [N, 8]
+    a = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))
+    b = torch.gather(pix, 1, slot_j[..., None].expand(-1, -1, 2))
+    dummy = pix.new_tensor([1.0, 0.0])
+    dvec = torch.where(active[..., None], b - a, dummy)
+    a = torch.where(active[..., None], a, torch.zeros_like(a))
+    length = dvec.norm(dim=-1, keepdim=True)
+    nrm = torch.stack([dvec[..., 1], -dvec[..., 0]], -1) / length
+    c = -(nrm * a).sum(-1)
+    zero = torch.zeros_like(c)
+    edges = torch.stack([torch.where(active, nrm[..., 0], zero), torch.where(active, nrm[..., 1], zero),
+                         torch.where(active, c, zero)], -1)  # [N, 8, 3]
+
+    with torch.no_grad():
+        o = opacities.detach()
+        reach = torch.log((255.0 * o - 1.0).clamp(min=1e-30)) / sigma.detach()  # phi threshold (world)
+        g = reach.clamp(min=0) / s.detach().abs().clamp(min=1e-30)  # pixels
+        # Miter offsets of the hull vertices: every edge pushed out by g.
+        pd = pix.detach()
+        dd = pd[:, None, :, :] - pd[:, :, None, :]  # [N, i, j, 2]
+        ll = dd.norm(dim=-1, keepdim=True).clamp(min=1e-30)
+        nall = torch.stack([dd[..., 1], -dd[..., 0]], -1) / ll
+        ef = edge.to(pd.dtype)[..., None]
+        n_out = (ef * nall).sum(2)  # [N, K, 2]
+        n_in = (ef * nall).sum(1)
+        miter = (n_in + n_out) / (1 + (n_in * n_out).sum(-1, keepdim=True)).clamp(min=_MITER_MIN)
+        vert = pd + g[:, None, None] * miter
+        inf = torch.full_like(vert, math.inf)
+        lo = torch.where(has_out[..., None], vert, inf).amin(1)
+        hi = torch.where(has_out[..., None], vert, -inf).amax(1)
+        span = (hi - lo).clamp(min=0)
+        lo = lo - span * _BOUND_MARGIN_REL - _BOUND_MARGIN_ABS - g[:, None] * _BOUND_MARGIN_REL
+        hi = hi + span * _BOUND_MARGIN_REL + _BOUND_MARGIN_ABS + g[:, None] * _BOUND_MARGIN_REL
+        bounds = torch.cat([lo, hi], -1)
+        keep = valid & hull_ok & (o > ALPHA_MIN) & torch.isfinite(bounds).all(-1)
+        keep &= torch.isfinite(pd).all(-1).all(-1)
+        bounds = torch.where(keep[:, None], bounds, torch.zeros_like(bounds))
+        keep &= bounds_in_image(bounds, width, height)
+        bounds = torch.where(keep[:, None], bounds, culled_bounds(N, bounds))
+        half = 0.5 * (bounds[:, 2:] - bounds[:, :2]).amax(-1)
+        radii = torch.where(keep, torch.ceil(half), torch.zeros_like(half)).int()
+        e_count = torch.where(keep, n_edges, torch.zeros_like(n_edges)).to(points.dtype)
+    header = torch.stack([e_count, delta, s, sigma, opacities], -1)
+    params = torch.cat([header, edges.reshape(N, 3 * CONVEX_MAX_EDGES)], -1)
+    assert params.shape[1] == CONVEX_HEADER + 3 * CONVEX_MAX_EDGES
+    return params, means2d, zc, bounds.float().contiguous(), radii

@@ -1,0 +1,253 @@
+"""convex_splat.rasterize_convexes: reference vs compiled backends, gradcheck, analytic checks."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from convex_splat import rasterize_convexes
+from convex_splat.projection import hull_edges
+from le3d.raster.constants import ALPHA_MIN
+from le3d.raster.reference import convex_raw_alpha
+from scenes import camera, intrinsics, look_at_viewmat
+
+W, H = 40, 32
+EYE = (0.3, -0.2, -3.0)  # scenes.camera's eye
+
+
+def random_convexes(n, k, seed=0, C=3, dtype=torch.float32, degenerate=True):
+    """Random convexes around the origin, with degenerate ones mixed in."""
+    g = torch.Generator().manual_seed(seed)
+    d64 = torch.float64
+    centres = (torch.rand(n, 3, generator=g, dtype=d64) * 2 - 1) * 0.8
+    size = torch.rand(n, 1, 1, generator=g, dtype=d64) * 0.25 + 0.05
+    points = centres[:, None] + size * torch.randn(n, k, 3, generator=g, dtype=d64)
+    if degenerate:
+        line = torch.linspace(-1, 1, k, dtype=d64)[:, None] * torch.tensor([0.2, 0.1, 0.05], dtype=d64)
+        points[0] = centres[0] + line  # all collinear
+        points[1] = centres[1]  # all coincident
+        points[2, 1] = points[2, 0]  # one duplicate pair, still a valid hull
+        eye = torch.tensor(EYE, dtype=d64)  # camera() looks from EYE at the origin
+        points[3] = points[3] - centres[3] + 1.5 * eye  # behind the camera
+        points[4, 0] = eye * (1 - 0.001 / eye.norm())  # straddles the near plane (view z = 0.001)
+    delta = torch.exp(torch.rand(n, generator=g, dtype=d64) * 3 + 0.5)
+    sigma = torch.exp(torch.rand(n, generator=g, dtype=d64) * 3 + 1.0)
+    opac = torch.rand(n, generator=g, dtype=d64) * 0.9 + 0.05
+    feats = torch.rand(n, C, generator=g, dtype=d64)
+    return [t.to(dtype) for t in (points, delta, sigma, opac, feats)]
+
+
+def _render(inputs, backend, nearfar_k=2, with_coords=True):
+    points, delta, sigma, opac, feats, bg, viewmat, K = inputs
+    coords = None
+    if with_coords:
+        zc = (points.mean(1) @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2]
+        coords = (1 - 1 / zc.detach().clamp(min=0.1)).clone().requires_grad_(True)
+    out = rasterize_convexes(points, delta, sigma, opac, feats, viewmat, K, W, H, background=bg,
+                             backend=backend, distortion_coord=coords, nearfar_k=nearfar_k)
+    return out, coords
+
+
+def _compare(backend, device, k, seed, n=24):
+    pts, delta, sigma, opac, feats = random_convexes(n, k, seed=seed)
+    viewmat, K = camera(W, H)
+    bg = torch.tensor([0.1, 0.2, 0.3])
+    base = [pts, delta, sigma, opac, feats, bg, viewmat, K]
+    gen = torch.Generator().manual_seed(seed + 100)
+    weights = {name: torch.randn(shape, generator=gen).to(device)
+               for name, shape in (("image", (H, W, 3)), ("alpha", (H, W)), ("depth", (H, W)),
+                                   ("distortion", (H, W)), ("near_depth", (H, W)), ("far_depth", (H, W)))}
+    results = {}
+    for be, dev in (("torch", device), (backend, device)):
+        ins = [t.to(dev).clone().requires_grad_(True) for t in base]
+        out, coords = _render(ins, be)
+        out.means2d.retain_grad()
+        loss = sum((getattr(out, name) * w).sum() for name, w in weights.items())
+        loss.backward()
+        results[be] = (out, [t.grad for t in ins] + [coords.grad, out.means2d.grad])
+    (ref, gref), (got, ggot) = results["torch"], results[backend]
+    for name in weights:
+        a, b = getattr(ref, name), getattr(got, name)
+        assert (a - b).abs().max().item() < 1e-5, name
+    assert torch.equal(ref.radii, got.radii)
+    names = ["points", "delta", "sigma", "opacities", "features", "background", "viewmat", "K", "coords", "means2d"]
+    for name, a, b in zip(names, gref, ggot):
+        assert a is not None and b is not None, name
+        scale = a.abs().max().item()
+        assert torch.isfinite(b).all(), name
+        assert (a - b).abs().max().item() <= 1e-3 * max(scale, 1e-6), (name, (a - b).abs().max().item(), scale)
+    return ref
+
+
+@pytest.mark.parametrize("k,seed", [(3, 0), (6, 1), (8, 2)])
+def test_cpu_matches_reference(k, seed):
+    ref = _compare("cpu", "cpu", k, seed)
+    assert ref.radii[:2].eq(0).all()  # collinear, coincident
+    assert ref.radii[3:5].eq(0).all()  # behind, straddling near
+    assert ref.radii[2] > 0 or k == 3  # a duplicate point does not cull a K >= 6 convex
+    assert (ref.radii > 0).sum() >= 10
+    assert ref.alpha.max() > 0.3
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("k,seed", [(3, 0), (6, 1), (8, 2)])
+def test_cuda_matches_reference(k, seed):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    _compare("cuda", "cuda", k, seed)
+
+
+def test_gradcheck_reference_float64():
+    pts, delta, sigma, opac, feats = random_convexes(4, 5, seed=3, dtype=torch.float64, degenerate=False)
+    pts = pts * 1.5
+    viewmat, K = camera(12, 10, dtype=torch.float64)
+    opac = opac.clamp(0.2, 0.8)
+
+    def f(p, d, s, o, c):
+        out = rasterize_convexes(p, d, s, o, c, viewmat, K, 12, 10, backend="torch")
+        return out.image, out.depth
+
+    inputs = [t.clone().requires_grad_(True) for t in (pts, delta, sigma, opac, feats)]
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def _head_on(width=64, height=64, f=64.0, dtype=torch.float32):
+    viewmat = torch.eye(4, dtype=dtype)
+    K = torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=dtype)
+    return viewmat, K
+
+
+def _square(px_lo, px_hi, z=2.0, f=64.0, c=32.0, extra=()):
+    """A flat square (as a 4..8 point convex) whose projected edges lie at pixels px_lo..px_hi."""
+    lo, hi = (px_lo - c) * z / f, (px_hi - c) * z / f
+    pts = [[lo, lo, z], [hi, lo, z], [hi, hi, z], [lo, hi, z]] + [list(e) for e in extra]
+    return torch.tensor([pts], dtype=torch.float32)
+
+
+def _coverage(points, sigma, delta=None, opacity=0.99, backend="cpu"):
+    viewmat, K = _head_on()
+    one = torch.ones(1)
+    delta = delta if delta is not None else 200.0
+    out = rasterize_convexes(points, one * delta, one * sigma, one * opacity, torch.ones(1, 1), viewmat, K, 64, 64,
+                             backend=backend)
+    return out.alpha
+
+
+def test_square_head_on_centre_and_edges():
+    pts = _square(8.5, 56.5)  # edges pass through pixel centres (column 8 and 56)
+    prev_edge_err = None
+    for sigma in (50.0, 500.0, 5000.0):
+        alpha = _coverage(pts, sigma, delta=2000.0)
+        assert abs(alpha[32, 32].item() - 0.99) < 1e-4
+        edge = alpha[32, 8].item(), alpha[32, 56].item(), alpha[8, 32].item(), alpha[56, 32].item()
+        for e in edge:
+            assert abs(e - 0.5 * 0.99) < 2e-3, edge
+        outside = alpha[32, 6].item()
+        err = abs(outside)
+        if prev_edge_err is not None:
+            assert err <= prev_edge_err + 1e-7  # sharper sigma -> crisper edge
+        prev_edge_err = err
+    assert alpha[32, 4].item() == 0.0 and alpha[4, 4].item() == 0.0
+
+
+def test_clipped_corner_keeps_centre_coverage():
+    # A 5th point cuts the top-right corner by ~0.3 px: a tiny hull edge next to long ones.
+    z, f, c = 2.0, 64.0, 32.0
+    clip = [((56.5 - 0.3 - c) * z / f), ((8.5 - c) * z / f), z]
+    base = _square(8.5, 56.5)
+    pts = torch.tensor([[list(map(float, base[0, 0])), list(map(float, base[0, 1]))[:0] or
+                         [(56.5 - c) * z / f, (8.5 + 0.3 - c) * z / f, z], clip,
+                         list(map(float, base[0, 2])), list(map(float, base[0, 3]))]], dtype=torch.float32)
+    viewmat, K = _head_on()
+    edge, ok = hull_edges(torch.stack([f * pts[..., 0] / z + c, f * pts[..., 1] / z + c], -1))
+    assert ok.all() and edge.sum() == 5  # the tiny edge is part of the hull
+    for sigma in (5.0, 50.0):
+        a_square = _coverage(_square(8.5, 56.5), sigma)[32, 32].item()
+        a_clipped = _coverage(pts, sigma)[32, 32].item()
+        assert abs(a_clipped - a_square) < 1e-5
+        assert a_square > 0.9
+
+
+@pytest.mark.parametrize("shape", ["square", "needle"])
+def test_soft_convex_not_cut_at_bound(shape):
+    if shape == "square":
+        pts = _square(28.0, 36.0)
+    else:  # an acute triangle: its offset polygon reaches far past the hull's box at the tip
+        z, f, c = 2.0, 64.0, 32.0
+        tri = [[20.0, 30.0], [20.0, 34.0], [44.0, 32.0]]
+        pts = torch.tensor([[[(x - c) * z / f, (y - c) * z / f, z] for x, y in tri]])
+    viewmat, K = _head_on()
+    one = torch.ones(1)
+    sigma = 4.0 if shape == "square" else 40.0
+    args = (pts, one * 20.0, one * sigma, one * 0.9, torch.ones(1, 1), viewmat, K, 64, 64)
+    ref = rasterize_convexes(*args, backend="torch").alpha
+    cpu = rasterize_convexes(*args, backend="cpu").alpha
+    assert ref.max() > 0.3 and (ref > 0).sum() > (ref > 0.5 * ref.max()).sum() * 2  # really soft
+    assert (ref - cpu).abs().max().item() < 1e-5
+    # every pixel with alpha >= 1/255 lies inside the bound (the reference ignores the bound)
+    from convex_splat.projection import project_convexes
+    params, _, _, bounds, _ = project_convexes(pts, one * 20.0, one * sigma, one * 0.9, viewmat, K, 64, 64)
+    raw = convex_raw_alpha(params, 64, 64)[0]
+    ys, xs = torch.nonzero(raw >= ALPHA_MIN, as_tuple=True)
+    x0, y0, x1, y1 = bounds[0].tolist()
+    assert (xs + 0.5 >= x0).all() and (xs + 0.5 <= x1).all() and (ys + 0.5 >= y0).all() and (ys + 0.5 <= y1).all()
+    if shape == "needle":  # the hull's box grown by g would have cut the tip off
+        g = math.log(255 * 0.9 - 1) / sigma / params[0, 2].item()
+        assert (xs + 0.5).max().item() > 44.0 + g
+
+
+def test_bound_tracks_opacity_and_sigma():
+    from convex_splat.projection import project_convexes
+    viewmat, K = _head_on()
+    pts = _square(28.0, 36.0)
+    one = torch.ones(1)
+    widths = []
+    for sigma, o in ((2.0, 0.9), (20.0, 0.9), (20.0, 0.02), (20.0, 1 / 255)):
+        _, _, _, b, radii = project_convexes(pts, one * 20.0, one * sigma, one * o, viewmat, K, 64, 64)
+        widths.append((b[0, 2] - b[0, 0]).item() if radii[0] > 0 else None)
+    assert widths[0] > widths[1] > widths[2] > 8.0
+    assert widths[3] is None  # 255 o <= 1: nothing visible, culled
+
+
+def test_hull_rules():
+    p = torch.tensor([[[0.0, 0], [10, 0], [10, 10], [0, 10], [5, 5], [5, 0], [10, 10], [0, 5]]])
+    edge, ok = hull_edges(p)
+    assert ok.all()
+    got = sorted(map(tuple, torch.nonzero(edge[0]).tolist()))
+    # interior (4), collinear on an edge (5, 7) and duplicate (6 of 2) points are dropped
+    assert len(got) == 4 and all(i in (0, 1, 2, 3) and j in (0, 1, 2, 3) for i, j in got)
+    line = torch.tensor([[[0.0, 0], [1, 1], [2, 2], [3, 3]]])
+    assert not hull_edges(line)[1].any()
+    same = torch.zeros(1, 5, 2)
+    assert not hull_edges(same)[1].any()
+
+
+def test_means2d_grad_is_screen_translation():
+    pts, delta, sigma, opac, feats = random_convexes(10, 6, seed=5, degenerate=False)
+    viewmat, K = camera(W, H)
+    pts.requires_grad_(True)
+    out = rasterize_convexes(pts, delta, sigma, opac, feats, viewmat, K, W, H, backend="cpu")
+    out.means2d.retain_grad()
+    out.image.sum().backward()
+    g = out.means2d.grad
+    assert g is not None and g.shape == (10, 2) and g.abs().sum() > 0
+    # same gradient of points with and without the tap (no double counting)
+    p2 = pts.detach().clone().requires_grad_(True)
+    out2 = rasterize_convexes(p2, delta, sigma, opac, feats, viewmat, K, W, H, backend="cpu")
+    out2.image.sum().backward()
+    assert torch.allclose(pts.grad, p2.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_bad_inputs():
+    from le3d.errors import InputError
+    pts, delta, sigma, opac, feats = random_convexes(3, 6, degenerate=False)
+    viewmat, K = camera(W, H)
+    with pytest.raises(InputError, match="points"):
+        rasterize_convexes(pts[:, :2], delta, sigma, opac, feats, viewmat, K, W, H)
+    with pytest.raises(InputError, match="delta"):
+        rasterize_convexes(pts, -delta, sigma, opac, feats, viewmat, K, W, H)
+    with pytest.raises(InputError, match="sigma"):
+        rasterize_convexes(pts, delta, sigma * 0, opac, feats, viewmat, K, W, H)
+    out = rasterize_convexes(pts[:0], delta[:0], sigma[:0], opac[:0], feats[:0], viewmat, K, W, H, backend="cpu")
+    assert out.image.shape == (H, W, 3) and out.alpha.abs().max() == 0
