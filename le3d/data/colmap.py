@@ -300,7 +300,7 @@ def write_model(model: ColmapModel, path: str | os.PathLike, binary: bool = Fals
         f.write("# 3D point list with one line of data per point:\n"
                 "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n")
         for pid, p, c, e in zip(model.point_ids, model.points, model.colors, model.errors):
-            f.write(f"{int(pid)} {p[0]!r} {p[1]!r} {p[2]!r} {int(c[0])} {int(c[1])} {int(c[2])} {float(e)!r}\n")
+            f.write(f"{int(pid)} {float(p[0])!r} {float(p[1])!r} {float(p[2])!r} {int(c[0])} {int(c[1])} {int(c[2])} {float(e)!r}\n")
 
 
 def model_from_cameras(cameras, points=None, colors=None) -> ColmapModel:

@@ -130,7 +130,7 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
         if fin.any():
             zmin, zmax = min(zmin, float(z[fin].min())), max(zmax, float(z[fin].max()))
         if name in test:
-            gt = pack(clean, cfa)
+            gt = pack(clean * ref_exposure, cfa)
             Kp = K.copy()
             Kp[:2] *= 0.5
             _, zp = render(tracer, V, Kp, width, height)

@@ -1,0 +1,119 @@
+"""Image helpers for loaders: reading LDR files, area downscaling, undistortion, pose conversion."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from le3d.color import srgb_eotf
+from le3d.errors import Le3dError
+
+OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def c2w_opengl_to_viewmat(c2w) -> np.ndarray:
+    """NeRF/instant-ngp camera-to-world (OpenGL axes: x right, y up, z back) -> OpenCV viewmat."""
+    c2w = np.asarray(c2w, dtype=np.float64)
+    if c2w.shape == (3, 4):
+        c2w = np.vstack([c2w, [0, 0, 0, 1]])
+    return np.linalg.inv(c2w @ OPENGL_TO_OPENCV)
+
+
+def read_ldr(path: Path) -> torch.Tensor:
+    """8/16-bit sRGB image -> linear sRGB float32 [H, W, 3]."""
+    import imageio.v3 as iio
+
+    try:
+        img = iio.imread(path)
+    except Exception as exc:
+        raise Le3dError(f"file {path}: unreadable image ({type(exc).__name__})") from None
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    rgb = torch.from_numpy(np.ascontiguousarray(img[..., :3])).float() / scale
+    return srgb_eotf(rgb)
+
+
+def downscale_area(img: torch.Tensor, factor: int) -> torch.Tensor:
+    """Mean over factor x factor blocks of [H, W, C] (edges that do not fill a block are dropped)."""
+    if factor == 1:
+        return img
+    h, w = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
+    x = img[:h, :w].permute(2, 0, 1).unsqueeze(0).float()
+    return F.avg_pool2d(x, factor).squeeze(0).permute(1, 2, 0)
+
+
+def resize(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    x = img.permute(2, 0, 1).unsqueeze(0).float()
+    return F.interpolate(x, size=(height, width), mode="area").squeeze(0).permute(1, 2, 0)
+
+
+def distort_normalized(x: torch.Tensor, y: torch.Tensor, dist) -> tuple[torch.Tensor, torch.Tensor]:
+    """OpenCV (k1, k2, p1, p2) distortion of normalised image coordinates."""
+    k1, k2, p1, p2 = (float(v) for v in dist)
+    r2 = x * x + y * y
+    radial = 1 + k1 * r2 + k2 * r2 * r2
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return xd, yd
+
+
+def undistort(img: torch.Tensor, K, dist) -> torch.Tensor:
+    """Resample a distorted image [H, W, C] onto the ideal pinhole camera with the same K."""
+    if dist is None or not np.any(np.asarray(dist, dtype=np.float64) != 0):
+        return img
+    K = np.asarray(K, dtype=np.float64)
+    h, w = img.shape[:2]
+    jj, ii = torch.meshgrid(torch.arange(w, dtype=torch.float64) + 0.5, torch.arange(h, dtype=torch.float64) + 0.5,
+                            indexing="xy")
+    x = (jj - K[0, 2]) / K[0, 0]
+    y = (ii - K[1, 2]) / K[1, 1]
+    xd, yd = distort_normalized(x, y, dist)
+    ud = xd * K[0, 0] + K[0, 2]
+    vd = yd * K[1, 1] + K[1, 2]
+    grid = torch.stack([2 * ud / w - 1, 2 * vd / h - 1], -1).unsqueeze(0).float()
+    x = img.permute(2, 0, 1).unsqueeze(0).float()
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.squeeze(0).permute(1, 2, 0)
+
+
+def check_factor(downscale) -> int:
+    f = int(downscale)
+    if f != downscale or f < 1:
+        raise Le3dError(f"downscale {downscale}: must be a positive integer")
+    return f
+
+
+def focus_points(viewmats: list[np.ndarray], n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random initial points where the cameras look (for scenes without SfM points): uniform in a
+    ball around the point closest to all optical axes, radius half the median camera distance."""
+    if not viewmats:
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    A = np.zeros((3, 3))
+    b = np.zeros(3)
+    centers = []
+    for V in viewmats:
+        R, t = V[:3, :3], V[:3, 3]
+        c = -R.T @ t
+        d = R[2]
+        P = np.eye(3) - np.outer(d, d)
+        A += P
+        b += P @ c
+        centers.append(c)
+    focus = np.linalg.lstsq(A, b, rcond=None)[0]
+    radius = 0.5 * float(np.median([np.linalg.norm(c - focus) for c in centers]))
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    r = radius * rng.uniform(0, 1, n) ** (1 / 3)
+    return focus + v * r[:, None], np.full((n, 3), 0.5)
+
+
+def every_nth_test(names: list[str], n: int = 8) -> set[str]:
+    return {name for k, name in enumerate(names) if k % n == 0}
+
+
+_ = math
