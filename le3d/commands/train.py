@@ -1,0 +1,91 @@
+"""`le3d train SCENE --out RUN`: train a scene into a RUN folder (see le3d.run for the layout)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from le3d.errors import Le3dError
+
+NAME = "train"
+HELP = "train a scene (RAW or LDR) into a RUN folder"
+
+
+def add_arguments(p):
+    p.add_argument("scene", help="scene folder (RawNeRF layout, COLMAP images/, or transforms.json)")
+    p.add_argument("--out", required=True, help="RUN folder to write")
+    p.add_argument("--config", default=None, help="config name (demo_cpu, le3d, rawgs, ...) or YAML path; default le3d")
+    p.add_argument("--primitive", choices=["gaussian", "convex"], default=None)
+    p.add_argument("--iters", type=int, default=None, help="number of iterations (overrides the config)")
+    p.add_argument("--downscale", type=int, default=None, help="image downscale factor (overrides the config)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted RUN from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing RUN folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_scene_checked(path: str, downscale: int):
+    from le3d.data import load_scene
+
+    try:
+        scene = load_scene(path, downscale=downscale)
+    except Le3dError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise Le3dError(f"scene {path}: cannot load ({type(exc).__name__}: {exc})") from None
+    if not scene.train:
+        raise Le3dError(f"scene {path}: no training views")
+    for f in scene.train:
+        if not bool(f.image.isfinite().all()):
+            raise Le3dError(f"scene {path}: image {f.path or f.camera.name} contains NaN or inf")
+    return scene
+
+
+def run(args) -> int:
+    from le3d.train import load_config, train
+    from le3d.train.checkpoint import load_json
+    from le3d.train.config import TrainConfig, apply_overrides
+
+    out = Path(args.out)
+    state_file = out / "state.json"
+    if args.resume:
+        if not state_file.is_file():
+            raise Le3dError(f"run {out}: nothing to resume (state.json missing)")
+        state = load_json(state_file)
+        saved = load_json(out / "config.json")
+        cfg = TrainConfig.from_dict(saved["train"])
+        if args.iters is not None:
+            cfg.iters = args.iters
+        if state.get("status") == "finished" and state.get("iteration", 0) >= cfg.iters:
+            print(f"le3d train: {out} is already finished at iteration {state['iteration']}")
+            return 0
+        seed = saved.get("seed", args.seed)
+        scene_path = saved["scene"].get("path", args.scene)
+    else:
+        if out.exists() and any(out.iterdir()):
+            if not args.overwrite:
+                st = load_json(state_file).get("status") if state_file.is_file() else "unknown"
+                hint = "use --resume to continue it, or " if st in ("running", "interrupted") else ""
+                raise Le3dError(f"run {out}: already exists (status {st}); {hint}use --overwrite to replace it")
+            shutil.rmtree(out)
+        cfg = load_config(args.config)
+        ov = {k: v for k, v in {"primitive": args.primitive, "iters": args.iters, "downscale": args.downscale,
+                                "device": args.device}.items() if v is not None}
+        cfg = apply_overrides(cfg, ov, "command line")
+        seed = args.seed
+        scene_path = args.scene
+    if cfg.primitive == "convex":
+        from le3d.train.trainer import create_model
+
+        create_model(cfg)  # clear message if convex primitives are not available
+    scene = load_scene_checked(scene_path, cfg.downscale)
+    info = {"path": str(Path(scene_path).resolve()), "downscale": cfg.downscale}
+    tr = train(scene, cfg, out, seed=seed, scene_info=info, resume=args.resume, progress=not args.quiet)
+    its = tr.iteration / max(tr.train_seconds, 1e-9)
+    if tr.status == "interrupted":
+        print(f"le3d train: interrupted at iteration {tr.iteration}; checkpoint saved in {out} "
+              f"(continue with: le3d train {scene_path} --out {out} --resume)")
+        return 130
+    print(f"le3d train: finished {tr.iteration} iterations in {tr.train_seconds:.1f} s ({its:.1f} it/s), "
+          f"{tr.model.num_primitives} primitives -> {out}")
+    return 0

@@ -1,0 +1,126 @@
+"""Cone Scatter initialisation (LE3D), vectorised and filtered by visibility.
+
+LE3D scatters extra points uniformly in the volume of the cone the cameras look into, so that
+regions SfM misses in the dark (sky, distant lights, textureless walls) get primitives. Geometry:
+  apex = mean camera centre - mean viewing direction * (0.1 * near)   (slightly behind the mean camera)
+  axis = mean viewing direction; half-angle = widest half field of view (diagonal) plus the largest
+         angle between a camera's axis and the mean axis (so every frustum fits), capped at 85 deg
+  depth along rays from the apex in [near, 10 * far], near/far = nearest/farthest SfM point from the apex
+Improvements over LE3D: keep only points in front of and inside >= `min_views` training cameras, colour
+them with the mean (exposure-normalised) pixel they project to, all without Python loops over points.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def project_points(points: torch.Tensor, cameras) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """points [P,3] -> (u [M,P], v [M,P], z [M,P]) pixel coordinates and depth in each camera."""
+    V = torch.stack([c.viewmat.to(torch.float32) for c in cameras])  # [M,4,4]
+    K = torch.stack([c.K.to(torch.float32) for c in cameras])  # [M,3,3]
+    pc = torch.einsum("mij,pj->mpi", V[:, :3, :3], points.float()) + V[:, None, :3, 3]
+    z = pc[..., 2]
+    zs = z.clamp_min(1e-9)
+    u = K[:, None, 0, 0] * pc[..., 0] / zs + K[:, None, 0, 2]
+    v = K[:, None, 1, 1] * pc[..., 1] / zs + K[:, None, 1, 2]
+    return u, v, z
+
+
+def _inside(u, v, z, cameras, near: float = 1e-3):
+    W = torch.tensor([c.width for c in cameras], dtype=u.dtype)[:, None]
+    H = torch.tensor([c.height for c in cameras], dtype=u.dtype)[:, None]
+    return (z > near) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+
+
+def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generator | None = None,
+                 min_views: int = 2, max_rounds: int = 6) -> torch.Tensor:
+    """Up to `n` points uniform in the cameras' cone volume, each inside >= min_views cameras."""
+    if n <= 0 or not cameras:
+        return torch.zeros(0, 3)
+    centers = torch.stack([c.center.float() for c in cameras])
+    axes = torch.stack([c.viewmat[2, :3].float() for c in cameras])  # camera z axis in world
+    axes = axes / axes.norm(dim=-1, keepdim=True)
+    axis = axes.mean(0)
+    axis = axis / axis.norm().clamp_min(1e-9) if axis.norm() > 1e-6 else axes[0]
+    spread = torch.acos((axes @ axis).clamp(-1, 1)).max().item()
+    half_fov = max(math.atan(math.hypot(c.width / (2 * float(c.K[0, 0])), c.height / (2 * float(c.K[1, 1]))))
+                   for c in cameras)
+    half_angle = min(math.radians(85.0), half_fov + spread)
+    c0 = centers.mean(0)
+    if len(points):
+        d = (points.float() - c0).norm(dim=-1)
+        near, far = max(d.min().item(), 1e-3), max(d.max().item(), 1e-2)
+    else:
+        near, far = 0.1, 10.0
+    apex = c0 - axis * 0.1 * near
+    lo, hi = near, 10.0 * far
+    # orthonormal basis around the axis
+    helper = torch.tensor([1.0, 0, 0]) if abs(axis[0]) < 0.9 else torch.tensor([0, 1.0, 0])
+    e1 = torch.linalg.cross(axis, helper)
+    e1 = e1 / e1.norm()
+    e2 = torch.linalg.cross(axis, e1)
+    kept = []
+    total = 0
+    for _ in range(max_rounds):
+        m = max(2 * (n - total), 1024)
+        r = torch.rand(m, 3, generator=generator)
+        t = (lo ** 3 + r[:, 0] * (hi ** 3 - lo ** 3)) ** (1.0 / 3.0)  # uniform in volume: pdf ~ t^2
+        cos_t = 1 - r[:, 1] * (1 - math.cos(half_angle))  # uniform in solid angle
+        sin_t = torch.sqrt((1 - cos_t ** 2).clamp_min(0))
+        phi = 2 * math.pi * r[:, 2]
+        dirs = (cos_t[:, None] * axis + sin_t[:, None] * (torch.cos(phi)[:, None] * e1 + torch.sin(phi)[:, None] * e2))
+        pts = apex + t[:, None] * dirs
+        u, v, z = project_points(pts, cameras)
+        ok = _inside(u, v, z, cameras).sum(0) >= min_views
+        pts = pts[ok][: n - total]
+        kept.append(pts)
+        total += len(pts)
+        if total >= n:
+            break
+    return torch.cat(kept) if kept else torch.zeros(0, 3)
+
+
+def pixel_colors(points: torch.Tensor, frames, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean exposure-normalised pixel colour over the frames each point projects into -> ([P,3], count [P])."""
+    P = points.shape[0]
+    acc = torch.zeros(P, 3)
+    cnt = torch.zeros(P)
+    cams = [f.camera for f in frames]
+    for s in range(0, P, chunk):
+        pts = points[s:s + chunk]
+        u, v, z = project_points(pts, cams)
+        ins = _inside(u, v, z, cams)
+        for m, f in enumerate(frames):  # loop over cameras only (tens), vectorised over points
+            idx = ins[m].nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            img = f.image.float()
+            H, W = img.shape[:2]
+            j = u[m, idx].long().clamp(0, W - 1)
+            i = v[m, idx].long().clamp(0, H - 1)
+            acc[s + idx] += img[i, j] / max(float(f.exposure), 1e-12)
+            cnt[s + idx] += 1
+    return acc / cnt.clamp_min(1)[:, None], cnt
+
+
+def initial_points(scene, cone: bool = True, cone_factor: float = 5.0, min_views: int = 2,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(points [N,3], linear colours [N,3], is_scattered [N] bool) for a Scene."""
+    pts = scene.points.float().reshape(-1, 3)
+    cams = [f.camera for f in scene.train]
+    extra = torch.zeros(0, 3)
+    if cone:
+        n = int(round(cone_factor * max(len(pts), 1000 if len(pts) == 0 else 0)))
+        extra = cone_scatter(pts, cams, n, generator, min_views)
+    allp = torch.cat([pts, extra])
+    cols, cnt = pixel_colors(allp, scene.train)
+    # points that no camera sees keep a grey level near the image mean
+    if (cnt == 0).any():
+        mean = torch.stack([(f.image.float() / max(f.exposure, 1e-12)).reshape(-1, 3).mean(0) for f in scene.train]).mean(0)
+        cols[cnt == 0] = mean
+    floor = max(cols[cnt > 0].mean().item() * 1e-3, 1e-6) if (cnt > 0).any() else 1e-6
+    cols = cols.clamp_min(floor)
+    scattered = torch.cat([torch.zeros(len(pts), dtype=torch.bool), torch.ones(len(extra), dtype=torch.bool)])
+    return allp, cols, scattered
