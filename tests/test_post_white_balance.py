@@ -1,0 +1,104 @@
+"""White balance: a grey card lit by a 3000 K illuminant renders neutral (Bradford CAT in XYZ)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from le3d.color import camera_to_srgb, cct_to_xy, xy_to_xyz
+from le3d.post import PostSettings, apply_post, apply_exposure, pick_neutral, white_balance_matrix
+from le3d.post.white_balance import cam_to_xyz_from_color_matrix
+
+# a realistic DNG ColorMatrix (XYZ -> camera native; Canon-like, D65 calibration): strongly non-diagonal
+CM = torch.tensor([[0.6722, -0.0635, -0.0963], [-0.4287, 1.2460, 0.2028], [-0.0908, 0.2162, 0.5668]])
+
+
+def grey_card_camera_rgb(kelvin: float, reflectance: float = 0.18, tint: float = 0.0) -> torch.Tensor:
+    """Camera-native response to a spectrally flat grey card under a `kelvin` illuminant."""
+    white = xy_to_xyz(*cct_to_xy(kelvin, tint)).double()
+    return (reflectance * (CM.double() @ white)).float()
+
+
+def scene(kelvin: float) -> torch.Tensor:
+    """A 3000 K scene: a grey card (left half) and a reddish surface (right half), [32, 32, 3]."""
+    img = torch.empty(32, 32, 3)
+    img[:, :16] = grey_card_camera_rgb(kelvin)
+    red = xy_to_xyz(*cct_to_xy(kelvin)).double() * torch.tensor([0.4, 0.25, 0.1], dtype=torch.float64)
+    img[:, 16:] = (CM.double() @ red).float()
+    return img
+
+
+def is_neutral(rgb: torch.Tensor, tol: float) -> bool:
+    return (rgb.max() - rgb.min()).item() < tol
+
+
+def test_grey_card_under_3000k_renders_neutral_with_temperature_wb():
+    img = scene(3000.0)
+    s = PostSettings(white_balance=(3000.0, 0.0), tonemap="clip", exposure_ev=1.0)
+    out = apply_post(img, s, cam_to_xyz=cam_to_xyz_from_color_matrix(CM))
+    card = out[:, :16].reshape(-1, 3)
+    assert is_neutral(card.mean(0), 1e-3), card.mean(0)
+    assert 0.05 < card.mean().item() < 0.95  # neither black nor clipped
+    # the same card with a daylight (6500 K) balance is strongly orange: the test can fail
+    warm = apply_post(img, PostSettings(white_balance=(6500.0, 0.0), tonemap="clip", exposure_ev=1.0),
+                      cam_to_xyz=cam_to_xyz_from_color_matrix(CM))[:, :16].reshape(-1, 3).mean(0)
+    assert warm[0] / warm[2] > 1.5
+
+
+def test_temperature_wb_is_a_cat_not_channel_gains():
+    # the Bradford route and camera-space gains agree on the neutral but not on saturated colours
+    c2x = cam_to_xyz_from_color_matrix(CM)
+    m_cat = white_balance_matrix((3000.0, 0.0), cam_to_xyz=c2x)
+    n = grey_card_camera_rgb(3000.0) / 0.18
+    m_gain = white_balance_matrix(n, cam_to_srgb=camera_to_srgb(CM))
+    assert torch.allclose(m_cat @ n, m_gain @ n, atol=5e-4)
+    red = scene(3000.0)[0, 20]
+    assert not torch.allclose(m_cat @ red, m_gain @ red, atol=1e-3)
+
+
+def test_tint_moves_off_the_locus():
+    c2x = cam_to_xyz_from_color_matrix(CM)
+    card = grey_card_camera_rgb(3000.0, tint=20.0)  # magenta-tinted 3000 K light
+    assert is_neutral(white_balance_matrix((3000.0, 20.0), cam_to_xyz=c2x) @ card, 1e-4)
+    assert not is_neutral(white_balance_matrix((3000.0, 0.0), cam_to_xyz=c2x) @ card, 1e-3)
+
+
+def test_neutral_patch_pick_renders_the_card_neutral():
+    img = scene(3000.0)
+    neutral = pick_neutral(img, x=5, y=10)
+    for kw in ({"cam_to_xyz": cam_to_xyz_from_color_matrix(CM)}, {"cam_to_srgb": camera_to_srgb(CM)}):
+        out = apply_post(img, PostSettings(white_balance=neutral, tonemap="clip"), **kw)
+        assert is_neutral(out[10, 5], 1e-3)
+
+
+def test_asshot_gains_render_the_card_neutral():
+    n = grey_card_camera_rgb(3000.0)
+    gains = n[1] / n  # what a camera that measured the light would store
+    img = scene(3000.0)
+    out = apply_post(img, PostSettings(tonemap="clip"), cam_to_srgb=camera_to_srgb(CM), asshot_wb=gains)
+    assert is_neutral(out[0, 0], 1e-3)
+    out2 = apply_post(img, PostSettings(tonemap="clip"), asshot_wb=gains, cam_to_xyz=cam_to_xyz_from_color_matrix(CM))
+    assert is_neutral(out2[0, 0], 1e-3)
+
+
+def test_temperature_without_colour_matrix_is_a_clear_error():
+    with pytest.raises(ValueError, match="colour matrix"):
+        white_balance_matrix((3000.0, 0.0), cam_to_srgb=camera_to_srgb(CM))
+
+
+def test_exposure_is_in_stops_and_batched():
+    x = torch.rand(2, 4, 5, 3)
+    assert torch.allclose(apply_exposure(x, 1.0), 2 * x)
+    assert torch.allclose(apply_exposure(x, -2.0), x / 4)
+    ev = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)
+    y = apply_exposure(x, ev)
+    assert torch.allclose(y[0], x[0]) and torch.allclose(y[1], 2 * x[1])
+
+
+def test_apply_post_batched_matches_single():
+    x = torch.rand(3, 6, 7, 3) * 4
+    s = PostSettings(white_balance=(4500.0, 5.0), tonemap="agx", exposure_ev=0.5)
+    c2x = cam_to_xyz_from_color_matrix(CM)
+    batched = apply_post(x, s, cam_to_xyz=c2x)
+    single = torch.stack([apply_post(x[i], s, cam_to_xyz=c2x) for i in range(3)])
+    assert torch.allclose(batched, single, atol=1e-6)
+    assert batched.min() >= 0 and batched.max() <= 1
