@@ -210,7 +210,10 @@ def refocus(image: torch.Tensor, depth: torch.Tensor, focus_depth: float, apertu
         if r >= 1e-3:
             layer = disc_blur(layer, r, base_radius=base_radius, accum_dtype=accum_dtype)
         a = layer[:, C:].clamp(0.0, 1.0)
-        acc[..., y0:y1, x0:x1] = acc[..., y0:y1, x0:x1] * (1.0 - a) + layer
+        new = acc[..., y0:y1, x0:x1] * (1.0 - a) + layer
+        if new.requires_grad:
+            acc = acc.clone()  # keep the version autograd saved; only paid when differentiating
+        acc[..., y0:y1, x0:x1] = new
     alpha = acc[:, C:]
     ok = alpha > 1e-6
     out = torch.where(ok, acc[:, :C] / torch.where(ok, alpha, torch.ones_like(alpha)), img)
