@@ -16,6 +16,8 @@ def detect_layout(path: str | Path) -> str:
         raise Le3dError(f"folder {p}: not found")
     if (p / "raw").is_dir() and any(q.suffix.lower() == ".dng" for q in (p / "raw").iterdir()):
         return "rawnerf"
+    if any(q.suffix.lower() == ".dng" for q in p.iterdir()) and (p / "sparse").is_dir():
+        return "rawnerf"
     if (p / "transforms.json").is_file():
         return "transforms"
     if (p / "images").is_dir() and ((p / "sparse" / "0").is_dir() or (p / "sparse").is_dir()):

@@ -84,9 +84,10 @@ def load_rawnerf(root: str | Path, downscale: int = 1, split: str = "auto", baye
     factor = check_factor(downscale)
     if bayer not in ("packed", "mosaic"):
         raise Le3dError(f"bayer {bayer!r}: use 'packed' or 'mosaic'")
-    dngs = sorted(p for p in (root / "raw").iterdir() if p.suffix.lower() == ".dng")
+    folder = root / "raw" if (root / "raw").is_dir() else root
+    dngs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".dng")
     if not dngs:
-        raise Le3dError(f"folder {root / 'raw'}: no .dng files")
+        raise Le3dError(f"folder {folder}: no .dng files")
     model = read_model(_model_dir(root))
     by_stem = {Path(im.name).stem: im for im in model.images.values()}
     meta = _scene_json(root)

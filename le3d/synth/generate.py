@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from le3d.color import bradford, camera_to_srgb, illuminant_xyz
+from le3d.color import apply_matrix, bradford, camera_to_srgb, illuminant_xyz
 from le3d.data.colmap import model_from_cameras, write_model
 from le3d.data.types import Camera
 from le3d.errors import Le3dError
@@ -85,7 +85,8 @@ def write_frame_dng(path, clean_mosaic, cfa, exposure, iso, bits, gen, cm1, cm2,
 
 def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width: int = 240, height: int = 160,
              cfa: str = "RGGB", iso: int = 3200, bits: int = 14, mixed_exposures: bool = False,
-             fov_deg: float = 60.0, overwrite: bool = False, progress: bool = True) -> dict:
+             fov_deg: float = 60.0, exposure_scale: float = 1.0, overwrite: bool = False,
+             progress: bool = True) -> dict:
     """Render and write a synthetic scene; returns the scene.json metadata."""
     if n_views < 3:
         raise Le3dError(f"--views {n_views}: need at least 3 views")
@@ -105,22 +106,25 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
     cm1, cm2, neutral = sensor_colour()
     wb = 1.0 / neutral
     c2s = camera_to_srgb(cm1, "D65")
-    t_ref = 1.0 / 30.0
+    t_ref = exposure_scale / 30.0
+    srgb_to_cam = torch.linalg.inv(c2s.double()).float()
     ref_exposure = t_ref * iso / 100.0
     names = [f"frame_{k:03d}" for k in range(n_views)]
     test = [n for k, n in enumerate(names) if k % 8 == 0]
     cams, zmin, zmax, exposure_times = [], np.inf, 0.0, {}
-    ev_preview = math.log2(0.18 / (0.05 * CALIBRATION))  # radiance 0.05 -> mid grey
+    ev_preview = math.log2(0.18 / (0.1 * CALIBRATION))  # radiance 0.1 -> mid grey
     pts, pcols = [], []
     for k, (name, V) in enumerate(tqdm(list(zip(names, poses)), desc=f"synth {scene}", disable=not progress)):
         rad, z = render(tracer, V, K, mw, mh)
+        # scene colours are linear sRGB under a neutral light: convert to camera RGB (sensor response)
+        rad = (apply_matrix(rad, srgb_to_cam) / torch.as_tensor(wb, dtype=torch.float32)).clamp_min(0)
         clean = mosaic_from_rgb(rad * CALIBRATION, cfa)  # at reference exposure
         t = t_ref * (EXPOSURE_CYCLE[k % len(EXPOSURE_CYCLE)] if mixed_exposures and name not in test else 1.0)
         rel = t * iso / 100.0 / ref_exposure
         exposure_times[name] = t
         mosaic = write_frame_dng(out / "raw" / f"{name}.dng", clean * ref_exposure, cfa, rel, iso, bits, gen,
                                  cm1, cm2, neutral, t)
-        img = preview_srgb(mosaic, cfa, wb, c2s, ev=ev_preview - math.log2(rel * ref_exposure), denoise_sigma=1.0)
+        img = preview_srgb(mosaic, cfa, wb, c2s, ev=ev_preview - math.log2(rel * ref_exposure), denoise_sigma=1.5)
         import imageio.v3 as iio
 
         iio.imwrite(out / "images" / f"{name}.png", img)
@@ -154,7 +158,7 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
         "width": width, "height": height, "mosaic_width": mw, "mosaic_height": mh, "cfa": cfa, "iso": iso,
         "bits": bits, "calibration": CALIBRATION, "reference_exposure": ref_exposure,
         "exposure_times": exposure_times, "near": float(zmin) * 0.9, "far": float(zmax) * 1.1,
-        "scene_radius": sdef.radius, "center": list(sdef.center), "train": [n for n in names if n not in test],
+        "exposure_scale": exposure_scale, "scene_radius": sdef.radius, "center": list(sdef.center), "train": [n for n in names if n not in test],
         "test": test, "gt_units": "normalised sensor value at the reference exposure (packed RGB)",
     }
     tmp = out / "scene.json.tmp"

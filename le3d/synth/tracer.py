@@ -132,7 +132,8 @@ class Tracer:
         seed = self.s.texture_seed
         h1 = _hash(torch.floor(p / tile) + obj[:, None] * 1000, seed)
         h2 = _hash(torch.floor(p / (tile * 0.37)) + obj[:, None] * 1000 + 77, seed + 1)
-        v = 0.6 * h1 + 0.4 * h2.mean(-1, keepdim=True)
+        lum = 0.1 + 0.9 * h1[:, :1]  # strong luminance cells (features) tinted per cell
+        v = 0.7 * lum * (0.75 + 0.25 * h1[:, 1:2].expand(-1, 3) * h2) + 0.3 * h2[:, 2:3]
         con = self.mat_contrast[obj][:, None]
         return self.mat_color[obj] * ((1 - con) + con * v)
 
