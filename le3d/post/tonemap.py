@@ -223,10 +223,6 @@ TONEMAPPERS: dict[str, Callable[..., torch.Tensor]] = {
 
 def tonemap(x: torch.Tensor, name: str = "aces", **params) -> torch.Tensor:
     """Tone map linear scene RGB ``[..., 3]`` with the named mapper -> linear display RGB in [0, 1]."""
-    if name == "local":
-        from le3d.post.local_tonemap import tm_local  # lazy: optional, heavier
-
-        return tm_local(x, **params)
     try:
         fn = TONEMAPPERS[name]
     except KeyError:
