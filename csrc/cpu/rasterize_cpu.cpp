@@ -137,7 +137,9 @@ void backward_tiles(const float* params, const float* features, const float* dep
   const int tiles_y = (height + kTileSize - 1) / kTileSize;
   constexpr int P = Footprint::kParams;
   const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
-#pragma omp parallel for schedule(dynamic, 1)
+  // Static round-robin tiles: each thread always sums the same tiles in the same order, so
+  // gradients are bit-for-bit reproducible for a given thread count (training resumes exactly).
+#pragma omp parallel for schedule(static, 1)
   for (int tile = 0; tile < tiles_x * tiles_y; ++tile) {
     float* g = grad_buffers + thread_id() * stride;
     float* g_params = g;

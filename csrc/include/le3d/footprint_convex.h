@@ -21,29 +21,34 @@ struct ConvexFootprint {
     return e < 0 ? 0 : (e > kMaxEdges ? kMaxEdges : e);
   }
 
-  // phi and, through m, the max of delta s L_e (for the stable logsumexp).
-  LE3D_HD static float phi(const float* p, float px, float py, float* m_out) {
-    const int E = edges(p);
+  // v[e] = delta s L_e(q) for the E active edges; returns their max.
+  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* v) {
     const float ds = p[1] * p[2];
     float m = -INFINITY;
     for (int e = 0; e < E; ++e) {
       const float* q = p + kHeader + 3 * e;
-      const float v = ds * (q[0] * px + q[1] * py + q[2]);
-      m = v > m ? v : m;
+      v[e] = ds * (q[0] * px + q[1] * py + q[2]);
+      m = v[e] > m ? v[e] : m;
     }
-    float sum = 0.0f;
-    for (int e = 0; e < E; ++e) {
-      const float* q = p + kHeader + 3 * e;
-      sum += expf(ds * (q[0] * px + q[1] * py + q[2]) - m);
-    }
-    *m_out = m;
-    return (m + logf(sum)) / p[1];
+    return m;
+  }
+
+  // sigma phi >= sigma m / delta; when that exceeds ln(254) the raw alpha o * sigmoid(-sigma phi)
+  // is below 1/255 for any o <= 1, so the compositor would skip it anyway (the 5.55 > ln(254) =
+  // 5.537 keeps a margin for rounding). Saves the exponentials outside the convex.
+  LE3D_HD static bool surely_invisible(const float* p, float m) {
+    return p[4] <= 1.0f && p[3] * m > 5.55f * p[1];
   }
 
   LE3D_HD static float raw_alpha(const float* p, float px, float py) {
-    if (edges(p) < 3) return 0.0f;
-    float m;
-    const float ph = phi(p, px, py, &m);
+    const int E = edges(p);
+    if (E < 3) return 0.0f;
+    float v[kMaxEdges];
+    const float m = scaled_distances(p, px, py, E, v);
+    if (surely_invisible(p, m)) return 0.0f;
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) sum += expf(v[e] - m);
+    const float ph = (m + logf(sum)) / p[1];
     const float coverage = 1.0f / (1.0f + expf(p[3] * ph));  // sigmoid(-sigma phi)
     return p[4] * coverage;
   }
@@ -53,9 +58,15 @@ struct ConvexFootprint {
     const int E = edges(p);
     if (E < 3) return;
     const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
-    const float ds = delta * s;
-    float m;
-    const float ph = phi(p, px, py, &m);
+    float v[kMaxEdges];
+    const float m = scaled_distances(p, px, py, E, v);
+    if (surely_invisible(p, m)) return;  // raw_alpha was 0 here: no gradient
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) {
+      v[e] = expf(v[e] - m);  // v now holds the unnormalised softmax weights
+      sum += v[e];
+    }
+    const float ph = (m + logf(sum)) / delta;
     const float coverage = 1.0f / (1.0f + expf(sigma * ph));
     grad[4] += coverage * grad_raw;
     // d coverage / d phi = -sigma C (1 - C); d coverage / d sigma = -phi C (1 - C)
@@ -64,16 +75,12 @@ struct ConvexFootprint {
     grad[3] += -ph * dcov;
     // phi = LSE(delta s L) / delta.  With softmax weights pi_e:
     // d phi / d L_e = s pi_e;  d phi / d s = sum pi_e L_e;  d phi / d delta = (s sum pi_e L_e - phi) / delta
-    float sum = 0.0f;
-    for (int e = 0; e < E; ++e) {
-      const float* q = p + kHeader + 3 * e;
-      sum += expf(ds * (q[0] * px + q[1] * py + q[2]) - m);
-    }
+    const float inv_sum = 1.0f / sum;
     float weighted_L = 0.0f;
     for (int e = 0; e < E; ++e) {
       const float* q = p + kHeader + 3 * e;
       const float L = q[0] * px + q[1] * py + q[2];
-      const float pi = expf(ds * L - m) / sum;
+      const float pi = v[e] * inv_sum;
       weighted_L += pi * L;
       const float dL = dphi * s * pi;
       float* g = grad + kHeader + 3 * e;

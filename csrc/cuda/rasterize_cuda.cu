@@ -1,0 +1,360 @@
+// CUDA backend of the tile rasterizer. The per-pixel and per-footprint math comes from
+// include/le3d/ (shared with the CPU backend); this file is parallel plumbing only:
+// binning (one sort of (tile, depth) keys), one block per tile with shared-memory batches,
+// and a back-to-front backward pass that accumulates primitive gradients with atomics.
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime.h>
+
+#include "le3d/common.h"
+#include "le3d/composite.h"
+#include "le3d/footprint_convex.h"
+#include "le3d/footprint_gaussian.h"
+#include "le3d/rasterize_api.h"
+#include "le3d/tiles.h"
+
+namespace le3d {
+namespace {
+
+constexpr int kBlock = kTileSize * kTileSize;
+
+void check_cuda_inputs(const std::vector<const torch::Tensor*>& ts) {
+  for (const auto* t : ts) {
+    TORCH_CHECK(t->is_cuda(), "le3d cuda rasterizer: tensors must be on a CUDA device");
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32, "le3d cuda rasterizer: tensors must be float32");
+    TORCH_CHECK(t->is_contiguous(), "le3d cuda rasterizer: tensors must be contiguous");
+  }
+}
+
+__global__ void count_tiles_kernel(int N, const float* __restrict__ bounds, int width, int height,
+                                   int* __restrict__ counts) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= N) return;
+  counts[i] = tile_rect(bounds + 4 * i, width, height).count();
+}
+
+__global__ void fill_keys_kernel(int N, const float* __restrict__ bounds,
+                                 const float* __restrict__ depths, int width, int height,
+                                 const int64_t* __restrict__ starts, int64_t* __restrict__ keys,
+                                 int* __restrict__ values) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= N) return;
+  const TileRect r = tile_rect(bounds + 4 * i, width, height);
+  if (r.empty()) return;
+  const int tiles_x = (width + kTileSize - 1) / kTileSize;
+  // Culled primitives never reach here, so depth > near > 0 and its float bits sort like the value.
+  const uint32_t depth_bits = __float_as_uint(depths[i]);
+  int64_t out = starts[i];
+  for (int ty = r.y0; ty <= r.y1; ++ty)
+    for (int tx = r.x0; tx <= r.x1; ++tx) {
+      keys[out] = (static_cast<int64_t>(ty * tiles_x + tx) << 32) | depth_bits;
+      values[out] = i;
+      ++out;
+    }
+}
+
+// Per-tile lists in (depth, id) order, in the same format as the CPU backend.
+void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, int width, int height,
+                    torch::Tensor* offsets_out, torch::Tensor* ids_out) {
+  const int N = static_cast<int>(depths.size(0));
+  const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
+  auto int_opts = depths.options().dtype(torch::kInt32);
+  auto stream = at::cuda::getCurrentCUDAStream();
+  if (N == 0) {
+    *offsets_out = torch::zeros({tiles + 1}, int_opts);
+    *ids_out = torch::empty({0}, int_opts);
+    return;
+  }
+  auto counts = torch::empty({N}, int_opts);
+  const int grid = (N + 255) / 256;
+  count_tiles_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), width, height,
+                                               counts.data_ptr<int>());
+  auto ends = counts.cumsum(0, torch::kInt64);
+  const int64_t total = ends[-1].item<int64_t>();
+  auto starts = ends - counts.to(torch::kInt64);
+  auto keys = torch::empty({total}, depths.options().dtype(torch::kInt64));
+  auto values = torch::empty({total}, int_opts);
+  if (total > 0)
+    fill_keys_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), depths.data_ptr<float>(),
+                                               width, height, starts.data_ptr<int64_t>(),
+                                               keys.data_ptr<int64_t>(), values.data_ptr<int>());
+  auto sorted = torch::sort(keys, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  auto sorted_keys = std::get<0>(sorted);
+  *ids_out = values.index_select(0, std::get<1>(sorted)).contiguous();
+  auto tile_of = torch::bitwise_right_shift(sorted_keys, 32);
+  auto per_tile = torch::bincount(tile_of, /*weights=*/{}, /*minlength=*/tiles);
+  *offsets_out = torch::cat({torch::zeros({1}, per_tile.options()), per_tile.cumsum(0)}).to(torch::kInt32);
+}
+
+template <typename Footprint, int CMAX>
+__global__ void __launch_bounds__(kBlock) forward_kernel(
+    const float* __restrict__ params, const float* __restrict__ features,
+    const float* __restrict__ depths, const float* __restrict__ coords,
+    const float* __restrict__ background, int C, int width, int height, int nearfar_k,
+    const int* __restrict__ offsets, const int* __restrict__ ids, float* __restrict__ image,
+    float* __restrict__ alpha, float* __restrict__ depth, float* __restrict__ distortion,
+    float* __restrict__ near, float* __restrict__ far, float* __restrict__ aux) {
+  constexpr int P = Footprint::kParams;
+  __shared__ float sh_params[kBlock * P];
+  __shared__ float sh_depth[kBlock];
+  __shared__ float sh_coord[kBlock];
+  __shared__ int sh_id[kBlock];
+  const int tiles_x = (width + kTileSize - 1) / kTileSize;
+  const int tile = blockIdx.x;
+  const int t = threadIdx.x;
+  const int j = (tile % tiles_x) * kTileSize + t % kTileSize;
+  const int i = (tile / tiles_x) * kTileSize + t / kTileSize;
+  const bool inside = i < height && j < width;
+  const float px = j + 0.5f, py = i + 0.5f;
+  const int begin = offsets[tile], end = offsets[tile + 1];
+  PixelForward pf;
+  pf.last = begin;
+  float colour[CMAX];
+#pragma unroll
+  for (int c = 0; c < CMAX; ++c) colour[c] = 0.0f;
+  bool done = !inside;
+  for (int start = begin; start < end; start += kBlock) {
+    if (__syncthreads_count(done) == kBlock) break;
+    const int idx = start + t;
+    if (idx < end) {
+      const int id = ids[idx];
+      sh_id[t] = id;
+      sh_depth[t] = depths[id];
+      sh_coord[t] = coords ? coords[id] : 0.0f;
+      for (int q = 0; q < P; ++q) sh_params[t * P + q] = params[static_cast<int64_t>(id) * P + q];
+    }
+    __syncthreads();
+    const int n_batch = min(kBlock, end - start);
+    for (int b = 0; b < n_batch && !done; ++b) {
+      const float raw = Footprint::raw_alpha(sh_params + b * P, px, py);
+      float w;
+      const int step = pf.add(raw, sh_depth[b], sh_coord[b], nearfar_k, start + b, &w);
+      if (step == PixelForward::kDone) {
+        done = true;
+      } else if (step == PixelForward::kAdded) {
+        const float* f = features + static_cast<int64_t>(sh_id[b]) * C;
+        for (int c = 0; c < C && c < CMAX; ++c) colour[c] += w * f[c];
+      }
+    }
+  }
+  if (!inside) return;
+  const int64_t pix = static_cast<int64_t>(i) * width + j;
+  for (int c = 0; c < C && c < CMAX; ++c) image[pix * C + c] = colour[c] + pf.T * background[c];
+  alpha[pix] = 1.0f - pf.T;
+  depth[pix] = pf.depth;
+  distortion[pix] = pf.distortion();
+  near[pix] = nearfar_k > 0 ? pf.near_depth() : 0.0f;
+  far[pix] = nearfar_k > 0 ? pf.far_depth(nearfar_k) : 0.0f;
+  pf.save(aux + pix * kAuxDim, nearfar_k);
+}
+
+template <typename Footprint, int CMAX>
+__global__ void __launch_bounds__(kBlock) backward_kernel(
+    const float* __restrict__ params, const float* __restrict__ features,
+    const float* __restrict__ depths, const float* __restrict__ coords,
+    const float* __restrict__ background, int C, int width, int height, int nearfar_k,
+    const float* __restrict__ near, const float* __restrict__ far, const float* __restrict__ aux,
+    const int* __restrict__ offsets, const int* __restrict__ ids, const float* __restrict__ d_image,
+    const float* __restrict__ d_alpha, const float* __restrict__ d_depth,
+    const float* __restrict__ d_distortion, const float* __restrict__ d_near,
+    const float* __restrict__ d_far, float* __restrict__ g_params, float* __restrict__ g_features,
+    float* __restrict__ g_depths, float* __restrict__ g_coords) {
+  constexpr int P = Footprint::kParams;
+  __shared__ float sh_params[kBlock * P];
+  __shared__ float sh_depth[kBlock];
+  __shared__ float sh_coord[kBlock];
+  __shared__ int sh_id[kBlock];
+  __shared__ int sh_max_last;
+  const int tiles_x = (width + kTileSize - 1) / kTileSize;
+  const int tile = blockIdx.x;
+  const int t = threadIdx.x;
+  const int j = (tile % tiles_x) * kTileSize + t % kTileSize;
+  const int i = (tile / tiles_x) * kTileSize + t / kTileSize;
+  const bool inside = i < height && j < width;
+  const float px = j + 0.5f, py = i + 0.5f;
+  const int begin = offsets[tile];
+  const int64_t pix = inside ? static_cast<int64_t>(i) * width + j : 0;
+  const float* a = aux + pix * kAuxDim;
+  const int my_last = inside ? static_cast<int>(a[kAuxLastIndex]) : begin;
+  if (t == 0) sh_max_last = begin;
+  __syncthreads();
+  atomicMax(&sh_max_last, my_last);
+
+  PixelGrads pg;
+  PixelBackward pb;
+  float dimg[CMAX];
+  if (inside) {
+    pg.d_alpha = d_alpha[pix];
+    pg.d_depth = d_depth[pix];
+    pg.d_distortion = coords ? d_distortion[pix] : 0.0f;
+    pg.d_near = nearfar_k > 0 ? d_near[pix] : 0.0f;
+    pg.d_far = nearfar_k > 0 ? d_far[pix] : 0.0f;
+    pg.near = near[pix];
+    pg.far = far[pix];
+    float bg_dot = 0.0f;
+    for (int c = 0; c < C && c < CMAX; ++c) {
+      dimg[c] = d_image[pix * C + c];
+      bg_dot += dimg[c] * background[c];
+    }
+    pb.init(a, bg_dot, pg, nearfar_k);
+  } else {
+    pb.position = 0;
+  }
+  __syncthreads();
+  const int max_last = sh_max_last;
+  for (int batch_end = max_last; batch_end > begin; batch_end -= kBlock) {
+    const int batch_start = max(begin, batch_end - kBlock);
+    __syncthreads();
+    const int idx = batch_end - 1 - t;
+    if (idx >= batch_start) {
+      const int id = ids[idx];
+      sh_id[t] = id;
+      sh_depth[t] = depths[id];
+      sh_coord[t] = coords ? coords[id] : 0.0f;
+      for (int q = 0; q < P; ++q) sh_params[t * P + q] = params[static_cast<int64_t>(id) * P + q];
+    }
+    __syncthreads();
+    const int n_batch = batch_end - batch_start;
+    for (int b = 0; b < n_batch; ++b) {
+      const int list_index = batch_end - 1 - b;
+      if (list_index >= my_last || pb.position <= 0) continue;
+      const float* p = sh_params + b * P;
+      const int id = sh_id[b];
+      const float raw = Footprint::raw_alpha(p, px, py);
+      const float* f = features + static_cast<int64_t>(id) * C;
+      float colour_dot = 0.0f;
+      for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
+      float d_raw, w, dz, du;
+      if (!pb.step(raw, sh_depth[b], sh_coord[b], colour_dot, pg, &d_raw, &w, &dz, &du)) continue;
+      if (d_raw != 0.0f) {
+        float grad[P];
+#pragma unroll
+        for (int q = 0; q < P; ++q) grad[q] = 0.0f;
+        Footprint::raw_alpha_backward(p, px, py, d_raw, grad);
+        float* gp = g_params + static_cast<int64_t>(id) * P;
+#pragma unroll
+        for (int q = 0; q < P; ++q)
+          if (grad[q] != 0.0f) atomicAdd(gp + q, grad[q]);
+      }
+      float* gf = g_features + static_cast<int64_t>(id) * C;
+      for (int c = 0; c < C && c < CMAX; ++c) atomicAdd(gf + c, w * dimg[c]);
+      if (dz != 0.0f) atomicAdd(g_depths + id, dz);
+      if (du != 0.0f) atomicAdd(g_coords + id, du);
+    }
+  }
+}
+
+// Picks the smallest per-thread colour array that holds C channels.
+template <typename Fn>
+void dispatch_channels(int C, Fn&& fn) {
+  if (C <= 4) {
+    fn(std::integral_constant<int, 4>{});
+  } else if (C <= 16) {
+    fn(std::integral_constant<int, 16>{});
+  } else {
+    fn(std::integral_constant<int, kMaxChannels>{});
+  }
+}
+
+template <typename Footprint>
+std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch::Tensor& features,
+                                        const torch::Tensor& depths, const torch::Tensor& coords,
+                                        const torch::Tensor& bounds, const torch::Tensor& background,
+                                        int W, int H, int k) {
+  TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
+  const int C = static_cast<int>(features.size(1));
+  auto opts = features.options();
+  auto image = torch::empty({H, W, C}, opts);
+  auto alpha = torch::empty({H, W}, opts);
+  auto depth = torch::empty({H, W}, opts);
+  auto distortion = torch::empty({H, W}, opts);
+  auto near = torch::empty({H, W}, opts);
+  auto far = torch::empty({H, W}, opts);
+  auto aux = torch::empty({H, W, kAuxDim}, opts);
+  torch::Tensor offsets, ids;
+  bin_primitives(bounds, depths, W, H, &offsets, &ids);
+  const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
+  auto stream = at::cuda::getCurrentCUDAStream();
+  dispatch_channels(C, [&](auto cmax) {
+    forward_kernel<Footprint, decltype(cmax)::value><<<tiles, kBlock, 0, stream>>>(
+        params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
+        coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
+        offsets.data_ptr<int>(), ids.data_ptr<int>(), image.data_ptr<float>(),
+        alpha.data_ptr<float>(), depth.data_ptr<float>(), distortion.data_ptr<float>(),
+        near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {image, alpha, depth, distortion, near, far, aux, offsets, ids};
+}
+
+template <typename Footprint>
+std::vector<torch::Tensor> backward_impl(
+    const torch::Tensor& params, const torch::Tensor& features, const torch::Tensor& depths,
+    const torch::Tensor& coords, const torch::Tensor& background, int W, int H, int k,
+    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
+    const torch::Tensor& offsets, const torch::Tensor& ids, const torch::Tensor& d_image,
+    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
+    const torch::Tensor& d_near, const torch::Tensor& d_far) {
+  const int N = static_cast<int>(params.size(0));
+  const int C = static_cast<int>(features.size(1));
+  auto g_params = torch::zeros_like(params);
+  auto g_features = torch::zeros_like(features);
+  auto g_depths = torch::zeros({N}, features.options());
+  auto g_coords = torch::zeros({N}, features.options());
+  // d background = sum over pixels of T_final * d image (a reduction, not per-primitive work).
+  auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).sum({0, 1});
+  const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
+  auto stream = at::cuda::getCurrentCUDAStream();
+  dispatch_channels(C, [&](auto cmax) {
+    backward_kernel<Footprint, decltype(cmax)::value><<<tiles, kBlock, 0, stream>>>(
+        params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
+        coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
+        near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
+        ids.data_ptr<int>(), d_image.data_ptr<float>(), d_alpha.data_ptr<float>(),
+        d_depth.data_ptr<float>(), d_distortion.data_ptr<float>(), d_near.data_ptr<float>(),
+        d_far.data_ptr<float>(), g_params.data_ptr<float>(), g_features.data_ptr<float>(),
+        g_depths.data_ptr<float>(), g_coords.data_ptr<float>());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {g_params, g_features, g_depths, g_coords, g_background};
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> rasterize_forward_cuda(
+    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k) {
+  check_cuda_inputs({&params, &features, &depths, &bounds, &background});
+  TORCH_CHECK(nearfar_k >= 0 && nearfar_k <= kNearFarMaxK, "nearfar_k out of range");
+  TORCH_CHECK(features.size(1) >= 1 && features.size(1) <= kMaxChannels, "features: 1..64 channels");
+  const at::cuda::OptionalCUDAGuard guard(params.device());
+  const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
+  if (footprint == kFootprintGaussian)
+    return forward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k);
+  TORCH_CHECK(footprint == kFootprintConvex, "unknown footprint kind");
+  return forward_impl<ConvexFootprint>(params, features, depths, coords, bounds, background, W, H, k);
+}
+
+std::vector<torch::Tensor> rasterize_backward_cuda(
+    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& background,
+    int64_t width, int64_t height, int64_t nearfar_k, const torch::Tensor& near,
+    const torch::Tensor& far, const torch::Tensor& aux, const torch::Tensor& tile_offsets,
+    const torch::Tensor& tile_ids, const torch::Tensor& d_image, const torch::Tensor& d_alpha,
+    const torch::Tensor& d_depth, const torch::Tensor& d_distortion, const torch::Tensor& d_near,
+    const torch::Tensor& d_far) {
+  check_cuda_inputs({&params, &features, &depths, &background, &d_image, &d_alpha, &d_depth});
+  const at::cuda::OptionalCUDAGuard guard(params.device());
+  const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
+  if (footprint == kFootprintGaussian)
+    return backward_impl<GaussianFootprint>(params, features, depths, coords, background, W, H, k, near,
+                                            far, aux, tile_offsets, tile_ids, d_image, d_alpha, d_depth,
+                                            d_distortion, d_near, d_far);
+  TORCH_CHECK(footprint == kFootprintConvex, "unknown footprint kind");
+  return backward_impl<ConvexFootprint>(params, features, depths, coords, background, W, H, k, near, far,
+                                        aux, tile_offsets, tile_ids, d_image, d_alpha, d_depth,
+                                        d_distortion, d_near, d_far);
+}
+
+}  // namespace le3d

@@ -1,0 +1,315 @@
+"""Gaussian rasterizer: the C++ CPU (and CUDA) backends against the PyTorch reference, edge cases,
+semantics checked by hand, and input validation."""
+from __future__ import annotations
+
+import pytest
+import torch
+from raster_compare import assert_backends_agree, run_backend
+from scenes import camera, intrinsics, look_at_viewmat, random_gaussians
+
+import le3d
+from le3d.errors import InputError
+from le3d.raster.constants import ALPHA_MAX
+
+
+def scene(n, C=3, W=64, H=48, seed=0, distortion=True, nearfar_k=3, background=True, **kw):
+    means, quats, scales, opacities, features = random_gaussians(n, C=C, seed=seed, **kw)
+    viewmat, K = camera(W, H, dtype=means.dtype)
+    tensors = dict(means=means, quats=quats, scales=scales, opacities=opacities, features=features,
+                   viewmat=viewmat, K=K)
+    if distortion:
+        z = (means @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2]
+        tensors["distortion_coord"] = 1.0 / z.clamp(min=0.1)  # disparity: monotone in depth
+    if background:
+        tensors["background"] = torch.linspace(0.1, 0.7, C, dtype=means.dtype)
+    return tensors, dict(width=W, height=H, nearfar_k=nearfar_k)
+
+
+CASES = [
+    # (n, C, W, H, seed)
+    (1, 3, 17, 33, 0),
+    (1, 1, 1, 1, 1),
+    (50, 3, 17, 33, 2),
+    (200, 4, 64, 48, 3),
+    (300, 19, 40, 24, 4),
+    (1000, 3, 128, 96, 5),
+    (5000, 3, 40, 30, 6),
+]
+
+
+@pytest.mark.parametrize("n,C,W,H,seed", CASES)
+def test_cpu_matches_reference(n, C, W, H, seed):
+    tensors, kwargs = scene(n, C, W, H, seed)
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+
+
+@pytest.mark.parametrize("nearfar_k", [0, 1, 5, 16])
+def test_cpu_matches_reference_nearfar_k(nearfar_k):
+    tensors, kwargs = scene(300, 3, 33, 20, seed=11, nearfar_k=nearfar_k)
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+
+
+def test_cpu_matches_reference_without_optional_outputs():
+    tensors, kwargs = scene(300, 3, 33, 20, seed=12, distortion=False, nearfar_k=0, background=False)
+    out, _ = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    assert "distortion" not in out and "near_depth" not in out
+
+
+def edge_case_scene():
+    """Hand-placed Gaussians: behind the camera, straddling the near plane, off-screen, huge
+    (covering the image), sub-pixel, two with identical depths, one nearly transparent."""
+    W, H = 40, 30
+    viewmat = torch.eye(4)
+    K = intrinsics(W, H, fov_deg=60)
+    means = torch.tensor([
+        [0.0, 0.0, -1.0],    # behind the camera
+        [0.0, 0.1, 0.05],    # mean in front of near, body straddling the near plane
+        [50.0, 0.0, 2.0],    # far off-screen
+        [0.0, 0.0, 5.0],     # huge: covers the whole image
+        [0.2, 0.1, 2.0],     # sub-pixel
+        [-0.3, 0.0, 3.0],    # identical depth ...
+        [-0.25, 0.05, 3.0],  # ... to this one
+        [0.1, -0.1, 2.5],    # nearly transparent
+        [0.0, 0.0, 0.005],   # in front of the camera but before near=0.01
+    ])
+    n = len(means)
+    # anisotropic, so that rotations matter (an isotropic Gaussian's quaternion gradient is 0)
+    scales = torch.tensor([[0.3, 0.1, 0.2], [0.2, 0.05, 0.1], [0.5, 0.2, 0.1], [20.0, 10.0, 15.0],
+                           [1e-4, 2e-4, 1e-4], [0.2, 0.1, 0.05], [0.1, 0.2, 0.05], [0.3, 0.1, 0.2], [0.1, 0.2, 0.1]])
+    quats = torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(n, 1) + 0.1 * torch.randn(n, 4, generator=torch.Generator().manual_seed(0))
+    opacities = torch.tensor([0.9, 0.8, 0.9, 0.5, 0.95, 0.7, 0.6, 0.003, 0.9])
+    features = torch.rand(n, 3, generator=torch.Generator().manual_seed(1))
+    tensors = dict(means=means, quats=quats, scales=scales, opacities=opacities, features=features,
+                   viewmat=viewmat, K=K, background=torch.tensor([0.2, 0.3, 0.4]),
+                   # disparity, with the tied pair ordered as the sort orders it (by index)
+                   distortion_coord=1.0 / means[:, 2].abs() - 1e-3 * torch.arange(n))
+    return tensors, dict(width=W, height=H, nearfar_k=2)
+
+
+def test_edge_cases_cpu_matches_reference():
+    tensors, kwargs = edge_case_scene()
+    out, _ = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    radii = out["radii"]
+    assert radii[0] == 0 and radii[2] == 0 and radii[8] == 0, "behind, off-screen, before-near are culled"
+    assert radii[7] == 0, "opacity below 1/255 is culled"
+    assert radii[3] > 40, "huge Gaussian covers the image"
+    assert radii[1] > 0 and radii[4] > 0
+
+
+def test_zero_primitives_render_background():
+    tensors, kwargs = scene(0, 3, 17, 9)
+    for backend in ("torch", "cpu"):
+        out, grads = run_backend(le3d.rasterize_gaussians, tensors, kwargs, backend)
+        assert torch.allclose(out["image"], tensors["background"].expand(9, 17, 3))
+        assert out["alpha"].abs().max() == 0 and out["depth"].abs().max() == 0
+        assert grads["background"].shape == (3,)
+
+
+def test_single_gaussian_centre_alpha_and_depth():
+    """A Gaussian on the optical axis at depth 2: the centre pixel sees alpha = o (clamped)."""
+    W = H = 33
+    K = intrinsics(W, H)
+    for o in (0.5, 0.999):
+        out = le3d.rasterize_gaussians(torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[1.0, 0, 0, 0]]),
+                                       torch.full((1, 3), 0.2), torch.tensor([o]), torch.ones(1, 1),
+                                       torch.eye(4), K, W, H, backend="cpu")
+        # the mean projects to (16.5, 16.5): the centre of pixel (16, 16)
+        assert out.alpha[16, 16].item() == pytest.approx(min(o, ALPHA_MAX), rel=1e-6)
+        assert out.depth[16, 16].item() == pytest.approx(2.0 * min(o, ALPHA_MAX), rel=1e-6)
+        assert out.alpha[16, 17] < out.alpha[16, 16]
+
+
+def test_transmittance_stop_rule():
+    """Identical layers of alpha 0.95: T goes 1, 0.05, 0.0025, 1.25e-4; the fourth layer would
+    leave T = 6.25e-6 < 1e-4, so it and everything behind it are dropped."""
+    n = 5
+    means = torch.tensor([[0.0, 0.0, 2.0 + i] for i in range(n)])
+    args = (means, torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1), torch.full((n, 3), 5.0), torch.full((n,), 0.95),
+            torch.eye(n), torch.eye(4), intrinsics(9, 9), 9, 9)
+    out = le3d.rasterize_gaussians(*args, backend="cpu")
+    px = out.image[4, 4]
+    assert px[0].item() == pytest.approx(0.95, rel=1e-5)
+    assert px[1].item() == pytest.approx(0.0475, rel=1e-4)
+    assert px[2].item() == pytest.approx(0.002375, rel=1e-4)
+    assert px[3].item() == 0.0 and px[4].item() == 0.0
+    assert out.alpha[4, 4].item() == pytest.approx(1 - 1.25e-4, rel=1e-6)
+    ref = le3d.rasterize_gaussians(*args, backend="torch")
+    assert torch.allclose(ref.image, out.image, atol=1e-6)
+
+
+def test_distortion_and_near_far_by_hand():
+    """Three large layers at z = 2, 3, 4 with opacity 0.5: weights 0.5, 0.25, 0.125."""
+    z = torch.tensor([2.0, 3.0, 4.0])
+    means = torch.stack([torch.zeros(3), torch.zeros(3), z], -1)
+    u = 1.0 / z
+    out = le3d.rasterize_gaussians(means, torch.tensor([[1.0, 0, 0, 0]]).repeat(3, 1), torch.full((3, 3), 50.0),
+                                   torch.full((3,), 0.5), torch.ones(3, 1), torch.eye(4), intrinsics(9, 9), 9, 9,
+                                   backend="cpu", distortion_coord=u, nearfar_k=2)
+    w = torch.tensor([0.5, 0.25, 0.125])
+    expected_d = sum(w[i] * w[j] * abs(u[i] - u[j]) for i in range(3) for j in range(3))
+    assert out.distortion[4, 4].item() == pytest.approx(expected_d.item(), rel=1e-4)
+    assert out.near_depth[4, 4].item() == pytest.approx(((w[:2] * z[:2]).sum() / w[:2].sum()).item(), rel=1e-5)
+    assert out.far_depth[4, 4].item() == pytest.approx(((w[1:] * z[1:]).sum() / w[1:].sum()).item(), rel=1e-5)
+    assert out.depth[4, 4].item() == pytest.approx((w * z).sum().item(), rel=1e-5)
+
+
+def test_reference_gradcheck_float64():
+    tensors, kwargs = scene(4, 2, 6, 5, seed=3, spread=0.4, scale=(0.2, 0.5), dtype=torch.float64)
+    names = ["means", "quats", "scales", "opacities", "features", "distortion_coord", "background"]
+
+    def f(*args):
+        t = dict(tensors)
+        t.update(zip(names, args))
+        out = le3d.rasterize_gaussians(**t, **kwargs, backend="torch")
+        return out.image, out.alpha, out.depth, out.distortion, out.near_depth, out.far_depth
+
+    inputs = tuple(tensors[k].clone().requires_grad_(True) for k in names)
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_viewmat_gradient_matches_finite_difference():
+    tensors, kwargs = scene(30, 3, 24, 18, seed=5, distortion=False, nearfar_k=0, dtype=torch.float64)
+    viewmat = tensors.pop("viewmat").clone().requires_grad_(True)
+
+    def loss(v):
+        out = le3d.rasterize_gaussians(**tensors, viewmat=v, **kwargs, backend="torch")
+        return out.image.sum() + out.depth.sum()
+
+    loss(viewmat).backward()
+    eps = 1e-5
+    for r, c in ((0, 3), (2, 3), (0, 1)):
+        plus, minus = viewmat.detach().clone(), viewmat.detach().clone()
+        plus[r, c] += eps
+        minus[r, c] -= eps
+        fd = (loss(plus) - loss(minus)).item() / (2 * eps)
+        assert viewmat.grad[r, c].item() == pytest.approx(fd, rel=2e-3, abs=1e-5)
+
+
+def test_means2d_gradient_is_readable_for_densification():
+    tensors, kwargs = scene(100, 3, 32, 32, seed=9, spread=2.0)
+    tensors["means"].requires_grad_(True)
+    out = le3d.rasterize_gaussians(**tensors, **kwargs, backend="cpu")
+    out.means2d.retain_grad()
+    out.image.sum().backward()
+    visible = out.radii > 0
+    assert out.means2d.grad is not None
+    assert (out.means2d.grad[visible].abs().sum(-1) > 0).float().mean() > 0.5
+    assert (~visible).any(), "the scene should have culled Gaussians"
+    assert out.means2d.grad[~visible].abs().max() == 0
+
+
+def test_same_result_twice():
+    tensors, kwargs = scene(2000, 3, 64, 48, seed=1)
+    a, ga = run_backend(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    b, gb = run_backend(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    for k in ga:
+        assert torch.equal(ga[k], gb[k]), k  # static tile schedule: reproducible sums
+
+
+class TestBadInput:
+    def base(self):
+        tensors, kwargs = scene(5, 3, 8, 8, seed=0)
+        return tensors, kwargs
+
+    @pytest.mark.parametrize("name,value,match", [
+        ("means", torch.zeros(5, 2), "means"),
+        ("quats", torch.zeros(4, 4), "quats"),
+        ("scales", torch.zeros(5, 3, dtype=torch.int32), "scales"),
+        ("features", torch.zeros(5, 65), "features"),
+        ("opacities", torch.full((5,), float("nan")), "opacities"),
+        ("means", torch.full((5, 3), float("inf")), "means"),
+        ("K", torch.full((3, 3), float("nan")), "K"),
+        ("viewmat", torch.eye(3), "viewmat"),
+        ("distortion_coord", torch.zeros(4), "distortion_coord"),
+        ("background", torch.zeros(2), "background"),
+    ])
+    def test_bad_tensor(self, name, value, match):
+        tensors, kwargs = self.base()
+        tensors[name] = value
+        with pytest.raises(ValueError, match=match):
+            le3d.rasterize_gaussians(**tensors, **kwargs, backend="cpu")
+
+    def test_bad_scalars(self):
+        tensors, kwargs = self.base()
+        for bad in (dict(width=0), dict(height=2.5), dict(nearfar_k=17), dict(nearfar_k=-1)):
+            with pytest.raises(InputError):
+                le3d.rasterize_gaussians(**tensors, **{**kwargs, **bad}, backend="cpu")
+        with pytest.raises(InputError, match="backend"):
+            le3d.rasterize_gaussians(**tensors, **kwargs, backend="metal")
+        with pytest.raises(InputError, match="near"):
+            le3d.rasterize_gaussians(**tensors, **kwargs, near=1.0, far=0.5, backend="cpu")
+        with pytest.raises(InputError, match="cuda"):
+            le3d.rasterize_gaussians(**tensors, **kwargs, backend="cuda")
+
+    def test_zero_quaternion(self):
+        tensors, kwargs = self.base()
+        tensors["quats"] = tensors["quats"].clone()
+        tensors["quats"][2] = 0
+        with pytest.raises(InputError, match="quats"):
+            le3d.rasterize_gaussians(**tensors, **kwargs, backend="cpu")
+
+
+def test_projection_matches_gsplat_reference():
+    gsplat_impl = pytest.importorskip("gsplat.cuda._torch_impl")
+    from le3d.raster.projection import project_gaussians, quat_to_rotmat
+
+    means, quats, scales, opacities, _ = random_gaussians(500, seed=4, spread=1.5)
+    viewmat = look_at_viewmat((0.5, -0.4, -3.0))
+    W, H = 96, 64
+    K = intrinsics(W, H)
+    K[0, 2] += 3.0  # off-centre principal point
+    means2d, conics, depths, _, radii = project_gaussians(means, quats, scales, opacities, viewmat, K, W, H)
+    R = quat_to_rotmat(quats)
+    covars = R @ torch.diag_embed(scales**2) @ R.transpose(1, 2)
+    g_radii, g_means2d, g_depths, g_conics, _ = gsplat_impl._fully_fused_projection(
+        means, covars, viewmat[None], K[None], W, H)
+    valid = (g_radii[0] > 0).all(-1) & (radii > 0)
+    assert valid.sum() > 100
+    assert torch.allclose(means2d[valid], g_means2d[0][valid], rtol=1e-5, atol=1e-4)
+    assert torch.allclose(depths[valid], g_depths[0][valid], rtol=1e-5)
+    assert torch.allclose(conics[valid], g_conics[0][valid], rtol=1e-5, atol=1e-6)
+    # Our exact bound is at most gsplat's 3.33 sigma (+1 px of rounding).
+    assert (radii[valid] <= g_radii[0][valid].max(-1).values + 1).all()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("n,C,W,H,seed", CASES)
+def test_cuda_matches_reference(n, C, W, H, seed):
+    tensors, kwargs = scene(n, C, W, H, seed)
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cuda", device="cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_edge_cases_match_reference():
+    tensors, kwargs = edge_case_scene()
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cuda", device="cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_zero_primitives_and_large_channels():
+    tensors, kwargs = scene(0, 3, 17, 9)
+    out, _ = run_backend(le3d.rasterize_gaussians, tensors, kwargs, "cuda", device="cuda")
+    assert torch.allclose(out["image"], tensors["background"].expand(9, 17, 3))
+    tensors, kwargs = scene(400, 64, 37, 21, seed=8)
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cuda", device="cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu_on_garden_points():
+    """Real SfM points (Mip-NeRF 360 garden, from ../shared/data) seen by a real camera."""
+    import numpy as np
+
+    path = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared/data/garden/test_garden.npz"
+    data = np.load(path)
+    means = torch.from_numpy(data["means3d"][:20000]).float()
+    n = len(means)
+    g = torch.Generator().manual_seed(0)
+    tensors = dict(means=means, quats=torch.randn(n, 4, generator=g), scales=torch.full((n, 3), 0.02),
+                   opacities=torch.rand(n, generator=g) * 0.8 + 0.1,
+                   features=torch.from_numpy(data["colors"][:20000]).float() / 255,
+                   viewmat=torch.from_numpy(data["viewmats"][0]).float(), K=torch.from_numpy(data["Ks"][0]).float())
+    kwargs = dict(width=int(data["width"]), height=int(data["height"]))
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cuda", reference="cpu", device="cuda",
+                          fwd_tol=1e-5, grad_tol=1e-3)
