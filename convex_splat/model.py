@@ -93,6 +93,7 @@ class ConvexSet(nn.Module):
         else:
             dirs = dirs.expand(P, k, 3)
         pts = points[:, None, :] + r[:, None, None] * dirs
+        pts = pts - pts.mean(1, keepdim=True) + points[:, None, :]  # centroid exactly at the point
         return cls(pts, delta_scale / r, sigma_scale / r, torch.full_like(r, opacity), colors)
 
     def add_per_primitive(self, name: str, value: torch.Tensor):

@@ -33,7 +33,7 @@ HULL_TOL_PX = 1e-3  # distance (pixels) under which points are duplicates / coll
 _BOUND_MARGIN_REL = 1e-3  # float-rounding slack on the exact bound
 _BOUND_MARGIN_ABS = 1e-2  # pixels
 _MITER_MIN = 1e-6  # 1 + n_in.n_out floor (needle corners get a huge but finite bound)
-_CHUNK = 32768  # convexes per chunk in the hull search (memory O(chunk K^3))
+_CHUNK = 4096  # convexes per chunk in the hull search (memory O(chunk K^3))
 
 
 @torch.no_grad()
@@ -49,21 +49,26 @@ def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX):
         parts = [hull_edges(p[i:i + _CHUNK], tol) for i in range(0, N, _CHUNK)]
         return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
     idx = torch.arange(K, device=p.device)
+    p = p - p.mean(1, keepdim=True)  # smaller magnitudes: less cancellation below
     diff = (p[:, :, None, :] - p[:, None, :, :]).abs().amax(-1)  # [N, K, K]
     earlier = idx[None, :] < idx[:, None]  # [k, k'] k' < k
     dup = ((diff <= tol) & earlier[None]).any(-1)  # [N, K]
     alive = ~dup
-    d = p[:, None, :, :] - p[:, :, None, :]  # [N, i, j, 2] = p_j - p_i
-    length = d.norm(dim=-1)  # [N, i, j]
-    len_safe = length.clamp(min=1e-30)
-    rel = d  # rel[n, i, k] = p_k - p_i
-    # cross[n, i, j, k] = d_ij x rel_ik ; t = d_ij . rel_ik / |d_ij|^2
-    cross = d[:, :, :, None, 0] * rel[:, :, None, :, 1] - d[:, :, :, None, 1] * rel[:, :, None, :, 0]
-    dot = d[:, :, :, None, 0] * rel[:, :, None, :, 0] + d[:, :, :, None, 1] * rel[:, :, None, :, 1]
-    dist = cross / len_safe[..., None]
-    t = dot / (len_safe[..., None] ** 2)
-    is_end = (idx[None, :, None, None] == idx[None, None, None, :]) | (idx[None, None, :, None] == idx[None, None, None, :])
-    fine = is_end | dup[:, None, None, :] | (dist > tol) | ((dist.abs() <= tol) & (t > 0) & (t < 1))
+    x, y = p[..., 0], p[..., 1]
+    X = x[:, :, None] * y[:, None, :] - y[:, :, None] * x[:, None, :]  # X[a, b] = p_a x p_b
+    G = x[:, :, None] * x[:, None, :] + y[:, :, None] * y[:, None, :]  # G[a, b] = p_a . p_b
+    len2 = (G.diagonal(dim1=1, dim2=2)[:, :, None] + G.diagonal(dim1=1, dim2=2)[:, None, :] - 2 * G).clamp(min=0)
+    length = len2.sqrt()  # [N, i, j]
+    # cross[i, j, k] = (p_j - p_i) x (p_k - p_i) = X[i, j] + X[j, k] + X[k, i]
+    cross = X[:, :, :, None] + X[:, None, :, :] + X.transpose(1, 2)[:, :, None, :]
+    # dot[i, j, k] = (p_j - p_i) . (p_k - p_i) = G[j, k] - G[i, k] - G[i, j] + G[i, i]
+    gii = G.diagonal(dim1=1, dim2=2)
+    dot = G[:, None, :, :] - G[:, :, None, :] - (G - gii[:, :, None])[:, :, :, None]
+    tol_len = (tol * length)[..., None]
+    inside = cross > tol_len
+    between = (cross.abs() <= tol_len) & (dot > 0) & (dot < len2[..., None])
+    is_end = (idx[:, None, None] == idx[None, None, :]) | (idx[None, :, None] == idx[None, None, :])  # [i, j, k]
+    fine = inside | between | (is_end[None] | dup[:, None, None, :])
     edge = fine.all(-1) & alive[:, :, None] & alive[:, None, :] & (length > tol)
     edge &= ~torch.eye(K, dtype=torch.bool, device=p.device)[None]
     out_deg = edge.sum(2)

@@ -236,7 +236,7 @@ def test_means2d_grad_is_screen_translation():
     p2 = pts.detach().clone().requires_grad_(True)
     out2 = rasterize_convexes(p2, delta, sigma, opac, feats, viewmat, K, W, H, backend="cpu")
     out2.image.sum().backward()
-    assert torch.allclose(pts.grad, p2.grad, rtol=1e-5, atol=1e-7)
+    assert (pts.grad - p2.grad).abs().max() <= 1e-4 * pts.grad.abs().max()  # thread sum order may differ
 
 
 def test_bad_inputs():
