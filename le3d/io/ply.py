@@ -128,6 +128,9 @@ def _atomic_write(path: Path, payload: bytes) -> None:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -235,3 +238,113 @@ def load_ply(path, device: str | torch.device = "cpu") -> GaussianCloud:
     norm = quats.norm(dim=-1, keepdim=True)
     quats = torch.where(norm > 0, quats / norm.clamp_min(1e-12), torch.tensor([1.0, 0, 0, 0]))
     return GaussianCloud(means, quats, scales, opacities, sh, deg).to(device)
+
+
+# ---- baking a trained RUN into SH ---------------------------------------------------------------
+
+def _sh_basis(dirs: torch.Tensor, degree: int = 3) -> torch.Tensor:
+    """[S, (degree+1)^2] real SH basis values (le3d.model.sh convention) at unit dirs [S,3]."""
+    nb = (degree + 1) ** 2
+    eye = torch.eye(nb, dtype=dirs.dtype, device=dirs.device)
+    S = dirs.shape[0]
+    # eval_sh is linear in the coefficients: evaluate each unit coefficient vector
+    coeffs = eye[None, :, :].expand(S, nb, nb)  # [S, nb(bases), nb(channels)]
+    return eval_sh(degree, coeffs, dirs)  # [S, nb]
+
+
+def fibonacci_sphere(n: int, dtype=torch.float64) -> torch.Tensor:
+    i = torch.arange(n, dtype=dtype) + 0.5
+    phi = torch.acos(1 - 2 * i / n)
+    theta = math.pi * (1 + 5 ** 0.5) * i
+    return torch.stack([torch.cos(theta) * torch.sin(phi), torch.sin(theta) * torch.sin(phi), torch.cos(phi)], -1)
+
+
+def _model_linear_colors(model, idx: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """Linear colours [len(idx), S, 3] of Gaussians `idx` seen along unit dirs [S,3] (camera->Gaussian)."""
+    from le3d.model.color_mlp import mlp_color
+    from le3d.model.sh import num_sh_bases
+
+    n, S = idx.numel(), dirs.shape[0]
+    d = dirs.to(model.params["means"])[None].expand(n, S, 3).reshape(-1, 3)
+    if model.color_mode == "mlp":
+        f = model.params["features"][idx][:, None].expand(n, S, -1).reshape(n * S, -1)
+        dc = model.params["f_dc"][idx][:, None].expand(n, S, 3).reshape(n * S, 3)
+        return mlp_color(model.mlp, f, dc, d).reshape(n, S, 3)
+    deg = model.active_sh_degree
+    sh = model.params["sh"][idx][:, : num_sh_bases(deg)]
+    sh = sh[:, None].expand(n, S, -1, 3).reshape(n * S, -1, 3)
+    return torch.clamp_min(eval_sh(deg, sh, d) + 0.5, 0.0).reshape(n, S, 3)
+
+
+@torch.no_grad()
+def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk: int = 4096,
+             ridge: float = 1e-4) -> tuple[GaussianCloud, dict]:
+    """Bake a loaded RUN (le3d.run.TrainedScene) into a display-sRGB SH GaussianCloud.
+
+    For each Gaussian the view-dependent colour (colour MLP or SH, linear camera RGB) is evaluated along
+    `n_dirs` Fibonacci-sphere directions, passed through the per-pixel post chain of `settings`
+    (le3d.post.PostSettings: exposure, white balance, colour matrix, tone map, sRGB OETF; refocus is
+    image-space and ignored) and fitted by (ridge) least squares with SH of `sh_degree`.
+    Returns (cloud, stats) with the fit RMSE / max error / PSNR in display sRGB on the fit directions and
+    on `n_dirs` held-out random directions.
+    """
+    from dataclasses import replace
+
+    from le3d.post.pipeline import PostSettings
+    from le3d.render import post_process
+
+    settings = replace(settings or PostSettings(), aperture=0.0, focus_pixel=None, focus_depth=None)
+    model = run.model
+    if getattr(model, "kind", "gaussian") != "gaussian":
+        raise Le3dError(f"{run.path}: only Gaussian RUNs can be exported to 3DGS PLY (this one is {model.kind})")
+    dev = model.params["means"].device
+    nb = (sh_degree + 1) ** 2
+    dirs = fibonacci_sphere(n_dirs).to(dev)
+    g = torch.Generator().manual_seed(1)
+    held = torch.randn(n_dirs, 3, generator=g, dtype=torch.float64)
+    held = (held / held.norm(dim=-1, keepdim=True)).to(dev)
+    B = _sh_basis(dirs, sh_degree)  # [S, nb] float64
+    solve = torch.linalg.solve(B.T @ B + ridge * n_dirs * torch.eye(nb, dtype=B.dtype, device=dev), B.T)  # [nb, S]
+    Bh = _sh_basis(held, sh_degree)
+    N = model.num_primitives
+    if settings.tonemap == "reinhard" and settings.tonemap_params.get("white") is None:
+        # the image-adaptive white point has no per-Gaussian meaning: fix it to the scene's maximum
+        from le3d.color import luminance
+        from le3d.render import post_process_linear
+
+        white = 1e-6
+        for s in range(0, N, chunk):
+            idx = torch.arange(s, min(N, s + chunk), device=dev)
+            lin = post_process_linear(run, _model_linear_colors(model, idx, dirs.float())[:, :, None, :], settings)
+            white = max(white, float(luminance(lin.clamp_min(0)).max()))
+        settings = replace(settings, tonemap_params={**settings.tonemap_params, "white": white})
+    sh = torch.zeros(N, 16, 3, dtype=torch.float32, device=dev)
+    se = se_h = 0.0
+    mx = mx_h = 0.0
+    for s in range(0, N, chunk):
+        idx = torch.arange(s, min(N, s + chunk), device=dev)
+        for dd, basis, held_out in ((dirs, B, False), (held, Bh, True)):
+            lin = _model_linear_colors(model, idx, dd.float())  # [n,S,3]
+            tgt = post_process(run, lin[:, :, None, :], settings)[:, :, 0, :].double()  # pixels = directions
+            if not held_out:
+                c = torch.einsum("bs,nsc->nbc", solve, tgt - 0.5)  # [n, nb, 3]
+                sh[idx, :nb] = c.float()
+            c = sh[idx, :nb].double()
+            fit = torch.clamp_min(torch.einsum("sb,nbc->nsc", basis, c) + 0.5, 0.0)
+            err = fit.clamp(0, 1) - tgt
+            if held_out:
+                se_h += float((err ** 2).sum()); mx_h = max(mx_h, float(err.abs().max()))
+            else:
+                se += float((err ** 2).sum()); mx = max(mx, float(err.abs().max()))
+    count = max(1, N * n_dirs * 3)
+    rmse, rmse_h = math.sqrt(se / count), math.sqrt(se_h / count)
+    psnr = (lambda r: float("inf") if r == 0 else -20 * math.log10(r))
+    stats = {"sh_degree": sh_degree, "n_dirs": n_dirs, "num_gaussians": N,
+             "rmse": rmse, "max_abs_error": mx, "psnr_db": psnr(rmse),
+             "heldout_rmse": rmse_h, "heldout_max_abs_error": mx_h, "heldout_psnr_db": psnr(rmse_h),
+             "space": "display sRGB [0,1] per Gaussian colour (before compositing)"}
+    cloud = GaussianCloud(model.params["means"].detach().float(), model.params["quats"].detach().float(),
+                          model.scales.detach().float(), model.opacities.detach().float(), sh, sh_degree)
+    q = cloud.quats
+    cloud.quats = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return cloud.to("cpu"), stats
