@@ -313,3 +313,21 @@ def test_cuda_matches_cpu_on_garden_points():
     kwargs = dict(width=int(data["width"]), height=int(data["height"]))
     assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cuda", reference="cpu", device="cuda",
                           fwd_tol=1e-5, grad_tol=1e-3)
+
+
+def test_blocked_reference_equals_whole_image_reference():
+    """The reference's block-by-block mode (used for large benchmarks) is the same function."""
+    from le3d.raster.constants import FOOTPRINT_GAUSSIAN
+    from le3d.raster.projection import gaussian_params, project_gaussians
+    from le3d.raster.reference import rasterize_reference
+
+    tensors, kwargs = scene(400, 3, 50, 37, seed=21)
+    W, H = kwargs["width"], kwargs["height"]
+    m2d, conics, depths, bounds, _ = project_gaussians(tensors["means"], tensors["quats"], tensors["scales"],
+                                                       tensors["opacities"], tensors["viewmat"], tensors["K"], W, H)
+    args = (gaussian_params(m2d, conics, tensors["opacities"]), FOOTPRINT_GAUSSIAN, tensors["features"], depths,
+            tensors["distortion_coord"], bounds, tensors["background"], W, H, 3)
+    whole = rasterize_reference(*args)
+    blocked = rasterize_reference(*args, block=16)
+    for a, b in zip(whole, blocked):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)

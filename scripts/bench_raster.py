@@ -1,0 +1,207 @@
+#!/usr/bin/env python
+"""Rasterizer speed: forward and forward+backward medians per backend and primitive type.
+
+  python scripts/bench_raster.py                 # CPU: reference vs C++ at 20k / 256x256, C++ at 200k / 720p
+  python scripts/bench_raster.py --device cuda   # GPU: CUDA backend vs gsplat rasterization() (if installed)
+  python scripts/bench_raster.py --json out.json --markdown
+
+Scenes are fixed random Gaussians (seeded) in front of one camera, C=3, with depth, distortion
+(u = disparity) and near/far (k=4) outputs on. Convexes are timed at the same N when
+convex_splat is importable. Times are medians of --repeats runs after one warm-up; peak memory is
+the CUDA allocator's peak (GPU) or the process's max RSS growth (CPU, coarse).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from scenes import intrinsics, look_at_viewmat  # noqa: E402
+
+import le3d  # noqa: E402
+
+
+def make_scene(n: int, width: int, height: int, device: str, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g) * 2 - 1) * torch.tensor([2.0, 1.2, 1.5])
+    quats = torch.randn(n, 4, generator=g)
+    # sizes so that the image is well covered: mean footprint ~ a few pixels to tens of pixels
+    base = 2.0 / math.sqrt(n) * 4
+    scales = base * torch.exp(torch.randn(n, 3, generator=g) * 0.5)
+    opacities = torch.rand(n, generator=g) * 0.8 + 0.1
+    colours = torch.rand(n, 3, generator=g)
+    viewmat = look_at_viewmat((0.0, 0.0, -4.0))
+    K = intrinsics(width, height, fov_deg=55)
+    z = (means @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2]
+    coord = 1.0 / z.clamp(min=0.1)
+    return {k: v.to(device) for k, v in dict(means=means, quats=quats, scales=scales, opacities=opacities,
+                                               features=colours, viewmat=viewmat, K=K,
+                                               distortion_coord=coord).items()}
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_fn(fn, repeats, device):
+    fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def le3d_step(scene, width, height, backend, backward):
+    leaves = {k: (v.clone().requires_grad_(backward) if k not in ("viewmat", "K") else v) for k, v in scene.items()}
+    out = le3d.rasterize_gaussians(**leaves, width=width, height=height, backend=backend, nearfar_k=4)
+    if backward:
+        loss = out.image.sum() + out.depth.sum() + out.distortion.sum() + (out.far_depth - out.near_depth).sum()
+        loss.backward()
+
+
+def convex_step(scene, width, height, backend, backward):
+    import convex_splat
+
+    n = scene["means"].shape[0]
+    g = torch.Generator().manual_seed(1)
+    scale = scene["scales"].mean(-1, keepdim=True)[:, None, :]
+    offsets = torch.nn.functional.normalize(torch.randn(n, 6, 3, generator=g), dim=-1).to(scene["means"].device)
+    points = (scene["means"][:, None, :] + offsets * scale * 2).requires_grad_(backward)
+    delta = torch.full((n,), 5.0, device=points.device, requires_grad=backward)
+    sigma = torch.full((n,), 1.0, device=points.device, requires_grad=backward)
+    opac = scene["opacities"].clone().requires_grad_(backward)
+    feats = scene["features"].clone().requires_grad_(backward)
+    out = convex_splat.rasterize_convexes(points, delta, sigma, opac, feats, scene["viewmat"], scene["K"], width,
+                                          height, backend=backend, distortion_coord=scene["distortion_coord"],
+                                          nearfar_k=4)
+    if backward:
+        (out.image.sum() + out.depth.sum() + out.distortion.sum()).backward()
+
+
+def gsplat_step(scene, width, height, backward):
+    from gsplat import rasterization
+
+    leaves = {k: (v.clone().requires_grad_(backward) if k not in ("viewmat", "K") else v) for k, v in scene.items()}
+    render, alpha, _ = rasterization(leaves["means"], leaves["quats"], leaves["scales"], leaves["opacities"],
+                                     leaves["features"], leaves["viewmat"][None], leaves["K"][None], width, height,
+                                     render_mode="RGB+ED", packed=False)
+    if backward:
+        (render.sum() + alpha.sum()).backward()
+
+
+def peak_memory(fn, device):
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        sync(device)
+        return torch.cuda.max_memory_allocated() / 2**20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fn()
+    return max(0.0, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", default=None, help="comma list of N:WxH (default depends on device)")
+    ap.add_argument("--no-reference", action="store_true", help="skip the slow torch reference")
+    ap.add_argument("--no-convex", action="store_true")
+    ap.add_argument("--json", default=None, help="write results to this JSON file")
+    ap.add_argument("--markdown", action="store_true", help="print a markdown table")
+    args = ap.parse_args()
+    device = args.device
+    default = "20000:256x256,200000:1280x720" if device == "cpu" else "20000:256x256,200000:1280x720,1000000:1920x1080"
+    sizes = []
+    for item in (args.sizes or default).split(","):
+        n, wh = item.split(":")
+        w, h = wh.split("x")
+        sizes.append((int(n), int(w), int(h)))
+
+    backends = ["cpu"] if device == "cpu" else ["cuda"]
+    have_gsplat = False
+    if device == "cuda":
+        try:
+            import gsplat  # noqa: F401
+            have_gsplat = True
+        except ImportError:
+            pass
+    try:
+        import convex_splat  # noqa: F401
+        have_convex = not args.no_convex
+    except ImportError:
+        have_convex = False
+
+    rows = []
+    for n, w, h in sizes:
+        scene = make_scene(n, w, h, device)
+        cases = [(f"le3d {b}", "gaussian", lambda bw, b=b: le3d_step(scene, w, h, b, bw)) for b in backends]
+        if device == "cpu" and not args.no_reference and n * w * h <= 20000 * 256 * 256:
+            cases.insert(0, ("le3d torch reference", "gaussian", lambda bw: le3d_step(scene, w, h, "torch", bw)))
+        if have_gsplat:
+            cases.append(("gsplat 1.5 rasterization (RGB+ED)", "gaussian", lambda bw: gsplat_step(scene, w, h, bw)))
+        if have_convex and n <= 200000:
+            cases.append((f"le3d {backends[0]}", "convex", lambda bw: convex_step(scene, w, h, backends[0], bw)))
+        for name, prim, fn in cases:
+            reps = 1 if "reference" in name else args.repeats
+            try:
+                fwd = time_fn(lambda: fn(False), reps, device)
+                fb = time_fn(lambda: fn(True), reps, device)
+                mem = peak_memory(lambda: fn(True), device)
+                err = None
+            except Exception as exc:  # report, keep benchmarking the others
+                fwd = fb = mem = float("nan")
+                err = f"{type(exc).__name__}: {exc}"[:200]
+            row = dict(n=n, size=f"{w}x{h}", primitive=prim, backend=name, forward_ms=fwd * 1e3,
+                       fwd_bwd_ms=fb * 1e3, fwd_bwd_its=1.0 / fb if fb == fb and fb > 0 else float("nan"),
+                       peak_mib=mem, error=err)
+            rows.append(row)
+            print(f"{n:>8} {w}x{h:<5} {prim:<8} {name:<36} fwd {row['forward_ms']:9.1f} ms  "
+                  f"fwd+bwd {row['fwd_bwd_ms']:9.1f} ms ({row['fwd_bwd_its']:6.2f} it/s)  peak {mem:8.1f} MiB"
+                  + (f"  ERROR {err}" if err else ""), flush=True)
+
+    machine = dict(platform=platform.platform(), cpu_count=os.cpu_count(), torch=torch.__version__,
+                   threads=le3d.backend_info()["cpu_threads"],
+                   gpu=torch.cuda.get_device_name(0) if device == "cuda" else None,
+                   date=time.strftime("%Y-%m-%d"))
+    # ratios measured in this run
+    for n, w, h in sizes:
+        ref = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and "reference" in r["backend"]]
+        fast = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"] == f"le3d {backends[0]}"
+                and r["primitive"] == "gaussian"]
+        gs = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"].startswith("gsplat")]
+        cx = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["primitive"] == "convex"]
+        if ref and fast:
+            print(f"ratio {n} {w}x{h}: reference / {backends[0]} fwd+bwd = {ref[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.1f}x")
+        if gs and fast:
+            print(f"ratio {n} {w}x{h}: le3d / gsplat fwd+bwd time = {fast[0]['fwd_bwd_ms'] / gs[0]['fwd_bwd_ms']:.2f}")
+        if cx and fast:
+            print(f"ratio {n} {w}x{h}: convex / gaussian fwd+bwd time = {cx[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.2f}")
+    if args.markdown:
+        print(f"\nMachine: {machine}\n")
+        print("| N | size | primitive | backend | forward ms | fwd+bwd ms | fwd+bwd it/s | peak MiB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['n']} | {r['size']} | {r['primitive']} | {r['backend']} | {r['forward_ms']:.1f} | "
+                  f"{r['fwd_bwd_ms']:.1f} | {r['fwd_bwd_its']:.2f} | {r['peak_mib']:.0f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(machine=machine, rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
