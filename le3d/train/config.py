@@ -54,6 +54,7 @@ class TrainConfig:
     cone_min_views: int = 2
     init_opacity: float = 0.1
     max_init_points: int = 200000
+    max_init_footprint: float = 4.0  # pixels: cap on initial scale / depth x focal length
     # losses
     recon: str = "rawnerf"  # rawnerf | l2 | l1
     rawnerf_eps: float = 1e-3
@@ -102,10 +103,10 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     "le3d": {"name": "le3d"},
     "demo_cpu": {
-        "name": "demo_cpu", "iters": 1500, "downscale": 2, "device": "cpu", "s3im_pixels": 2048,
-        "cone_factor": 5.0, "max_init_points": 20000, "densify_from": 200, "densify_until": 1100,
-        "densify_every": 100, "opacity_reset_every": 600, "max_primitives": 30000, "sh_degree_interval": 250,
-        "checkpoint_every": 500, "lr": {"means": 3e-4}, "lr_final": {"means": 3e-6},
+        "name": "demo_cpu", "iters": 1000, "downscale": 4, "device": "cpu", "s3im_pixels": 1024,
+        "s3im_patch_height": 32, "cone_factor": 5.0, "max_init_points": 6000, "densify_from": 150,
+        "densify_until": 800, "densify_every": 100, "opacity_reset_every": 500, "max_primitives": 20000,
+        "sh_degree_interval": 200, "checkpoint_every": 250, "lr": {"means": 3e-4}, "lr_final": {"means": 3e-6},
     },
     "rawgs": {"name": "rawgs", "color_mode": "sh", "recon": "l2", "cone_init": False, "s3im_weight": 0.0,
               "distortion_weight": 0.0, "nearfar_weight": 0.0, "exposure_gains": False},

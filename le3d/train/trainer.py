@@ -114,19 +114,29 @@ class Trainer:
         torch.manual_seed(self.seed)
         if cfg.primitive != "gaussian":
             create_model(cfg)  # raises the right message
-        pts, cols, _ = initial_points(self.scene, cone=cfg.cone_init, cone_factor=cfg.cone_factor,
+        pts, cols, scattered = initial_points(self.scene, cone=cfg.cone_init, cone_factor=cfg.cone_factor,
                                       min_views=cfg.cone_min_views, generator=self.gen)
         if len(pts) == 0:
             raise Le3dError(f"scene {self.scene.root or self.scene.name}: no SfM points and no cone-scatter points")
         if len(pts) > cfg.max_init_points:
             sel = torch.randperm(len(pts), generator=self.gen)[: cfg.max_init_points].sort().values
-            pts, cols = pts[sel], cols[sel]
+            pts, cols, scattered = pts[sel], cols[sel], scattered[sel]
         self.depth_range = scene_depth_range(self.scene, self.scene.points.float().reshape(-1, 3)
                                              if len(self.scene.points) else pts)
         model = create_model(cfg)
         if cfg.color_mode == "sh" and self.scene.kind == "raw":
             cols = cols  # SH colour is linear radiance directly (clamped at 0)
-        model.init_from_points(pts, cols, knn_scales(pts, 3), cfg.init_opacity, generator=self.gen)
+        scales = knn_scales(pts, 3)
+        # cap each footprint at ~max_init_footprint pixels in the nearest training view (far cone points
+        # are sparse, their 3-NN distances would make screen-filling Gaussians)
+        from le3d.init.cone import project_points
+
+        _, _, z = project_points(pts, [f.camera for f in self.frames])
+        z = torch.where(z > 1e-3, z, torch.full_like(z, float("inf"))).min(0).values
+        fx = max(float(f.camera.K[0, 0]) for f in self.frames)
+        cap = torch.where(torch.isfinite(z), z * cfg.max_init_footprint / fx, scales)
+        scales = torch.minimum(scales, cap)
+        model.init_from_points(pts, cols, scales, cfg.init_opacity, generator=self.gen)
         self.model = model.to(self.device)
         exposures = [float(f.exposure) for f in self.frames]
         self.gains = ExposureGains(exposures).to(self.device) if cfg.exposure_gains else None
@@ -320,8 +330,9 @@ class Trainer:
         self.train_seconds = float(meta["train_seconds"])
 
     # ---- the loop ------------------------------------------------------------------------------
-    def run(self) -> str:
-        """Train to cfg.iters. Returns 'finished' or 'interrupted' (after saving a checkpoint)."""
+    def run(self, stop_after: int | None = None) -> str:
+        """Train to cfg.iters. Returns 'finished' or 'interrupted' (after saving a checkpoint); `stop_after`
+        interrupts at that iteration as Ctrl-C would (tests)."""
         cfg = self.cfg
         bar = None
         if self.progress:
@@ -342,7 +353,7 @@ class Trainer:
                         if it % cfg.log_every == 0 or it == cfg.iters:
                             bar.set_postfix(loss=f"{self.last_loss:.4g}", psnr=f"{self.last_psnr:.2f}",
                                             n=self.model.num_primitives)
-                    if intr.flag:
+                    if intr.flag or (stop_after is not None and it >= stop_after and it < cfg.iters):
                         status = "interrupted"
                         break
                     if cfg.checkpoint_every > 0 and it % cfg.checkpoint_every == 0 and it < cfg.iters:
@@ -357,7 +368,7 @@ class Trainer:
 
 
 def train(scene, cfg: TrainConfig, out, seed: int = 0, scene_info: dict | None = None, resume: bool = False,
-          progress: bool = True) -> Trainer:
+          progress: bool = True, stop_after: int | None = None) -> Trainer:
     """Train `scene` into the RUN folder `out` (Python API of `le3d train`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -368,5 +379,5 @@ def train(scene, cfg: TrainConfig, out, seed: int = 0, scene_info: dict | None =
         tr.initialise()
         tr.write_config()
         tr.write_state("running")
-    tr.status = tr.run()
+    tr.status = tr.run(stop_after)
     return tr
