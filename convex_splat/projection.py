@@ -33,7 +33,7 @@ HULL_TOL_PX = 1e-3  # distance (pixels) under which points are duplicates / coll
 _BOUND_MARGIN_REL = 1e-3  # float-rounding slack on the exact bound
 _BOUND_MARGIN_ABS = 1e-2  # pixels
 _MITER_MIN = 1e-6  # 1 + n_in.n_out floor (needle corners get a huge but finite bound)
-_CHUNK = 4096  # convexes per chunk in the hull search (memory O(chunk K^3))
+_CHUNK = {"cpu": 4096, "cuda": 65536}  # convexes per chunk in the hull search (memory O(chunk K^3))
 
 
 @torch.no_grad()
@@ -45,8 +45,9 @@ def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX):
     """
     N, K, _ = p.shape
     p = p.double()  # the topology decision in double: consistent orientation tests
-    if N > _CHUNK:
-        parts = [hull_edges(p[i:i + _CHUNK], tol) for i in range(0, N, _CHUNK)]
+    chunk = _CHUNK.get(p.device.type, 4096)
+    if N > chunk:
+        parts = [hull_edges(p[i:i + chunk], tol) for i in range(0, N, chunk)]
         return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
     idx = torch.arange(K, device=p.device)
     p = p - p.mean(1, keepdim=True)  # smaller magnitudes: less cancellation below

@@ -75,8 +75,9 @@ def sample_points(n: int, seed: int = 0, rects=RECTS) -> torch.Tensor:
 
 
 def fit(kind: str, n: int = 150, steps: int = 300, seed: int = 0, width: int = 64, height: int = 48,
-        n_views: int = 6, backend: str = "cpu") -> dict:
-    """Fits n primitives of `kind` ("convex" | "gaussian") to the scene; returns PSNR and timings."""
+        n_views: int = 6, backend: str = "cpu", lr_scale: float = 1.0) -> dict:
+    """Fits n primitives of `kind` ("convex" | "gaussian") to the scene; returns PSNR and timings.
+    lr_scale multiplies every learning rate (to check that neither kind is handicapped by them)."""
     import time
 
     torch.manual_seed(seed)
@@ -106,6 +107,8 @@ def fit(kind: str, n: int = 150, steps: int = 300, seed: int = 0, width: int = 6
                                        width, height, backend=backend).image
     else:
         raise ValueError(kind)
+    for group in groups:
+        group["lr"] *= lr_scale
     opt = torch.optim.Adam(groups, eps=1e-15)
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
