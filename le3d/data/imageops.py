@@ -104,6 +104,16 @@ def focus_points(viewmats: list[np.ndarray], n: int, seed: int = 0) -> tuple[np.
         b += P @ c
         centers.append(c)
     focus = np.linalg.lstsq(A, b, rcond=None)[0]
+    dirs = np.stack([V[2, :3] for V in viewmats])
+    cs = np.stack(centers)
+    if float(np.mean(((focus - cs) * dirs).sum(-1) > 0)) < 0.5:
+        # (nearly) parallel axes, e.g. a few neighbouring views: the least-squares "intersection"
+        # can land behind the cameras. Look ahead along the mean axis instead, as far as the
+        # world origin is (NeRF-style datasets centre the object there).
+        d = dirs.mean(0)
+        d /= max(np.linalg.norm(d), 1e-12)
+        dist = float(np.median(np.linalg.norm(cs, axis=1)))
+        focus = cs.mean(0) + d * (dist if dist > 1e-6 else 1.0)
     radius = 0.5 * float(np.median([np.linalg.norm(c - focus) for c in centers]))
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n, 3))

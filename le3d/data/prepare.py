@@ -61,7 +61,11 @@ def write_previews(root: Path, files: list[Path], denoise_sigma: float = 0.7, pr
 
 
 def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwrite: bool = False,
-            num_threads: int = -1, progress: bool = True) -> PrepareResult:
+            num_threads: int = -1, progress: bool = True, max_features: int = 4096,
+            overlap: int = 10) -> PrepareResult:
+    """Previews + COLMAP poses for the DNGs of ``root``. ``matcher``: 'exhaustive' (all pairs) or
+    'sequential' (each frame with the next ``overlap`` frames in file order: fast for video-like
+    captures). ``max_features``: SIFT features per image."""
     try:
         import pycolmap
     except ImportError:
@@ -90,7 +94,7 @@ def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwr
     ext = pycolmap.FeatureExtractionOptions()
     ext.num_threads = num_threads
     if hasattr(ext, "sift"):
-        ext.sift.max_num_features = 4096
+        ext.sift.max_num_features = int(max_features)
     names = [f"{p.stem}.png" for p in files]
     pycolmap.extract_features(db, images, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
                               reader_options=reader, extraction_options=ext, device=pycolmap.Device.cpu)
@@ -99,9 +103,14 @@ def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwr
     if matcher == "exhaustive":
         pycolmap.match_exhaustive(db, matching_options=mopt, device=pycolmap.Device.cpu)
     else:
-        pycolmap.match_sequential(db, matching_options=mopt, device=pycolmap.Device.cpu)
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = int(overlap)
+        pairing.quadratic_overlap = False
+        pycolmap.match_sequential(db, matching_options=mopt, pairing_options=pairing, device=pycolmap.Device.cpu)
     opts = pycolmap.IncrementalPipelineOptions()
     opts.num_threads = num_threads
+    if hasattr(opts, "random_seed"):
+        opts.random_seed = int(seed)
     recs = pycolmap.incremental_mapping(db, images, work / "mapper", options=opts)
     if not recs:
         raise Le3dError(f"folder {root}: COLMAP registered no images (0 of {len(files)}); too few features or overlap")

@@ -57,10 +57,14 @@ def sensor_colour():
     return cm1, cm2, neutral / neutral[1]
 
 
-def orbit_poses(n: int, center, radius: float, rng: np.random.Generator):
+def orbit_poses(n: int, center, radius: float, rng: np.random.Generator, arc_deg: float = 360.0):
+    """``n`` cameras looking at ``center`` on an orbit; a full circle, or an arc of ``arc_deg``
+    degrees (denser views: easier for structure-from-motion)."""
     poses = []
+    step = 2 * math.pi / n if arc_deg >= 360 else math.radians(arc_deg) / max(1, n - 1)
+    jitter = 0.1 if arc_deg >= 360 else min(0.1, 0.25 * step)
     for k in range(n):
-        az = 2 * math.pi * k / n + rng.uniform(-0.1, 0.1)
+        az = step * k + rng.uniform(-jitter, jitter)
         el = math.radians(rng.uniform(22, 42))
         r = radius * rng.uniform(1.35, 1.6)
         c = np.asarray(center)
@@ -69,13 +73,15 @@ def orbit_poses(n: int, center, radius: float, rng: np.random.Generator):
     return poses
 
 
-def write_frame_dng(path, clean_mosaic, cfa, exposure, iso, bits, gen, cm1, cm2, neutral, t):
+def write_frame_dng(path, clean_mosaic, cfa, exposure, iso, bits, gen, cm1, cm2, neutral, t, noise: bool = True):
+    """Write one frame (clean normalised mosaic x exposure, plus the ISO's noise unless ``noise`` is
+    False); returns the mosaic as stored (normalised, quantised)."""
     white = (1 << bits) - 1
     black = 512 if bits == 14 else 256
     prof = noise_profile_for_iso(iso, white_minus_black=white - black)
     x = clean_mosaic * exposure
     idx = channel_index(cfa, *x.shape)
-    noisy = add_noise(x, prof, channel=idx, generator=gen)
+    noisy = add_noise(x, prof, channel=idx, generator=gen) if noise else x
     raw = torch.round(noisy.double() * (white - black) + black).clamp(0, white).numpy().astype(np.uint16)
     write_dng(path, raw, cfa=cfa, black_level=black, white_level=white, as_shot_neutral=neutral,
               color_matrix1=cm1, illuminant1=21, color_matrix2=cm2, illuminant2=17, exposure_time=t,
@@ -86,12 +92,16 @@ def write_frame_dng(path, clean_mosaic, cfa, exposure, iso, bits, gen, cm1, cm2,
 def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width: int = 240, height: int = 160,
              cfa: str = "RGGB", iso: int = 3200, bits: int = 14, mixed_exposures: bool = False,
              fov_deg: float = 60.0, exposure_scale: float = 1.0, overwrite: bool = False,
-             progress: bool = True) -> dict:
+             progress: bool = True, arc_deg: float = 360.0) -> dict:
     """Render and write a synthetic scene; returns the scene.json metadata."""
     if n_views < 3:
         raise Le3dError(f"--views {n_views}: need at least 3 views")
     if bits not in (12, 14):
         raise Le3dError(f"--bits {bits}: must be 12 or 14")
+    if not 0 < arc_deg <= 360:
+        raise Le3dError(f"--arc {arc_deg}: must be in (0, 360] degrees")
+    if width < 8 or height < 8:
+        raise Le3dError(f"--width/--height {width}x{height}: must be at least 8x8")
     sdef = make_scene(scene, seed)
     out = prepare_output(out, overwrite)
     for sub in ("raw", "images", "sparse/0", "gt"):
@@ -102,7 +112,7 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
     mw, mh = 2 * width, 2 * height
     f = 0.5 * mw / math.tan(math.radians(fov_deg) / 2)
     K = np.array([[f, 0, mw / 2], [0, f, mh / 2], [0, 0, 1.0]])
-    poses = orbit_poses(n_views, sdef.center, sdef.radius, rng)
+    poses = orbit_poses(n_views, sdef.center, sdef.radius, rng, arc_deg)
     cm1, cm2, neutral = sensor_colour()
     wb = 1.0 / neutral
     c2s = camera_to_srgb(cm1, "D65")
@@ -158,7 +168,7 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
         "width": width, "height": height, "mosaic_width": mw, "mosaic_height": mh, "cfa": cfa, "iso": iso,
         "bits": bits, "calibration": CALIBRATION, "reference_exposure": ref_exposure,
         "exposure_times": exposure_times, "near": float(zmin) * 0.9, "far": float(zmax) * 1.1,
-        "exposure_scale": exposure_scale, "scene_radius": sdef.radius, "center": list(sdef.center), "train": [n for n in names if n not in test],
+        "exposure_scale": exposure_scale, "arc_deg": arc_deg, "scene_radius": sdef.radius, "center": list(sdef.center), "train": [n for n in names if n not in test],
         "test": test, "gt_units": "normalised sensor value at the reference exposure (packed RGB)",
     }
     tmp = out / "scene.json.tmp"
