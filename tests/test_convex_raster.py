@@ -99,7 +99,7 @@ def test_cuda_matches_reference(k, seed):
 
 
 def test_gradcheck_reference_float64():
-    pts, delta, sigma, opac, feats = random_convexes(4, 5, seed=3, dtype=torch.float64, degenerate=False)
+    pts, delta, sigma, opac, feats = random_convexes(3, 5, seed=3, dtype=torch.float64, degenerate=False)
     pts = pts * 1.5
     viewmat, K = camera(12, 10, dtype=torch.float64)
     opac = opac.clamp(0.2, 0.8)
