@@ -139,25 +139,24 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
         o = opacities.detach()
         reach = torch.log((255.0 * o - 1.0).clamp(min=1e-30)) / sigma.detach()  # phi threshold (world)
         g = reach.clamp(min=0) / s.detach().abs().clamp(min=1e-30)  # pixels
-        # Miter offsets of the hull vertices: every edge pushed out by g.
-        pd = pix.detach()
-        dd = pd[:, None, :, :] - pd[:, :, None, :]  # [N, i, j, 2]
-        ll = dd.norm(dim=-1, keepdim=True).clamp(min=1e-30)
-        nall = torch.stack([dd[..., 1], -dd[..., 0]], -1) / ll
-        ef = edge.to(pd.dtype)[..., None]
-        n_out = (ef * nall).sum(2)  # [N, K, 2]
-        n_in = (ef * nall).sum(1)
+        # Miter offsets of the hull vertices: every edge pushed out by g. Slot e is the edge
+        # a_e -> b_e leaving vertex a_e; the edge entering a_e is the slot whose b is a_e.
+        n_out = nrm.detach()  # [N, 8, 2]
+        n_in_at = torch.zeros(N, CONVEX_MAX_EDGES, 2, dtype=n_out.dtype, device=n_out.device)
+        n_in_at.scatter_add_(1, slot_j[..., None].expand(-1, -1, 2),
+                             torch.where(active[..., None], n_out, torch.zeros_like(n_out)))
+        n_in = torch.gather(n_in_at, 1, slot_i[..., None].expand(-1, -1, 2))
         miter = (n_in + n_out) / (1 + (n_in * n_out).sum(-1, keepdim=True)).clamp(min=_MITER_MIN)
-        vert = pd + g[:, None, None] * miter
+        vert = a.detach() + g[:, None, None] * miter
         inf = torch.full_like(vert, math.inf)
-        lo = torch.where(has_out[..., None], vert, inf).amin(1)
-        hi = torch.where(has_out[..., None], vert, -inf).amax(1)
+        lo = torch.where(active[..., None], vert, inf).amin(1)
+        hi = torch.where(active[..., None], vert, -inf).amax(1)
         span = (hi - lo).clamp(min=0)
         lo = lo - span * _BOUND_MARGIN_REL - _BOUND_MARGIN_ABS - g[:, None] * _BOUND_MARGIN_REL
         hi = hi + span * _BOUND_MARGIN_REL + _BOUND_MARGIN_ABS + g[:, None] * _BOUND_MARGIN_REL
         bounds = torch.cat([lo, hi], -1)
         keep = valid & hull_ok & (o > ALPHA_MIN) & torch.isfinite(bounds).all(-1)
-        keep &= torch.isfinite(pd).all(-1).all(-1)
+        keep &= torch.isfinite(pix.detach()).all(-1).all(-1)
         bounds = torch.where(keep[:, None], bounds, torch.zeros_like(bounds))
         keep &= bounds_in_image(bounds, width, height)
         bounds = torch.where(keep[:, None], bounds, culled_bounds(N, bounds))
