@@ -51,6 +51,7 @@ class ClientSession:
         self.last_error: str | None = None
         self.frames_sent = 0
         self.focus_depth: float | None = None
+        self.last_click = None
         self._fps = 0.0
         self._t_last = None
         self._click_mode = None
@@ -248,6 +249,7 @@ class ClientSession:
         f = self.last_frame
         if f is None:
             raise RuntimeError("no frame rendered yet")
+        self.last_click = (what, u, v, f.camera)
         H, W = f.depth.shape
         x, y = min(W - 1, max(0, int(u * W))), min(H - 1, max(0, int(v * H)))
         if what == "focus":

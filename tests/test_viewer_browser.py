@@ -1,0 +1,275 @@
+"""Browser tests of the viewer: headless Debian Chromium (playwright, no browser download) against a
+ViewerServer on 127.0.0.1 serving a small trained demo RUN.
+
+Chromium: `apt-get install -y chromium` (Debian). Without it these tests are skipped, except under
+CI=true where a missing Chromium fails. Screenshots go to test-artifacts/viewer/.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "viewer"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--enable-unsafe-swiftshader"]
+VIEWPORT = {"width": 1000, "height": 600}
+CROP = (slice(170, 540), slice(60, 640))  # rows, cols of the page left of the GUI panel, below notifications
+
+
+def _chromium() -> str:
+    exe = os.environ.get("LE3D_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        exe = None
+    if not exe:
+        msg = "Debian chromium and Python playwright are needed for the browser tests (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return exe
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _wait(cond, timeout=30.0, what="condition"):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A tiny trained RUN (synthetic dark scene, a few CPU iterations), made once per module."""
+    from le3d.cli import main
+    from le3d.synth.generate import generate
+
+    root = tmp_path_factory.mktemp("viewer_run")
+    generate(root / "scene", scene="lamps", seed=0, n_views=6, width=64, height=48)
+    rc = main(["train", str(root / "scene"), "--out", str(root / "run"), "--config", "demo_cpu",
+               "--iters", "8", "--device", "cpu", "--quiet"])
+    assert rc == 0
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def viewer(demo_run):
+    from viewer.server import ViewerServer
+    from viewer.source import load_source
+
+    v = ViewerServer(load_source(demo_run, device="cpu"), host="127.0.0.1", port=_free_port(), max_width=320,
+                     settle_s=0.1, verbose=False, snapshot_dir=demo_run / "snapshots")
+    yield v
+    v.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_client(browser, viewer):
+    """A new page connected to the viewer, and its server-side session (after its first full frame)."""
+    before = set(viewer.sessions)
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(viewer.url)
+    new = _wait(lambda: sorted(set(viewer.sessions) - before), 30, "connection")
+    s = viewer.sessions[new[0]]
+    _wait(lambda: s.frames_sent >= 1 and s.last_frame is not None, 60, "first frame")
+    page.get_by_text("FPS").first.wait_for(timeout=30000)
+    return page, s
+
+
+def full_frame_after(s, pred, timeout=30.0):
+    """Wait until the session has sent a full-resolution frame whose settings satisfy pred."""
+    def ok():
+        f = s.last_frame
+        return f is not None and f.settings is not None and pred(f) and f.camera.width == s.settings.max_width \
+            and s.worker._pending is None
+    _wait(ok, timeout, "frame with the new settings")
+    time.sleep(0.6)  # let the browser decode and draw it
+
+
+def shot(page, name) -> np.ndarray:
+    import imageio.v3 as iio
+
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return iio.imread(path)[..., :3].astype(np.float32)
+
+
+def brightness(img: np.ndarray) -> float:
+    """Mean of the brightest 10% of pixels (robust to the black background and JPEG noise)."""
+    v = img.mean(-1).ravel()
+    return float(np.sort(v)[int(0.9 * v.size):].mean())
+
+
+def row(page, label):
+    return page.locator("label", has_text=label).first.locator("xpath=../../..")
+
+
+def select(page, label, option):
+    row(page, label).get_by_role("combobox").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_connect_frame_not_blank(browser, viewer):
+    page, s = open_client(browser, viewer)
+    try:
+        img = shot(page, "01_connected")
+        crop = img[CROP]
+        assert crop.std() > 1.0, "frame looks blank"
+        assert page.get_by_text("Connected").count() >= 1
+        # the page shows frame time and FPS
+        assert page.get_by_text("FPS").count() >= 1
+    finally:
+        page.close()
+
+
+def test_exposure_slider_brightens(browser, viewer):
+    page, s = open_client(browser, viewer)
+    try:
+        base = brightness(shot(page, "02_exposure_0ev")[CROP])
+        thumb = row(page, "Exposure (EV)").get_by_role("slider")
+        thumb.focus()
+        for _ in range(30):
+            page.keyboard.press("ArrowRight")
+        full_frame_after(s, lambda f: f.settings.post.exposure_ev > 2.9)
+        up = brightness(shot(page, "02_exposure_plus3ev")[CROP])
+        assert abs(s.settings.post.exposure_ev - 3.0) < 1e-6
+        assert up > 1.2 * base, (base, up)
+        for _ in range(60):
+            page.keyboard.press("ArrowLeft")
+        full_frame_after(s, lambda f: f.settings.post.exposure_ev < -2.9)
+        down = brightness(shot(page, "02_exposure_minus3ev")[CROP])
+        assert down < base / 1.2, (base, down)
+    finally:
+        page.close()
+
+
+def test_depth_mode_changes_frame(browser, viewer):
+    page, s = open_client(browser, viewer)
+    try:
+        colour = shot(page, "03_mode_colour")[CROP]
+        select(page, "Render mode", "depth")
+        full_frame_after(s, lambda f: f.settings.mode == "depth")
+        depth = shot(page, "03_mode_depth")[CROP]
+        assert np.abs(depth - colour).mean() > 10.0
+    finally:
+        page.close()
+
+
+def test_click_sets_focus_depth(browser, viewer):
+    import torch
+
+    from le3d.post.refocus import focus_depth_at
+    from viewer.render import mean_depth
+
+    page, s = open_client(browser, viewer)
+    try:
+        full_frame_after(s, lambda fr: True)
+        f = s.last_frame
+        H, W = f.depth.shape
+        # a covered pixel in the left part of the canvas (not under the GUI panel)
+        a = f.alpha.clone()
+        a[:, int(W * 0.6):] = 0
+        a[: int(H * 0.3)] = 0
+        a[int(H * 0.9):] = 0
+        iy, ix = np.unravel_index(int(torch.argmax(a)), a.shape)
+        assert float(a[iy, ix]) > 0.5
+        page.get_by_role("button", name="Click to focus").click()
+        time.sleep(0.5)
+        px, py = (ix + 0.5) / W * VIEWPORT["width"], (iy + 0.5) / H * VIEWPORT["height"]
+        page.mouse.click(px, py)
+        _wait(lambda: s.focus_depth is not None, 20, "focus depth from the click")
+        # the depth of that pixel in an independent render of the same camera
+        cam = s.last_click[3]  # the camera of the frame the user clicked on
+        out = viewer.source.render(cam)
+        expected = focus_depth_at(mean_depth(out), int(s.last_click[1] * cam.width), int(s.last_click[2] * cam.height))
+        assert s.last_click[1:3] == pytest.approx((px / VIEWPORT["width"], py / VIEWPORT["height"]), abs=0.01)
+        assert s.focus_depth == pytest.approx(expected, rel=0.02)
+        full_frame_after(s, lambda fr: fr.settings.post.aperture > 0)
+        assert s.settings.post.focus_depth == pytest.approx(s.focus_depth, rel=1e-4)
+        shot(page, "04_refocused")
+    finally:
+        page.close()
+
+
+def test_two_clients_independent(browser, viewer):
+    p1, s1 = open_client(browser, viewer)
+    p2, s2 = open_client(browser, viewer)
+    try:
+        assert s1 is not s2
+        thumb = row(p2, "Exposure (EV)").get_by_role("slider")
+        thumb.focus()
+        for _ in range(40):
+            p2.keyboard.press("ArrowRight")
+        full_frame_after(s2, lambda f: f.settings.post.exposure_ev > 3.9)
+        assert s1.settings.post.exposure_ev == 0.0
+        a, b = brightness(shot(p1, "05_client1")[CROP]), brightness(shot(p2, "05_client2_plus4ev")[CROP])
+        assert b > 1.2 * a, (a, b)
+        # a slow client does not stall the other
+        n1 = s1.frames_sent
+        viewer.fault = lambda sess: time.sleep(3.0) if sess is s2 else None
+        try:
+            s2.request()
+            time.sleep(0.2)
+            t0 = time.time()
+            s1.request()
+            _wait(lambda: s1.frames_sent > n1, 10, "client 1 frame while client 2 is slow")
+            assert time.time() - t0 < 2.5
+        finally:
+            viewer.fault = None
+    finally:
+        p1.close()
+        p2.close()
+
+
+def test_render_error_shown_and_server_survives(browser, viewer):
+    page, s = open_client(browser, viewer)
+    try:
+        def boom(sess):
+            if sess is s:
+                raise RuntimeError("injected render failure")
+        viewer.fault = boom
+        s.request()
+        page.get_by_text("injected render failure").first.wait_for(timeout=20000)
+        shot(page, "06_render_error")
+        assert s.worker.alive
+        viewer.fault = None
+        n = s.frames_sent
+        s.request()
+        _wait(lambda: s.frames_sent > n, 30, "a frame after the error")
+        assert s.last_error is None
+        # and the server still accepts new clients
+        p2, s2 = open_client(browser, viewer)
+        p2.close()
+    finally:
+        viewer.fault = None
+        page.close()
