@@ -148,7 +148,7 @@ def load_config(name_or_path: str | None = None) -> TrainConfig:
     if not name_or_path:
         name_or_path = "le3d"
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml", ".json") or p.exists():
+    if p.suffix in (".yaml", ".yml", ".json") or p.is_file():
         if not p.is_file():
             raise Le3dError(f"config {p}: file not found")
         return _load_file(p)
