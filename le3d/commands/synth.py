@@ -64,7 +64,16 @@ def add_arguments(parser) -> None:
                    help="write clean frames (the NoiseProfile tag still describes the ISO)")
 
 
+def _short_warnings() -> None:
+    """Loader warnings (e.g. missing images) as one line, without the source location."""
+    import sys
+    import warnings
+
+    warnings.showwarning = lambda msg, *a, **k: print(f"le3d synth: warning: {msg}", file=sys.stderr)
+
+
 def run(args) -> int:
+    _short_warnings()
     import time
 
     from le3d.errors import Le3dError

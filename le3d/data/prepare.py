@@ -62,10 +62,10 @@ def write_previews(root: Path, files: list[Path], denoise_sigma: float = 0.7, pr
 
 def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwrite: bool = False,
             num_threads: int = -1, progress: bool = True, max_features: int = 4096,
-            overlap: int = 10) -> PrepareResult:
+            overlap: int = 10, verbose: bool = False) -> PrepareResult:
     """Previews + COLMAP poses for the DNGs of ``root``. ``matcher``: 'exhaustive' (all pairs) or
     'sequential' (each frame with the next ``overlap`` frames in file order: fast for video-like
-    captures). ``max_features``: SIFT features per image."""
+    captures). ``max_features``: SIFT features per image. ``verbose``: COLMAP's own log on stderr."""
     try:
         import pycolmap
     except ImportError:
@@ -84,6 +84,14 @@ def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwr
         shutil.rmtree(root / "colmap", ignore_errors=True)
     if matcher not in ("exhaustive", "sequential"):
         raise Le3dError(f"matcher {matcher!r}: use 'exhaustive' or 'sequential'")
+    if max_features < 16 or overlap < 1:
+        raise Le3dError(f"max_features {max_features} / overlap {overlap}: need at least 16 features and overlap 1")
+    if hasattr(pycolmap, "logging"):
+        pycolmap.logging.minloglevel = 0 if verbose else 2  # INFO, else errors only
+
+    def stage(msg):
+        if progress:
+            print(msg, flush=True)
     images = write_previews(root, files, progress=progress)
     work = root / "colmap"
     work.mkdir(parents=True)
@@ -96,10 +104,12 @@ def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwr
     if hasattr(ext, "sift"):
         ext.sift.max_num_features = int(max_features)
     names = [f"{p.stem}.png" for p in files]
+    stage(f"SIFT features of {len(files)} previews ...")
     pycolmap.extract_features(db, images, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
                               reader_options=reader, extraction_options=ext, device=pycolmap.Device.cpu)
     mopt = pycolmap.FeatureMatchingOptions()
     mopt.num_threads = num_threads
+    stage(f"{matcher} matching ...")
     if matcher == "exhaustive":
         pycolmap.match_exhaustive(db, matching_options=mopt, device=pycolmap.Device.cpu)
     else:
@@ -111,6 +121,7 @@ def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwr
     opts.num_threads = num_threads
     if hasattr(opts, "random_seed"):
         opts.random_seed = int(seed)
+    stage("incremental mapping ...")
     recs = pycolmap.incremental_mapping(db, images, work / "mapper", options=opts)
     if not recs:
         raise Le3dError(f"folder {root}: COLMAP registered no images (0 of {len(files)}); too few features or overlap")

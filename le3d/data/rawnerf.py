@@ -145,7 +145,7 @@ def load_rawnerf(root: str | Path, downscale: int = 1, split: str = "auto", baye
                  white_balance=raws[0].white_balance, root=str(root), name=meta.get("scene", root.name))
 
 
-def load_colmap_ldr(root: str | Path, downscale: int = 1, split: str = "auto") -> Scene:
+def load_colmap_ldr(root: str | Path, downscale: int = 1, split: str = "auto", progress: bool = False) -> Scene:
     root = Path(root)
     factor = check_factor(downscale)
     model = read_model(_model_dir(root))
@@ -159,7 +159,9 @@ def load_colmap_ldr(root: str | Path, downscale: int = 1, split: str = "auto") -
         raise Le3dError(f"folder {root / 'images'}: none of the {len(images)} registered images exist")
     test_names = _split([Path(im.name).stem for im in present], meta, split)
     train, test, size = [], [], None
-    for im in present:
+    from tqdm import tqdm
+
+    for im in tqdm(present, desc=f"load {root.name}", disable=not progress):
         path = root / "images" / im.name
         img = read_ldr(path)
         H, W = img.shape[:2]

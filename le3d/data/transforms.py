@@ -51,7 +51,8 @@ def _intrinsics(d: dict, src: dict, path: Path):
     return fx, fy, cx, cy, w, h, dist
 
 
-def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", seed: int = 0) -> Scene:
+def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", seed: int = 0,
+                    progress: bool = False) -> Scene:
     path = Path(path)
     if path.is_dir():
         path = path / "transforms.json"
@@ -85,7 +86,9 @@ def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", s
     else:
         test_names = every_nth_test(names)
     train, test = [], []
-    for fm, img_path in entries:
+    from tqdm import tqdm
+
+    for fm, img_path in tqdm(entries, desc=f"load {root.name}", disable=not progress):
         fx, fy, cx, cy, w, h, dist = _intrinsics(fm, meta, path)
         img = read_ldr(img_path)
         H, W = img.shape[:2]

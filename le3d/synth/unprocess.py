@@ -60,14 +60,21 @@ def camera_colour(seed: int, jitter: float = 0.05):
     return cm1, cm2, wb
 
 
-def _source_frames(source: Path, downscale: int):
-    from le3d.data import detect_layout, load_scene
+def _source_frames(source: Path, downscale: int, progress: bool = False):
+    from le3d.data import detect_layout
 
     kind = detect_layout(source)
     if kind == "rawnerf":
         raise Le3dError(f"folder {source}: is already a RAW (DNG) scene; --from expects an LDR scene "
                         "(transforms.json or images/ + sparse/0)")
-    scene = load_scene(source, downscale=downscale, split="all")
+    if kind == "transforms":
+        from le3d.data.transforms import load_transforms
+
+        scene = load_transforms(source, downscale, split="all", progress=progress)
+    else:
+        from le3d.data.rawnerf import load_colmap_ldr
+
+        scene = load_colmap_ldr(source, downscale, split="all", progress=progress)
     if scene.kind != "ldr":
         raise Le3dError(f"{source}: not an LDR scene")
     frames = sorted(scene.train + scene.test, key=lambda f: f.camera.name)
@@ -99,9 +106,17 @@ def unprocess_scene(out, source, downscale: int = 4, seed: int = 0, cfa: str = "
         raise Le3dError(f"--iso {iso}: must be positive")
     if Path(out).resolve() == (source if source.is_dir() else source.parent).resolve():
         raise Le3dError(f"folder {out}: is the source scene; choose another output folder")
+    out_p = Path(out)
+    if out_p.exists() and not out_p.is_dir():
+        raise Le3dError(f"{out}: exists and is not a folder")
+    if out_p.is_dir() and any(out_p.iterdir()) and not overwrite:  # before the slow load
+        raise Le3dError(f"folder {out}: already exists and is not empty (use --overwrite)")
+    from le3d.data import detect_layout
+
+    detect_layout(source)  # a clear error for a missing folder before anything is printed
     if progress:
         print(f"loading {source} (downscale {downscale}) ...", flush=True)
-    src_scene, frames = _source_frames(source, downscale)
+    src_scene, frames = _source_frames(source, downscale, progress)
     out = prepare_output(out, overwrite)
     for sub in ("raw", "images", "sparse/0", "gt"):
         (out / sub).mkdir(parents=True, exist_ok=True)
