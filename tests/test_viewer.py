@@ -173,3 +173,20 @@ def test_read_3dgs_ply(tmp_path):
     assert torch.allclose(src.means, torch.tensor(data[:, :3]))
     assert torch.allclose(src.opacities, torch.sigmoid(torch.tensor(data[:, 9])))
     assert torch.allclose(src.colors, (0.5 + 0.28209479177387814 * torch.tensor(data[:, 6:9])).clamp_min(0))
+
+
+def test_load_source_ply_roundtrip(tmp_path):
+    ply = pytest.importorskip("le3d.io.ply")
+    from viewer.source import load_source
+
+    src = _blob_source(n=50)
+    sh = torch.zeros(50, 16, 3)
+    sh[:, 0] = (src.colors - 0.5) / 0.28209479177387814
+    cloud = ply.GaussianCloud(src.means, src.quats / src.quats.norm(dim=-1, keepdim=True), src.scales,
+                              src.opacities, sh, 3)
+    ply.save_ply(tmp_path / "s.ply", cloud)
+    loaded = load_source(tmp_path / "s.ply", device="cpu")
+    assert loaded.num_primitives == 50 and loaded.sh_degree == 3
+    assert torch.allclose(loaded.colors, src.colors, atol=1e-4)
+    f = render_frame(loaded, _camera(), ViewSettings())
+    assert f.rgb.std() > 1.0

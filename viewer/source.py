@@ -190,7 +190,10 @@ def load_ply_gaussians(path) -> GaussianSource:
             pass
         if sh is not None and sh.dim() == 3:
             colors = (0.5 + SH_C0 * sh[:, 0]).clamp_min(0)
-            deg = int(round(math.sqrt(sh.shape[1]))) - 1
+            try:
+                deg = int(get("sh_degree"))
+            except (KeyError, AttributeError):
+                deg = int(round(math.sqrt(sh.shape[1]))) - 1
         else:
             colors = (0.5 + SH_C0 * torch.as_tensor(get("f_dc")).float()).clamp_min(0)
             sh, deg = None, 0
