@@ -46,8 +46,9 @@ class ConvexDensifier:
         self.visible_count = torch.zeros(n, device=device)
 
     @torch.no_grad()
-    def update(self, out: RenderOutput):
-        """Accumulates the view-space gradient statistic of one render (after backward)."""
+    def update(self, out: RenderOutput, width: int | None = None, height: int | None = None):
+        """Accumulates the view-space gradient statistic of one render (after backward).
+        width/height default to the rendered image's (accepted for the trainer's densifier signature)."""
         g = out.means2d.grad
         if g is None:
             raise RuntimeError("ConvexDensifier.update: out.means2d.grad is None; call "
@@ -56,17 +57,31 @@ class ConvexDensifier:
         if self.grad_sum is None or self.grad_sum.shape[0] != n:
             self.reset_stats(n, g.device)
         H, W = out.image.shape[:2]
+        W, H = width or W, height or H
         ndc = torch.stack([g[:, 0] * (0.5 * W), g[:, 1] * (0.5 * H)], -1).norm(dim=-1)
         vis = out.radii > 0
         self.grad_sum[vis] += ndc[vis].float()
         self.visible_count[vis] += 1
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The accumulated statistics, for checkpoints (resume continues bit-for-bit)."""
+        if self.grad_sum is None:
+            return {}
+        return {"grad_sum": self.grad_sum, "visible_count": self.visible_count}
+
+    def load_state_tensors(self, t: dict[str, torch.Tensor]):
+        if "grad_sum" in t:
+            self.grad_sum, self.visible_count = t["grad_sum"].clone(), t["visible_count"].clone()
+
     def mean_grad(self) -> torch.Tensor:
         return self.grad_sum / self.visible_count.clamp(min=1)
 
     @torch.no_grad()
-    def step(self, cs: ConvexSet, optimizer: torch.optim.Optimizer | None, iteration: int) -> dict:
-        """Densify/prune/reset as scheduled at this iteration. Returns counts of what was done."""
+    def step(self, cs: ConvexSet, optimizer: torch.optim.Optimizer | None, iteration: int,
+             generator: torch.Generator | None = None) -> dict:
+        """Densify/prune/reset as scheduled at this iteration (call after the optimiser step).
+        Returns counts of what was done. Deterministic: `generator` is accepted for the trainer's
+        densifier signature and unused."""
         info = {"split": 0, "pruned": 0, "reset": False}
         if self.start <= iteration < self.stop and iteration % self.interval == 0 and self.grad_sum is not None:
             info["split"] = self.split(cs, optimizer, self.mean_grad() >= self.grad_threshold, self.mean_grad())

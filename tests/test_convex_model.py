@@ -135,7 +135,11 @@ def test_update_needs_backward():
         ConvexDensifier().update(out)
     out.means2d.retain_grad()  # harmless (means2d is a leaf tap), as the trainer calls it for Gaussians
     out.image.sum().backward()
-    ConvexDensifier().update(out)
+    d = ConvexDensifier()
+    d.update(out, 32, 24)
+    d2 = ConvexDensifier()
+    d2.load_state_tensors(d.state_tensors())
+    assert torch.equal(d2.mean_grad(), d.mean_grad()) and d.mean_grad().abs().sum() > 0
 
 
 @pytest.mark.slow
