@@ -82,6 +82,34 @@ void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, in
   *ids_out = ids;
 }
 
+// A tile's primitives copied into contiguous arrays (front to back), so the per-pixel loops read
+// memory in order, plus each primitive's skip threshold (computed once per tile, not per pixel).
+template <typename Footprint>
+struct TileBatch {
+  std::vector<float> params, depth, coord, threshold;
+  std::vector<int> id;
+
+  void gather(const float* all_params, const float* depths, const float* coords, const int* ids,
+              int begin, int end) {
+    constexpr int P = Footprint::kParams;
+    const int n = end - begin;
+    params.resize(static_cast<size_t>(n) * P);
+    depth.resize(n);
+    coord.resize(n);
+    threshold.resize(n);
+    id.resize(n);
+    for (int k = 0; k < n; ++k) {
+      const int i = ids[begin + k];
+      id[k] = i;
+      std::copy(all_params + static_cast<int64_t>(i) * P, all_params + static_cast<int64_t>(i + 1) * P,
+                params.data() + static_cast<size_t>(k) * P);
+      depth[k] = depths[i];
+      coord[k] = coords ? coords[i] : 0.0f;
+      threshold[k] = Footprint::skip_threshold(params.data() + static_cast<size_t>(k) * P);
+    }
+  }
+};
+
 template <typename Footprint>
 void forward_tiles(const float* params, const float* features, const float* depths,
                    const float* coords, const float* background, int C, int width, int height,
@@ -94,20 +122,22 @@ void forward_tiles(const float* params, const float* features, const float* dept
   for (int tile = 0; tile < tiles_x * tiles_y; ++tile) {
     const int tx = tile % tiles_x, ty = tile / tiles_x;
     const int begin = offsets[tile], end = offsets[tile + 1];
+    TileBatch<Footprint> batch;
+    batch.gather(params, depths, coords, ids, begin, end);
     float colour[kMaxChannels];
     for (int i = ty * kTileSize; i < std::min(height, (ty + 1) * kTileSize); ++i) {
       for (int j = tx * kTileSize; j < std::min(width, (tx + 1) * kTileSize); ++j) {
         const float px = j + 0.5f, py = i + 0.5f;
         PixelForward pf;
         std::fill(colour, colour + C, 0.0f);
-        for (int idx = begin; idx < end; ++idx) {
-          const int id = ids[idx];
-          const float raw = Footprint::raw_alpha(params + static_cast<int64_t>(id) * P, px, py);
+        for (int k = 0; k < end - begin; ++k) {
+          const float raw = Footprint::raw_alpha_fast(batch.params.data() + static_cast<size_t>(k) * P,
+                                                      batch.threshold[k], px, py);
           float w;
-          const int step = pf.add(raw, depths[id], coords ? coords[id] : 0.0f, nearfar_k, idx, &w);
+          const int step = pf.add(raw, batch.depth[k], batch.coord[k], nearfar_k, begin + k, &w);
           if (step == PixelForward::kDone) break;
           if (step == PixelForward::kAdded) {
-            const float* f = features + static_cast<int64_t>(id) * C;
+            const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
             for (int c = 0; c < C; ++c) colour[c] += w * f[c];
           }
         }
@@ -149,6 +179,8 @@ void backward_tiles(const float* params, const float* features, const float* dep
     float* g_background = g_coords + N;
     const int tx = tile % tiles_x, ty = tile / tiles_x;
     const int begin = offsets[tile];
+    TileBatch<Footprint> batch;
+    batch.gather(params, depths, coords, ids, begin, offsets[tile + 1]);
     for (int i = ty * kTileSize; i < std::min(height, (ty + 1) * kTileSize); ++i) {
       for (int j = tx * kTileSize; j < std::min(width, (tx + 1) * kTileSize); ++j) {
         const float px = j + 0.5f, py = i + 0.5f;
@@ -171,15 +203,16 @@ void backward_tiles(const float* params, const float* features, const float* dep
         PixelBackward pb;
         pb.init(a, bg_dot, pg, nearfar_k);
         const int last = static_cast<int>(a[kAuxLastIndex]);
-        for (int idx = last - 1; idx >= begin && pb.position > 0; --idx) {
-          const int id = ids[idx];
-          const float* p = params + static_cast<int64_t>(id) * P;
-          const float raw = Footprint::raw_alpha(p, px, py);
+        for (int k = last - 1 - begin; k >= 0 && pb.position > 0; --k) {
+          const int id = batch.id[k];
+          const float* p = batch.params.data() + static_cast<size_t>(k) * P;
+          const float raw = Footprint::raw_alpha_fast(p, batch.threshold[k], px, py);
+          if (raw < kAlphaMin) continue;  // skipped in the forward pass too
           const float* f = features + static_cast<int64_t>(id) * C;
           float colour_dot = 0.0f;
           for (int c = 0; c < C; ++c) colour_dot += dimg[c] * f[c];
           float d_raw, w, dz, du;
-          if (!pb.step(raw, depths[id], coords ? coords[id] : 0.0f, colour_dot, pg, &d_raw, &w, &dz, &du))
+          if (!pb.step(raw, batch.depth[k], batch.coord[k], colour_dot, pg, &d_raw, &w, &dz, &du))
             continue;
           if (d_raw != 0.0f)
             Footprint::raw_alpha_backward(p, px, py, d_raw, g_params + static_cast<int64_t>(id) * P);

@@ -98,6 +98,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   __shared__ float sh_params[kBlock * P];
   __shared__ float sh_depth[kBlock];
   __shared__ float sh_coord[kBlock];
+  __shared__ float sh_threshold[kBlock];
   __shared__ int sh_id[kBlock];
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
@@ -122,11 +123,12 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
       sh_depth[t] = depths[id];
       sh_coord[t] = coords ? coords[id] : 0.0f;
       for (int q = 0; q < P; ++q) sh_params[t * P + q] = params[static_cast<int64_t>(id) * P + q];
+      sh_threshold[t] = Footprint::skip_threshold(sh_params + t * P);
     }
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
     for (int b = 0; b < n_batch && !done; ++b) {
-      const float raw = Footprint::raw_alpha(sh_params + b * P, px, py);
+      const float raw = Footprint::raw_alpha_fast(sh_params + b * P, sh_threshold[b], px, py);
       float w;
       const int step = pf.add(raw, sh_depth[b], sh_coord[b], nearfar_k, start + b, &w);
       if (step == PixelForward::kDone) {
@@ -163,6 +165,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
   __shared__ float sh_params[kBlock * P];
   __shared__ float sh_depth[kBlock];
   __shared__ float sh_coord[kBlock];
+  __shared__ float sh_threshold[kBlock];
   __shared__ int sh_id[kBlock];
   __shared__ int sh_max_last;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
@@ -212,6 +215,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       sh_depth[t] = depths[id];
       sh_coord[t] = coords ? coords[id] : 0.0f;
       for (int q = 0; q < P; ++q) sh_params[t * P + q] = params[static_cast<int64_t>(id) * P + q];
+      sh_threshold[t] = Footprint::skip_threshold(sh_params + t * P);
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
@@ -220,7 +224,8 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       if (list_index >= my_last || pb.position <= 0) continue;
       const float* p = sh_params + b * P;
       const int id = sh_id[b];
-      const float raw = Footprint::raw_alpha(p, px, py);
+      const float raw = Footprint::raw_alpha_fast(p, sh_threshold[b], px, py);
+      if (raw < kAlphaMin) continue;  // skipped in the forward pass too
       const float* f = features + static_cast<int64_t>(id) * C;
       float colour_dot = 0.0f;
       for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];

@@ -53,6 +53,10 @@ struct ConvexFootprint {
     return p[4] * coverage;
   }
 
+  // No cheap early-out for convexes (see GaussianFootprint::skip_threshold).
+  LE3D_HD static float skip_threshold(const float*) { return -INFINITY; }
+  LE3D_HD static float raw_alpha_fast(const float* p, float, float px, float py) { return raw_alpha(p, px, py); }
+
   LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float grad_raw,
                                          float* grad) {
     const int E = edges(p);

@@ -19,6 +19,20 @@ struct GaussianFootprint {
     return p[5] * expf(power);
   }
 
+  // A bound on the exponent below which raw alpha < 1/255 for sure (with a 1e-3 margin against
+  // rounding), so backends can skip expf for the many pixels in a tile that a splat barely misses.
+  LE3D_HD static float skip_threshold(const float* p) {
+    return p[5] > 0.0f ? -logf(255.0f * p[5]) - 1e-3f : INFINITY;
+  }
+
+  // raw_alpha, or 0 early when the exponent is below skip_threshold (same value otherwise).
+  LE3D_HD static float raw_alpha_fast(const float* p, float threshold, float px, float py) {
+    const float dx = p[0] - px, dy = p[1] - py;
+    const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
+    if (power < threshold || power > 0.0f) return 0.0f;
+    return p[5] * expf(power);
+  }
+
   // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams].
   LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float grad_raw,
                                          float* grad) {
