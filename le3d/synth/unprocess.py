@@ -91,7 +91,7 @@ def unprocess_image(lin_srgb: torch.Tensor, wb, c2s, cfa: str, darken: float) ->
 
 
 def unprocess_scene(out, source, downscale: int = 4, seed: int = 0, cfa: str = "RGGB", iso: int = 3200,
-                    darken: float = 5.0, bits: int = 14, noise: bool = True, exposure_time: float = 1 / 30,
+                    darken: float = 3.0, bits: int = 14, noise: bool = True, exposure_time: float = 1 / 30,
                     overwrite: bool = False, progress: bool = True) -> dict:
     """Write the unprocessed RAW version of the LDR scene ``source``; returns the scene.json dict.
 
