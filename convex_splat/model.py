@@ -96,6 +96,19 @@ class ConvexSet(nn.Module):
         pts = pts - pts.mean(1, keepdim=True) + points[:, None, :]  # centroid exactly at the point
         return cls(pts, delta_scale / r, sigma_scale / r, torch.full_like(r, opacity), colors)
 
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "ConvexSet":
+        """Rebuilds a set (any N) from `state_dict()` exactly, extra per-primitive tensors included."""
+        n = state["points"].shape[0]
+        cs = cls(state["points"], torch.ones(n), torch.ones(n), torch.full((n,), 0.5))
+        with torch.no_grad():
+            for name in cls.BASE:
+                getattr(cs, name).copy_(state[name])
+        for name, value in state.items():
+            if name not in cls.BASE:
+                cs.add_per_primitive(name, value)
+        return cs
+
     def add_per_primitive(self, name: str, value: torch.Tensor):
         """Registers a per-primitive parameter [N, ...] that densification splits/prunes with the rest."""
         if value.shape[0] != len(self):

@@ -149,3 +149,12 @@ def test_convexes_beat_gaussians_on_hard_edges(one_thread):
     c = fit("convex", n=100, steps=150)
     print(f"\nPSNR at N=100, 150 steps: gaussians {g['psnr']:.2f} dB, convexes {c['psnr']:.2f} dB")
     assert c["psnr"] > g["psnr"] + 1.0
+
+
+def test_state_dict_round_trip():
+    cs = _set(7)
+    cs.add_per_primitive("mlp_features", torch.randn(7, 4))
+    back = ConvexSet.from_state_dict({k: v.detach().clone() for k, v in cs.state_dict().items()})
+    assert back.per_primitive == cs.per_primitive
+    for name in cs.per_primitive:
+        assert torch.equal(getattr(back, name), getattr(cs, name))
