@@ -190,3 +190,45 @@ def test_load_source_ply_roundtrip(tmp_path):
     assert torch.allclose(loaded.colors, src.colors, atol=1e-4)
     f = render_frame(loaded, _camera(), ViewSettings())
     assert f.rgb.std() > 1.0
+
+
+def _free_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_cli_view_serves_ply_and_rejects_bad_path(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    ply = pytest.importorskip("le3d.io.ply")
+    src = _blob_source(n=50)
+    cloud = ply.GaussianCloud(src.means, src.quats / src.quats.norm(dim=-1, keepdim=True), src.scales,
+                              src.opacities, torch.zeros(50, 16, 3), 0)
+    ply.save_ply(tmp_path / "s.ply", cloud)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    bad = subprocess.run([sys.executable, "-m", "le3d.cli", "view", str(tmp_path / "nope")], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "error" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    port = _free_port()
+    p = subprocess.Popen([sys.executable, "-m", "le3d.cli", "view", str(tmp_path / "s.ply"), "--port", str(port),
+                          "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        t0, body = time.time(), None
+        while time.time() - t0 < 90 and body is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+            except OSError:
+                assert p.poll() is None, p.stdout.read().decode()
+                time.sleep(0.3)
+        assert body is not None and b"<html" in body.lower()
+    finally:
+        p.terminate()
+        p.wait(20)

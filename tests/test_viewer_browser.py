@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -125,9 +126,8 @@ def shot(page, name) -> np.ndarray:
 
 
 def brightness(img: np.ndarray) -> float:
-    """Mean of the brightest 10% of pixels (robust to the black background and JPEG noise)."""
-    v = img.mean(-1).ravel()
-    return float(np.sort(v)[int(0.9 * v.size):].mean())
+    """Mean pixel value (0..255) of a screenshot crop."""
+    return float(img.mean())
 
 
 def row(page, label):
@@ -158,16 +158,17 @@ def test_exposure_slider_brightens(browser, viewer):
         base = brightness(shot(page, "02_exposure_0ev")[CROP])
         thumb = row(page, "Exposure (EV)").get_by_role("slider")
         thumb.focus()
-        for _ in range(30):
+        for _ in range(3):  # three small steps (+0.3 EV), then to the end of the slider (+10 EV)
             page.keyboard.press("ArrowRight")
-        full_frame_after(s, lambda f: f.settings.post.exposure_ev > 2.9)
-        up = brightness(shot(page, "02_exposure_plus3ev")[CROP])
-        assert abs(s.settings.post.exposure_ev - 3.0) < 1e-6
-        assert up > 1.2 * base, (base, up)
-        for _ in range(60):
-            page.keyboard.press("ArrowLeft")
-        full_frame_after(s, lambda f: f.settings.post.exposure_ev < -2.9)
-        down = brightness(shot(page, "02_exposure_minus3ev")[CROP])
+        _wait(lambda: s.settings.post.exposure_ev > 0.25, 10, "slider steps")
+        page.keyboard.press("End")
+        full_frame_after(s, lambda f: f.settings.post.exposure_ev > 9.9)
+        up = brightness(shot(page, "02_exposure_plus10ev")[CROP])
+        assert abs(s.settings.post.exposure_ev - 10.0) < 1e-6
+        assert up > 1.2 * base + 2, (base, up)
+        page.keyboard.press("Home")
+        full_frame_after(s, lambda f: f.settings.post.exposure_ev < -9.9)
+        down = brightness(shot(page, "02_exposure_minus10ev")[CROP])
         assert down < base / 1.2, (base, down)
     finally:
         page.close()
@@ -228,22 +229,26 @@ def test_two_clients_independent(browser, viewer):
         assert s1 is not s2
         thumb = row(p2, "Exposure (EV)").get_by_role("slider")
         thumb.focus()
-        for _ in range(40):
-            p2.keyboard.press("ArrowRight")
-        full_frame_after(s2, lambda f: f.settings.post.exposure_ev > 3.9)
+        p2.keyboard.press("End")
+        full_frame_after(s2, lambda f: f.settings.post.exposure_ev > 9.9)
         assert s1.settings.post.exposure_ev == 0.0
-        a, b = brightness(shot(p1, "05_client1")[CROP]), brightness(shot(p2, "05_client2_plus4ev")[CROP])
-        assert b > 1.2 * a, (a, b)
-        # a slow client does not stall the other
+        a, b = brightness(shot(p1, "05_client1")[CROP]), brightness(shot(p2, "05_client2_plus10ev")[CROP])
+        assert b > 1.2 * a + 2, (a, b)
+        # a slow client does not stall the other: client 2's render blocks for 5 s, client 1 keeps rendering
         n1 = s1.frames_sent
-        viewer.fault = lambda sess: time.sleep(3.0) if sess is s2 else None
+        slow_done = threading.Event()
+
+        def slow(sess):
+            if sess is s2:
+                time.sleep(5.0)
+                slow_done.set()
+        viewer.fault = slow
         try:
             s2.request()
             time.sleep(0.2)
-            t0 = time.time()
             s1.request()
             _wait(lambda: s1.frames_sent > n1, 10, "client 1 frame while client 2 is slow")
-            assert time.time() - t0 < 2.5
+            assert not slow_done.is_set()
         finally:
             viewer.fault = None
     finally:
@@ -273,3 +278,32 @@ def test_render_error_shown_and_server_survives(browser, viewer):
     finally:
         viewer.fault = None
         page.close()
+
+
+def test_live_training_panel_pause_resume(browser, demo_run):
+    """`le3d train --viewer` path: the live viewer renders the trainer's model, shows stats, pauses."""
+    from types import SimpleNamespace
+
+    from le3d.run import load_run
+    from viewer.live import start_live_viewer
+
+    run = load_run(demo_run, device="cpu")
+    trainer = SimpleNamespace(model=run.model, depth_range=tuple(run.config["scene"]["depth_range"]),
+                              extent=run.config["scene"]["extent"],
+                              scene=SimpleNamespace(kind=run.kind, cam_to_srgb=run.cam_to_srgb,
+                                                    white_balance=run.white_balance, cameras=[], name="live"))
+    live = start_live_viewer(trainer, host="127.0.0.1", port=_free_port(), refresh_s=0.0, verbose=False)
+    try:
+        page, s = open_client(browser, live.server)
+        live.update(iteration=7, iters=30, loss=0.0123, psnr=21.5)
+        page.get_by_text("psnr: 21.5").first.wait_for(timeout=20000)
+        page.get_by_role("button", name="Pause training").click()
+        _wait(lambda: live.paused, 10, "pause")
+        page.get_by_role("button", name="Resume training").wait_for(timeout=20000)
+        shot(page, "07_live_paused")
+        page.get_by_role("button", name="Resume training").click()
+        _wait(lambda: not live.paused, 10, "resume")
+        live.wait_if_paused()  # returns at once
+        page.close()
+    finally:
+        live.stop()

@@ -52,6 +52,7 @@ class ClientSession:
         self.frames_sent = 0
         self.focus_depth: float | None = None
         self.last_click = None
+        self.closed = False
         self._fps = 0.0
         self._t_last = None
         self._click_mode = None
@@ -205,6 +206,8 @@ class ClientSession:
             self.viewer.fault(self)
         camera = self.current_camera(preview, settings)
         frame = render_frame(self.viewer.source, camera, settings)
+        if self.closed:
+            return
         self.client.scene.set_background_image(frame.rgb, format="jpeg", jpeg_quality=settings.jpeg_quality)
         now = time.perf_counter()
         if self._t_last is not None:
@@ -306,6 +309,7 @@ class ClientSession:
         self.viewer.refresh_live()
 
     def close(self):
+        self.closed = True
         self.worker.stop(timeout=2.0)
 
 
