@@ -81,8 +81,10 @@ def convex_step(scene, width, height, backend, backward):
     scale = scene["scales"].mean(-1, keepdim=True)[:, None, :]
     offsets = torch.nn.functional.normalize(torch.randn(n, 6, 3, generator=g), dim=-1).to(scene["means"].device)
     points = (scene["means"][:, None, :] + offsets * scale * 2).requires_grad_(backward)
-    delta = torch.full((n,), 5.0, device=points.device, requires_grad=backward)
-    sigma = torch.full((n,), 1.0, device=points.device, requires_grad=backward)
+    # delta and sigma are in inverse world units: 5 / size gives the same soft blob as ConvexSet's init
+    size = (scale[:, 0, 0] * 2).to(points.device)
+    delta = (5.0 / size).requires_grad_(backward)
+    sigma = (5.0 / size).requires_grad_(backward)
     opac = scene["opacities"].clone().requires_grad_(backward)
     feats = scene["features"].clone().requires_grad_(backward)
     out = convex_splat.rasterize_convexes(points, delta, sigma, opac, feats, scene["viewmat"], scene["K"], width,
