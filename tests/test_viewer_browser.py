@@ -307,3 +307,29 @@ def test_live_training_panel_pause_resume(browser, demo_run):
         page.close()
     finally:
         live.stop()
+
+
+def test_snapshot_and_training_cameras(browser, viewer):
+    import json
+
+    page, s = open_client(browser, viewer)
+    try:
+        snap_dir = Path(viewer.snapshot_dir)
+        before = set(snap_dir.glob("*")) if snap_dir.exists() else set()
+        page.get_by_role("button", name="Snapshot (EXR + PNG)").click()
+        new = _wait(lambda: {p.suffix for p in set(snap_dir.glob("*")) - before} >= {".png", ".json", ".exr"}
+                    and sorted(set(snap_dir.glob("*")) - before), 30, "snapshot files")
+        meta = json.loads(next(p for p in new if p.suffix == ".json").read_text())
+        assert meta["width"] == s.settings.max_width and "exposure_ev" in meta["settings"]["post"]
+        from le3d.io.images import read_exr
+
+        hdr = read_exr(next(p for p in new if p.suffix == ".exr"))
+        assert hdr.shape[:2] == (meta["height"], meta["width"]) and float(np.asarray(hdr).max()) > 0
+        # training cameras: the checkbox adds one frustum per camera of the scene's COLMAP model
+        assert len(viewer.source.cameras) == 6
+        row(page, "Training cameras").get_by_role("checkbox").check()
+        _wait(lambda: len(s._frustums) == 6, 20, "frustums")
+        time.sleep(1.0)
+        shot(page, "08_training_cameras")
+    finally:
+        page.close()

@@ -193,7 +193,7 @@ class ClientSession:
             v = camera_to_viser(c)
             self._frustums.append(self.client.scene.add_camera_frustum(
                 f"/train_cams/{i}", fov=v["fov"], aspect=v["aspect"], scale=scale, wxyz=v["wxyz"],
-                position=v["position"], color=(255, 160, 40)))
+                position=v["position"], color=(255, 160, 40), thickness=1.5, thickness_units="screen"))
 
     # ------------------------------------------------------------------------------ render
     def request(self, moving: bool = False):
@@ -287,7 +287,8 @@ class ClientSession:
         frame = render_frame(self.viewer.source, cam, settings)
         out = Path(self.viewer.snapshot_dir)
         out.mkdir(parents=True, exist_ok=True)
-        stem = out / time.strftime("snapshot_%Y%m%d_%H%M%S")
+        now = time.time()
+        stem = out / (time.strftime("snapshot_%Y%m%d_%H%M%S", time.localtime(now)) + f"_{int(now * 1000) % 1000:03d}")
         paths = [write_png8(f"{stem}.png", frame.rgb.astype(np.float32) / 255.0)]
         try:
             from le3d.io.images import write_exr
