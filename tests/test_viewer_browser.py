@@ -333,3 +333,30 @@ def test_snapshot_and_training_cameras(browser, viewer):
         shot(page, "08_training_cameras")
     finally:
         page.close()
+
+
+def test_white_balance_neutral_click_and_tone_mapper(browser, viewer):
+    from le3d.post.white_balance import pick_neutral
+
+    page, s = open_client(browser, viewer)
+    try:
+        select(page, "White balance", "neutral point")
+        page.get_by_role("button", name="Click a neutral point").click()
+        time.sleep(0.5)
+        f = s.last_frame
+        H, W = f.depth.shape
+        a = f.alpha.clone()
+        a[:, int(W * 0.6):] = 0
+        a[: int(H * 0.3)] = 0
+        iy, ix = np.unravel_index(int(a.argmax()), a.shape)
+        page.mouse.click((ix + 0.5) / W * VIEWPORT["width"], (iy + 0.5) / H * VIEWPORT["height"])
+        _wait(lambda: isinstance(s.settings.post.white_balance, tuple), 20, "neutral white balance")
+        _, u, v, cam = s.last_click
+        expected = pick_neutral(viewer.source.render(cam).image, int(u * cam.width), int(v * cam.height))
+        assert np.allclose(s.settings.post.white_balance, expected.tolist(), rtol=1e-3)
+        select(page, "Tone mapper", "curve")
+        full_frame_after(s, lambda fr: fr.settings.post.tonemap == "curve")
+        assert "points" in s.settings.post.tonemap_params and s.last_error is None
+        shot(page, "09_neutral_wb_curve")
+    finally:
+        page.close()
