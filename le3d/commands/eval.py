@@ -1,6 +1,7 @@
 """`le3d eval RUN`: held-out views -> RUN/metrics.json (+ RUN/renders/*.png)."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ HELP = "evaluate a trained RUN on its held-out views (metrics.json, renders)"
 def add_arguments(p):
     p.add_argument("run", help="RUN folder written by `le3d train`")
     p.add_argument("--scene", default=None, help="scene folder (default: the one the RUN was trained on)")
+    p.add_argument("--checkpoint", default=None, help="evaluate checkpoints/NAME instead of the final model")
     p.add_argument("--no-renders", action="store_true", help="do not write renders/*.png")
     p.add_argument("--seed", type=int, default=0, help="unused (evaluation is deterministic); for CLI uniformity")
 
@@ -38,14 +40,17 @@ def clean_ground_truth(scene, frame) -> torch.Tensor:
     return frame.image.float() / max(float(frame.exposure), 1e-12)
 
 
-def evaluate(run_dir, scene=None, write_renders: bool = True) -> dict:
+def evaluate(run_dir, scene=None, write_renders: bool = True, checkpoint: str | None = None) -> dict:
     from le3d.commands.train import load_scene_checked
     from le3d.metrics import depth_absrel, image_metrics
     from le3d.run import load_run
     from le3d.train.checkpoint import save_json
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
+    run = load_run(run_dir, checkpoint=checkpoint)
+    if checkpoint:
+        meta = json.loads((run_dir / "checkpoints" / f"{checkpoint}.json").read_text())
+        run.state = {**run.state, "iteration": meta["iteration"], "train_seconds": meta["train_seconds"]}
     if scene is None:
         sc = run.config["scene"]
         if not sc.get("path"):
@@ -94,7 +99,7 @@ def evaluate(run_dir, scene=None, write_renders: bool = True) -> dict:
                      "depth": "AbsRel of sum(w z)/alpha where alpha > 0.5 and GT depth is finite"},
         "per_view": per_view,
     }
-    save_json(run_dir / "metrics.json", result)
+    save_json(run_dir / ("metrics.json" if not checkpoint else f"metrics_{checkpoint}.json"), result)
     return result
 
 
@@ -106,7 +111,7 @@ def run(args) -> int:
 
         r = load_run(args.run)
         scene = load_scene_checked(args.scene, r.config["scene"].get("downscale", 1))
-    res = evaluate(args.run, scene, not args.no_renders)
+    res = evaluate(args.run, scene, not args.no_renders, args.checkpoint)
     fmt = {k: res.get(k) for k in ("raw_psnr", "srgb_psnr", "srgb_ssim", "depth_absrel", "num_primitives")}
     print("le3d eval: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fmt.items()))
     print(f"le3d eval: metrics in {Path(args.run) / 'metrics.json'}")

@@ -103,10 +103,10 @@ class TrainConfig:
 PRESETS: dict[str, dict] = {
     "le3d": {"name": "le3d"},
     "demo_cpu": {
-        "name": "demo_cpu", "iters": 1000, "downscale": 4, "device": "cpu", "s3im_pixels": 1024,
-        "s3im_patch_height": 32, "cone_factor": 5.0, "max_init_points": 6000, "densify_from": 150,
-        "densify_until": 800, "densify_every": 100, "opacity_reset_every": 500, "max_primitives": 20000,
-        "sh_degree_interval": 200, "checkpoint_every": 250, "lr": {"means": 3e-4}, "lr_final": {"means": 3e-6},
+        "name": "demo_cpu", "iters": 300, "downscale": 4, "device": "cpu", "s3im_pixels": 1024,
+        "s3im_patch_height": 32, "cone_factor": 5.0, "max_init_points": 12000, "densify_from": 100,
+        "densify_until": 250, "densify_every": 50, "opacity_reset_every": 200, "max_primitives": 20000,
+        "sh_degree_interval": 60, "checkpoint_every": 100, "lr": {"means": 3e-4}, "lr_final": {"means": 3e-6},
     },
     "rawgs": {"name": "rawgs", "color_mode": "sh", "recon": "l2", "cone_init": False, "s3im_weight": 0.0,
               "distortion_weight": 0.0, "nearfar_weight": 0.0, "exposure_gains": False},

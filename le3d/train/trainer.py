@@ -118,8 +118,12 @@ class Trainer:
                                       min_views=cfg.cone_min_views, generator=self.gen)
         if len(pts) == 0:
             raise Le3dError(f"scene {self.scene.root or self.scene.name}: no SfM points and no cone-scatter points")
-        if len(pts) > cfg.max_init_points:
-            sel = torch.randperm(len(pts), generator=self.gen)[: cfg.max_init_points].sort().values
+        if len(pts) > cfg.max_init_points:  # keep SfM points first, fill the rest with scattered ones
+            sfm, extra = (~scattered).nonzero().squeeze(1), scattered.nonzero().squeeze(1)
+            sfm = sfm[torch.randperm(len(sfm), generator=self.gen)[: cfg.max_init_points]]
+            room = cfg.max_init_points - len(sfm)
+            extra = extra[torch.randperm(len(extra), generator=self.gen)[:room]]
+            sel = torch.cat([sfm, extra]).sort().values
             pts, cols, scattered = pts[sel], cols[sel], scattered[sel]
         self.depth_range = scene_depth_range(self.scene, self.scene.points.float().reshape(-1, 3)
                                              if len(self.scene.points) else pts)
