@@ -92,7 +92,12 @@ def prepare(root: str | Path, matcher: str = "exhaustive", seed: int = 0, overwr
     def stage(msg):
         if progress:
             print(msg, flush=True)
-    images = write_previews(root, files, progress=progress)
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small per-frame ops: a thread pool only waits on a busy machine
+    try:
+        images = write_previews(root, files, progress=progress)
+    finally:
+        torch.set_num_threads(n_threads)
     work = root / "colmap"
     work.mkdir(parents=True)
     db = work / "database.db"

@@ -85,8 +85,15 @@ class Tracer:
         nb = self.box_c.shape[0]
         for k in range(nb):
             R = self.box_R[k]
-            lo = (o - self.box_c[k]) @ R  # world -> local: R^T x
-            ld = d @ R
+            # only rays that meet the box's bounding sphere (slightly enlarged) can hit it
+            oc = o - self.box_c[k]
+            bb = (oc * d).sum(-1)
+            disc = bb * bb - ((oc * oc).sum(-1) - 1.01 * float((self.box_h[k] ** 2).sum()))
+            cand = ((disc >= 0) & (-bb + disc.clamp_min(0).sqrt() > 1e-4)).nonzero().squeeze(1)
+            if cand.numel() == 0:
+                continue
+            lo = oc[cand] @ R  # world -> local: R^T x
+            ld = d[cand] @ R
             inv = 1.0 / torch.where(ld.abs() < 1e-12, torch.full_like(ld, 1e-12), ld)
             t1 = (-self.box_h[k] - lo) * inv
             t2 = (self.box_h[k] - lo) * inv
@@ -94,15 +101,16 @@ class Tracer:
             tmax = torch.maximum(t1, t2)
             tn, axis = tmin.max(-1)
             tf = tmax.min(-1).values
-            hit = (tn <= tf) & (tn > 1e-4) & (tn < best_t)
+            hit = (tn <= tf) & (tn > 1e-4) & (tn < best_t[cand])
             if hit.any():
-                nl = torch.zeros(n, 3)
-                sign = -torch.sign(ld.gather(1, axis[:, None])).squeeze(1)
+                idx = cand[hit]
+                axis = axis[hit]
+                nl = torch.zeros(len(idx), 3)
+                sign = -torch.sign(ld[hit].gather(1, axis[:, None])).squeeze(1)
                 nl.scatter_(1, axis[:, None], sign[:, None])
-                nw = nl @ R.T
-                best_t = torch.where(hit, tn, best_t)
-                best_id = torch.where(hit, torch.full_like(best_id, k), best_id)
-                best_n = torch.where(hit[:, None], nw, best_n)
+                best_t[idx] = tn[hit]
+                best_id[idx] = k
+                best_n[idx] = nl @ R.T
         ns = self.sph_c.shape[0] - (self.n_lamp if skip_lamps else 0)
         for k in range(ns):
             oc = o - self.sph_c[k]

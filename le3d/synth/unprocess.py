@@ -35,7 +35,7 @@ from le3d.data.types import Camera
 from le3d.errors import Le3dError
 from le3d.raw.bayer import mosaic_from_rgb, pack
 from le3d.raw.preview import preview_srgb
-from le3d.synth.generate import prepare_output, sensor_colour, write_frame_dng
+from le3d.synth.generate import prepare_output, sensor_colour, single_threaded, write_frame_dng
 
 # Brooks et al. sample as-shot red and blue gains in these ranges (green = 1)
 RED_GAIN = (1.9, 2.4)
@@ -90,6 +90,7 @@ def unprocess_image(lin_srgb: torch.Tensor, wb, c2s, cfa: str, darken: float) ->
     return mosaic_from_rgb(cam * 2.0 ** -float(darken), cfa)
 
 
+@single_threaded
 def unprocess_scene(out, source, downscale: int = 4, seed: int = 0, cfa: str = "RGGB", iso: int = 3200,
                     darken: float = 3.0, bits: int = 14, noise: bool = True, exposure_time: float = 1 / 30,
                     overwrite: bool = False, progress: bool = True) -> dict:
