@@ -164,7 +164,7 @@ def test_read_3dgs_ply(tmp_path):
              "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
     rng = np.random.default_rng(0)
     data = rng.normal(size=(n, len(names))).astype("<f4")
-    header = "ply\nformat binary_little_endian 1.0\nelement vertex %d\n" % n
+    header = f"ply\nformat binary_little_endian 1.0\nelement vertex {n}\n"
     header += "".join(f"property float {k}\n" for k in names) + "end_header\n"
     p = tmp_path / "scene.ply"
     p.write_bytes(header.encode() + data.tobytes())
