@@ -83,25 +83,28 @@ def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generat
 
 
 def pixel_colors(points: torch.Tensor, frames, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean exposure-normalised pixel colour over the frames each point projects into -> ([P,3], count [P])."""
+    """Mean exposure-normalised pixel colour over the frames each point projects into -> ([P,3], count [P]).
+    One gather over all (camera, point) pairs; frames of different sizes are handled per size group."""
     P = points.shape[0]
     acc = torch.zeros(P, 3)
     cnt = torch.zeros(P)
-    cams = [f.camera for f in frames]
-    for s in range(0, P, chunk):
-        pts = points[s:s + chunk]
-        u, v, z = project_points(pts, cams)
-        ins = _inside(u, v, z, cams)
-        for m, f in enumerate(frames):  # loop over cameras only (tens), vectorised over points
-            idx = ins[m].nonzero().squeeze(1)
-            if idx.numel() == 0:
-                continue
-            img = f.image.float()
-            H, W = img.shape[:2]
-            j = u[m, idx].long().clamp(0, W - 1)
-            i = v[m, idx].long().clamp(0, H - 1)
-            acc[s + idx] += img[i, j] / max(float(f.exposure), 1e-12)
-            cnt[s + idx] += 1
+    groups: dict[tuple[int, int], list[int]] = {}
+    for m, f in enumerate(frames):
+        groups.setdefault(tuple(f.image.shape[:2]), []).append(m)
+    for (H, W), idxs in groups.items():
+        cams = [frames[m].camera for m in idxs]
+        imgs = torch.stack([frames[m].image.float() / max(float(frames[m].exposure), 1e-12) for m in idxs])
+        flat = imgs.reshape(-1, 3)
+        for s in range(0, P, chunk):
+            pts = points[s:s + chunk]
+            u, v, z = project_points(pts, cams)
+            ins = _inside(u, v, z, cams)
+            mi, pi = ins.nonzero(as_tuple=True)
+            j = u[mi, pi].long().clamp(0, W - 1)
+            i = v[mi, pi].long().clamp(0, H - 1)
+            vals = flat[(mi * H + i) * W + j]
+            acc.index_add_(0, pi + s, vals)
+            cnt.index_add_(0, pi + s, torch.ones_like(pi, dtype=cnt.dtype))
     return acc / cnt.clamp_min(1)[:, None], cnt
 
 

@@ -20,6 +20,6 @@ def nearfar_loss(near: torch.Tensor, far: torch.Tensor, weight: torch.Tensor | N
 
 
 def alpha_loss(alpha: torch.Tensor) -> torch.Tensor:
-    """Pushes pixel opacity towards 0 or 1: mean(a * (1 - a))... as a binary-entropy-like penalty."""
+    """Binary entropy of the pixel opacity: pushes alpha towards 0 or 1."""
     a = alpha.clamp(1e-4, 1 - 1e-4)
     return (-(a * torch.log(a) + (1 - a) * torch.log(1 - a))).mean()

@@ -1,0 +1,59 @@
+"""Quality benchmark: train + evaluate LE3D, the RawGS baseline and the ablations on a synthetic scene.
+
+    python scripts/bench_quality.py --scene /path/to/synth_scene [--quick] [--configs demo_cpu rawgs_cpu ...]
+
+Without --scene, synthesises the default dark scene (`le3d synth OUT --scene lamps --seed 0`) into --work.
+Prints a Markdown table (sRGB PSNR/SSIM, raw PSNR, depth AbsRel, primitives, train seconds) and writes
+bench_quality.json in --work. --quick trains only LE3D (demo_cpu) and RawGS (rawgs_cpu).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ALL = ["demo_cpu", "rawgs_cpu", "ablation_no_cone", "ablation_sh_color", "ablation_no_distortion",
+       "ablation_no_nearfar", "ablation_no_s3im"]
+
+
+def main(argv=None) -> int:
+    from le3d.cli import main as le3d
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scene", default=None)
+    ap.add_argument("--work", default="bench-quality")
+    ap.add_argument("--configs", nargs="*", default=None)
+    ap.add_argument("--iters", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    scene = a.scene
+    if scene is None:
+        scene = str(work / "scene")
+        if not (Path(scene) / "scene.json").is_file():
+            assert le3d(["synth", scene, "--scene", "lamps", "--seed", str(a.seed), "--overwrite"]) == 0
+    configs = a.configs or (ALL[:2] if a.quick else ALL)
+    rows = {}
+    for c in configs:
+        run = work / f"run_{c}"
+        args = ["train", scene, "--out", str(run), "--config", c, "--seed", str(a.seed), "--quiet", "--overwrite"]
+        if a.iters:
+            args += ["--iters", str(a.iters)]
+        if le3d(args) != 0 or le3d(["eval", str(run), "--no-renders"]) != 0:
+            print(f"bench_quality: {c} failed", file=sys.stderr)
+            continue
+        rows[c] = json.loads((run / "metrics.json").read_text())
+    keys = ["srgb_psnr", "srgb_ssim", "raw_psnr", "depth_absrel", "num_primitives", "train_seconds"]
+    print("| config | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for c, m in rows.items():
+        print(f"| {c} | " + " | ".join(f"{m[k]:.4g}" if isinstance(m.get(k), float) else str(m.get(k)) for k in keys) + " |")
+    (work / "bench_quality.json").write_text(json.dumps({c: {k: m.get(k) for k in keys} for c, m in rows.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
