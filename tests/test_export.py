@@ -5,10 +5,15 @@ import json
 import math
 
 import pytest
+import run_fixture
 import torch
 
 from le3d.cli import main
-from run_fixture import tiny_run  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    return run_fixture.get_tiny_run(tmp_path_factory)
 
 # Stated round-trip bounds (display sRGB, test views of the tiny RUN):
 #  - PLY render vs the same Gaussians composited with the exact per-Gaussian display colours

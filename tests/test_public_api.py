@@ -4,7 +4,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from run_fixture import tiny_run  # noqa: F401
+import pytest
+import run_fixture
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    return run_fixture.get_tiny_run(tmp_path_factory)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
@@ -30,9 +36,9 @@ def test_public_names_exist():
     import convex_splat
     import le3d
     from le3d.io import ply, splat
-    from le3d.run import load_run  # noqa: F401
 
-    assert callable(le3d.rasterize_gaussians) and callable(convex_splat.rasterize_convexes)
+    assert callable(le3d.load_run) and callable(le3d.rasterize_gaussians)
+    assert callable(convex_splat.rasterize_convexes)
     for name in ("load_ply", "save_ply", "render_cloud", "bake_run", "GaussianCloud"):
         assert hasattr(ply, name)
     assert hasattr(splat, "save_splat") and hasattr(splat, "load_splat")

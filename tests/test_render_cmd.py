@@ -5,10 +5,15 @@ import json
 
 import numpy as np
 import pytest
+import run_fixture
 import torch
 
 from le3d.cli import main
-from run_fixture import tiny_run  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    return run_fixture.get_tiny_run(tmp_path_factory)
 
 FORMATS = {"exr": ".exr", "png": ".png", "png16": ".png", "jpg": ".jpg", "mp4": ".mp4", "hdr-mp4": ".mp4"}
 

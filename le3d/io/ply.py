@@ -333,12 +333,17 @@ def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk
             fit = torch.clamp_min(torch.einsum("sb,nbc->nsc", basis, c) + 0.5, 0.0)
             err = fit.clamp(0, 1) - tgt
             if held_out:
-                se_h += float((err ** 2).sum()); mx_h = max(mx_h, float(err.abs().max()))
+                se_h += float((err ** 2).sum())
+                mx_h = max(mx_h, float(err.abs().max()))
             else:
-                se += float((err ** 2).sum()); mx = max(mx, float(err.abs().max()))
+                se += float((err ** 2).sum())
+                mx = max(mx, float(err.abs().max()))
     count = max(1, N * n_dirs * 3)
     rmse, rmse_h = math.sqrt(se / count), math.sqrt(se_h / count)
-    psnr = (lambda r: float("inf") if r == 0 else -20 * math.log10(r))
+
+    def psnr(r):
+        return float("inf") if r == 0 else -20 * math.log10(r)
+
     stats = {"sh_degree": sh_degree, "n_dirs": n_dirs, "num_gaussians": N,
              "rmse": rmse, "max_abs_error": mx, "psnr_db": psnr(rmse),
              "heldout_rmse": rmse_h, "heldout_max_abs_error": mx_h, "heldout_psnr_db": psnr(rmse_h),
