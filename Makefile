@@ -21,7 +21,7 @@ demo: install  ## synthesise a dark RAW scene, train it on CPU, render and evalu
 	$(VENV)/bin/le3d demo
 
 browser:  ## Debian's Chromium for the viewer's browser tests (needs root)
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
 
 test: install browser  ## the whole test suite (CUDA tests skip without a GPU)
 	$(PY) -m pytest -q

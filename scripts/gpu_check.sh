@@ -3,8 +3,9 @@
 #   1. builds the CUDA backend into le3d/ (scripts/build_cuda.sh, BUILD_INPLACE=1)
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda)
 #   3. runs scripts/bench_raster.py on the GPU, with gsplat side by side when it can be imported
-#   4. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
-#   5. prints one short table; full logs go to $OUT (or ./gpu_check_logs) 
+#   4. the viewer's server-side frame time at 1080p with 1M Gaussians
+#   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
+#   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs) 
 # Env: PY (python, default .venv/bin/python or python3), SKIP_GSPLAT=1, SKIP_TRAIN=1,
 #      GSPLAT_TIMEOUT (s, default 240: gsplat 1.5 compiles its CUDA code on first use).
 set -uo pipefail
@@ -41,6 +42,11 @@ fi
 "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown --json "$LOGS/bench_raster_cuda.json" \
   2>&1 | tee "$LOGS/bench_raster.log" | tail -25
 
+step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
+"$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \
+  2>&1 | tee "$LOGS/bench_viewer.log" | tail -8
+RESULT[viewer]=$(grep -iE "fps" "$LOGS/bench_viewer.log" | tail -1)
+
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   step "short GPU training run"
   rm -rf /tmp/le3d_gpu_scene /tmp/le3d_gpu_run
@@ -60,7 +66,7 @@ step "summary"
   echo "| check | result |"
   echo "|---|---|"
   echo "| GPU | $(head -1 "$LOGS/gpu.txt") |"
-  for k in build tests gsplat train; do [ -n "${RESULT[$k]:-}" ] && echo "| $k | ${RESULT[$k]} |"; done
+  for k in build tests gsplat viewer train; do [ -n "${RESULT[$k]:-}" ] && echo "| $k | ${RESULT[$k]} |"; done
   grep -E "^ratio" "$LOGS/bench_raster.log" | sed 's/^/| bench | /; s/$/ |/'
   echo "| total time | $(( $(date +%s) - t0 )) s |"
 } | tee "$LOGS/summary.md"
