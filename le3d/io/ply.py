@@ -295,8 +295,10 @@ def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk
 
     settings = replace(settings or PostSettings(), aperture=0.0, focus_pixel=None, focus_depth=None)
     model = run.model
-    if getattr(model, "kind", "gaussian") != "gaussian":
-        raise Le3dError(f"{run.path}: only Gaussian RUNs can be exported to 3DGS PLY (this one is {model.kind})")
+    params = getattr(model, "params", {})
+    if getattr(model, "kind", "gaussian") != "gaussian" or "quats" not in params or "log_scales" not in params:
+        kind = getattr(model, "kind", type(model).__name__)
+        raise Le3dError(f"{run.path}: only Gaussian RUNs can be exported to 3DGS PLY (this one is {kind})")
     dev = model.params["means"].device
     nb = (sh_degree + 1) ** 2
     dirs = fibonacci_sphere(n_dirs).to(dev)
