@@ -215,7 +215,7 @@ void backward_tiles(const float* params, const float* features, const float* dep
           if (!pb.step(raw, batch.depth[k], batch.coord[k], colour_dot, pg, &d_raw, &w, &dz, &du))
             continue;
           if (d_raw != 0.0f)
-            Footprint::raw_alpha_backward(p, px, py, d_raw, g_params + static_cast<int64_t>(id) * P);
+            Footprint::raw_alpha_backward(p, px, py, raw, d_raw, g_params + static_cast<int64_t>(id) * P);
           float* gf = g_features + static_cast<int64_t>(id) * C;
           for (int c = 0; c < C; ++c) gf[c] += w * dimg[c];
           g_depths[id] += dz;

@@ -235,7 +235,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
         float grad[P];
 #pragma unroll
         for (int q = 0; q < P; ++q) grad[q] = 0.0f;
-        Footprint::raw_alpha_backward(p, px, py, d_raw, grad);
+        Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
         float* gp = g_params + static_cast<int64_t>(id) * P;
 #pragma unroll
         for (int q = 0; q < P; ++q)

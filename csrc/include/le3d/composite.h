@@ -115,7 +115,8 @@ struct PixelBackward {
                     float* d_raw, float* w_out, float* d_z, float* d_u) {
     const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
     if (!(a >= kAlphaMin)) return false;
-    const float T_k = T / (1.0f - a);
+    const float inv_one_minus_a = 1.0f / (1.0f - a);
+    const float T_k = T * inv_one_minus_a;
     const float w = a * T_k;
     const float W_before = W_total - w - W_after;
     const float U_before = U_total - w * u - U_after;
@@ -133,7 +134,7 @@ struct PixelBackward {
         dz += g.d_far * w / far_w;
       }
     }
-    const float d_a = T_k * G - R / (1.0f - a);
+    const float d_a = T_k * G - R * inv_one_minus_a;
     *d_raw = raw_alpha < kAlphaMax ? d_a : 0.0f;  // the clamp passes no gradient
     *w_out = w;
     *d_z = dz;

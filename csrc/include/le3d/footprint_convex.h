@@ -57,7 +57,8 @@ struct ConvexFootprint {
   LE3D_HD static float skip_threshold(const float*) { return -INFINITY; }
   LE3D_HD static float raw_alpha_fast(const float* p, float, float px, float py) { return raw_alpha(p, px, py); }
 
-  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float grad_raw,
+  // `raw` (the forward value) is not needed here: the softmax weights are recomputed.
+  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float /*raw*/, float grad_raw,
                                          float* grad) {
     const int E = edges(p);
     if (E < 3) return;

@@ -34,13 +34,12 @@ struct GaussianFootprint {
   }
 
   // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams].
-  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float grad_raw,
+  // `raw` is raw_alpha(p, px, py) from the caller (> 0), so exp(power) = raw / o needs no expf.
+  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
                                          float* grad) {
     const float dx = p[0] - px, dy = p[1] - py;
-    const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
-    if (power > 0.0f) return;
-    const float g = expf(power);
-    const float dpower = p[5] * g * grad_raw;  // d raw / d power = o g
+    const float g = raw / p[5];
+    const float dpower = raw * grad_raw;  // d raw / d power = o g = raw
     grad[0] += dpower * -(p[2] * dx + p[3] * dy);
     grad[1] += dpower * -(p[4] * dy + p[3] * dx);
     grad[2] += dpower * -0.5f * dx * dx;
