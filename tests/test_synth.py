@@ -1,6 +1,4 @@
-import os
 
-os.environ.setdefault("LE3D_DISABLE_EXTENSION", "1")
 
 import json
 

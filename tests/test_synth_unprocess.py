@@ -1,7 +1,5 @@
 """`le3d synth OUT --from SRC`: unprocess real sRGB photos (fox) into a dark RAW scene."""
-import os
 
-os.environ.setdefault("LE3D_DISABLE_EXTENSION", "1")
 
 import json
 from pathlib import Path
