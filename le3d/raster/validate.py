@@ -36,7 +36,7 @@ def check_common(features, viewmat, K, width, height, background, near, far, nea
         raise InputError(f"features: 1 to {MAX_CHANNELS} channels supported, got {C}")
     check_tensor("viewmat", viewmat, (4, 4), device)
     check_tensor("K", K, (3, 3), device)
-    if float(K[0, 0]) <= 0 or float(K[1, 1]) <= 0:
+    if float(K[0, 0].detach()) <= 0 or float(K[1, 1].detach()) <= 0:
         raise InputError("K: focal lengths K[0,0] and K[1,1] must be positive")
     check_image_size(width, height)
     if background is not None:
