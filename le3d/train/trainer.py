@@ -162,9 +162,6 @@ class Trainer:
         self.perm_pos += 1
         return i
 
-    def _sync_params(self):
-        """Point the optimiser's per-primitive groups at the model's current tensors (after densify)."""
-
     def step(self, it: int) -> bool:
         cfg, model = self.cfg, self.model
         if cfg.color_mode == "sh":
