@@ -8,7 +8,7 @@
 Scenes are fixed random Gaussians (seeded) in front of one camera, C=3, with depth, distortion
 (u = disparity) and near/far (k=4) outputs on. Convexes are timed at the same N when
 convex_splat is importable. Times are medians of --repeats runs after one warm-up; peak memory is
-the CUDA allocator's peak (GPU) or the process's max RSS growth (CPU, coarse).
+the CUDA allocator's peak (GPU) or the process's peak RSS during one step (CPU, Linux; includes torch itself).
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -111,9 +110,19 @@ def peak_memory(fn, device):
         fn()
         sync(device)
         return torch.cuda.max_memory_allocated() / 2**20
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    fn()
-    return max(0.0, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS; report the
+    # process's peak RSS during one step (freed memory is reused, so growth alone reads ~0).
+    def status_kib(field):
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(field))
+
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        fn()
+        return status_kib("VmHWM:") / 1024
+    except OSError:
+        return float("nan")
 
 
 def main():
