@@ -73,3 +73,14 @@ def test_bad_scene_sizes(scene_dir, tmp_path):
     write_dng(bad / "raw" / "frame_003.dng", np.zeros((40, 40), np.uint16), black_level=0, white_level=4095)
     with pytest.raises(Le3dError, match="frame_003.dng: image is 40x40"):
         load_scene(bad)
+
+
+def test_scene_carries_camera_to_xyz(scene_dir):
+    """Raw scenes carry inverse(ColorMatrix) so white balance by colour temperature is exact."""
+    from le3d.raw import read_dng
+
+    s = load_scene(scene_dir)
+    raw = read_dng(next((scene_dir / "raw").glob("*.dng")))
+    cm = torch.as_tensor(raw.color_matrix1, dtype=torch.float32)
+    assert s.cam_to_xyz is not None
+    assert torch.allclose(s.cam_to_xyz @ cm, torch.eye(3), atol=1e-4)

@@ -142,7 +142,8 @@ def load_rawnerf(root: str | Path, downscale: int = 1, split: str = "auto", baye
         (test if p.stem in test_names else train).append(frame)
     pts, cols = _points(model)
     return Scene(train, test, pts, cols, kind="raw", cam_to_srgb=raws[0].cam_to_srgb(),
-                 white_balance=raws[0].white_balance, root=str(root), name=meta.get("scene", root.name))
+                 white_balance=raws[0].white_balance, cam_to_xyz=raws[0].cam_to_xyz(), root=str(root),
+                 name=meta.get("scene", root.name))
 
 
 def load_colmap_ldr(root: str | Path, downscale: int = 1, split: str = "auto", progress: bool = False) -> Scene:

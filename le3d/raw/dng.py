@@ -71,6 +71,16 @@ class RawFrame:
         s = self.iso if self.iso else 100.0
         return float(t * s / 100.0)
 
+    def cam_to_xyz(self) -> torch.Tensor | None:
+        """[3, 3] camera RGB -> CIE XYZ: the inverse of the ColorMatrix calibrated nearest to D65
+        (for white balance by colour temperature); None when the file has no ColorMatrix."""
+        cands = [(m, ill) for m, ill in ((self.color_matrix1, self.illuminant1),
+                                         (self.color_matrix2, self.illuminant2)) if m is not None]
+        if not cands:
+            return None
+        cm, _ = min(cands, key=lambda c: 0 if c[1] in (21, 1, 4, 9, 10) else 1)
+        return torch.linalg.inv(torch.as_tensor(cm, dtype=torch.float64)).float()
+
     def cam_to_srgb(self) -> torch.Tensor:
         """[3, 3] white-balanced camera RGB -> linear sRGB (ForwardMatrix if present, else the
         ColorMatrix nearest to D65 by calibration illuminant, else identity)."""
