@@ -38,6 +38,7 @@ def run_config(trainer) -> dict:
         "train": trainer.cfg.to_dict(), "model": trainer.model.config(),
         "scene": {**trainer.scene_info, "name": s.name, "kind": s.kind,
                   "cam_to_srgb": s.cam_to_srgb.float().tolist(), "white_balance": s.white_balance.float().tolist(),
+                  "cam_to_xyz": None if getattr(s, "cam_to_xyz", None) is None else s.cam_to_xyz.float().tolist(),
                   "depth_range": list(trainer.depth_range), "extent": trainer.extent,
                   "exposures": sorted({float(f.exposure) for f in s.train})},
     }
