@@ -57,9 +57,9 @@ class Scene:
     kind: str = "raw"  # "raw": linear camera RGB; "ldr": images are linearised sRGB
     cam_to_srgb: torch.Tensor = field(default_factory=lambda: torch.eye(3))  # [3, 3] linear
     white_balance: torch.Tensor = field(default_factory=lambda: torch.ones(3))  # as-shot gains
-    cam_to_xyz: torch.Tensor | None = None  # [3, 3] camera RGB -> XYZ (inverse ColorMatrix), raw scenes
     root: str = ""
     name: str = ""
+    cam_to_xyz: torch.Tensor | None = None  # [3, 3] camera RGB -> XYZ (inverse ColorMatrix), raw scenes
 
     @property
     def cameras(self) -> list[Camera]:

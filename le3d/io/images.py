@@ -14,15 +14,15 @@ Images are ``[H, W, C]`` torch tensors or numpy arrays (C = 1, 3 or 4). Writes a
 """
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
-import tempfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import numpy as np
+
+from le3d.io.atomic import atomic_write
 
 __all__ = ["write_exr", "read_exr", "write_png16", "read_png16", "write_png8", "write_jpg", "write_video",
            "ffmpeg_exe", "ffmpeg_has_encoder", "VideoEncoderUnavailable"]
@@ -52,42 +52,12 @@ def _to_numpy(img) -> np.ndarray:
 
 
 def _atomic_write(path, data: bytes, overwrite: bool) -> Path:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists (pass overwrite=True to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, data, overwrite=overwrite)
 
 
 def _atomic_from_tmpfile(path, writer, overwrite: bool, suffix: str) -> Path:
     """Run ``writer(tmp_path)`` then fsync and rename to ``path``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists (pass overwrite=True to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, writer=writer, overwrite=overwrite, suffix=suffix)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -274,7 +244,7 @@ def _frame_hdr_signal(frame, hdr: str, paper_white_nits: float, hlg_reference: f
     return np.round(s.clamp(0, 1).numpy() * 65535.0).astype(np.uint16)
 
 
-def write_video(path, frames: Iterable, fps: float = 30.0, hdr: Optional[str] = None, *, crf: int = 18,
+def write_video(path, frames: Iterable, fps: float = 30.0, hdr: str | None = None, *, crf: int = 18,
                 preset: str = "medium", paper_white_nits: float = 203.0, max_cll: int = 1000,
                 hlg_reference: float = 0.2647, overwrite: bool = True) -> Path:
     """Encode frames ``[H, W, 3]`` to a video file.
@@ -327,7 +297,7 @@ def write_video(path, frames: Iterable, fps: float = 30.0, hdr: Optional[str] = 
                 "-color_trc", "iec61966-2-1", "-color_range", "tv"]
     else:
         trc = "smpte2084" if hdr == "pq" else "arib-std-b67"
-        x265 = [f"colorprim=bt2020", f"transfer={trc}", "colormatrix=bt2020nc", "range=limited", "log-level=error"]
+        x265 = ["colorprim=bt2020", f"transfer={trc}", "colormatrix=bt2020nc", "range=limited", "log-level=error"]
         if hdr == "pq":
             # HDR10 static metadata: BT.2020 primaries / D65 mastering display, 1000 nits peak
             x265 += ["hdr10=1", "master-display=G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"

@@ -14,8 +14,6 @@ any SH degree 0..3 (missing coefficients are zero).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 
 from le3d.errors import Le3dError
+from le3d.io.atomic import atomic_write
 from le3d.model.sh import eval_sh
 
 _PLY_TYPES = {
@@ -120,21 +119,9 @@ def _atomic_write(path: Path, payload: bytes) -> None:
     if not parent.is_dir():
         raise Le3dError(f"{path}: folder {parent} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
+        atomic_write(path, payload)
+    except PermissionError as e:
         raise Le3dError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _parse_header(f, path):
