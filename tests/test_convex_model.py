@@ -1,13 +1,11 @@
 """ConvexSet init/render, ConvexDensifier (split, prune, reset, cap, Adam state), tiny CPU fit."""
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
 
 from convex_splat import ConvexDensifier, ConvexSet
-from convex_splat.densify import replace_rows
 from scenes import camera
 
 

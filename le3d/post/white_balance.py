@@ -17,7 +17,7 @@ Every mode returns one [3, 3] matrix ``M`` (camera native -> linear sRGB D65) to
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Union
 
 import torch
 

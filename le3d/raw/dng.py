@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from le3d.errors import Le3dError
-from le3d.raw.bayer import cfa_positions, pattern_name
+from le3d.raw.bayer import pattern_name
 
 PHOTOMETRIC_CFA = 32803
 PHOTOMETRIC_LINEAR_RAW = 34892

@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 import tifffile
 
-from le3d.raw.bayer import CFA_CODES, cfa_positions
+from le3d.raw.bayer import cfa_positions
 
 # TIFF / DNG tag codes
 TAG = {
