@@ -20,7 +20,8 @@ from le3d.errors import Le3dError
 def _lr():
     # learning rates per parameter group (means are multiplied by the scene extent, as in 3DGS)
     return {"means": 1.6e-4, "quats": 1e-3, "log_scales": 5e-3, "opacity_logits": 5e-2, "features": 2.5e-3,
-            "f_dc": 1e-2, "sh": 2.5e-3, "mlp": 1e-3, "gains": 1e-3}
+            "f_dc": 1e-2, "sh": 2.5e-3, "mlp": 1e-3, "gains": 1e-3,
+            "log_delta": 5e-3, "log_sigma": 5e-3}  # convexes: points use "means", opacity_logit "opacity_logits"
 
 
 def _lr_final():
@@ -39,6 +40,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     backend: str = "auto"  # rasterizer backend
     primitive: str = "gaussian"  # gaussian | convex
+    convex_points: int = 6  # points per smooth convex (3..8)
     # model
     color_mode: str = "mlp"  # mlp (LE3D) | sh (3DGS / RawGS)
     feature_dim: int = 16
@@ -117,6 +119,9 @@ _DEMO_BASE = dict(PRESETS["demo_cpu"])
 _DEMO_BASE.pop("name")
 PRESETS["rawgs_cpu"] = {**_DEMO_BASE, **PRESETS["rawgs"], "name": "rawgs_cpu"}
 PRESETS["3dgs_ldr_cpu"] = {**_DEMO_BASE, **PRESETS["3dgs_ldr"], "name": "3dgs_ldr_cpu"}
+# 3D Convex Splatting on LDR scenes: smooth convexes, SH colour, L1 + 0.2 D-SSIM
+PRESETS["3dcs_ldr"] = {**PRESETS["3dgs_ldr"], "name": "3dcs_ldr", "primitive": "convex"}
+PRESETS["3dcs_ldr_cpu"] = {**PRESETS["3dgs_ldr_cpu"], "name": "3dcs_ldr_cpu", "primitive": "convex"}
 for _abl, _ov in {"no_cone": {"cone_init": False}, "sh_color": {"color_mode": "sh"},
                   "no_distortion": {"distortion_weight": 0.0}, "no_nearfar": {"nearfar_weight": 0.0},
                   "no_s3im": {"s3im_weight": 0.0}}.items():

@@ -147,10 +147,47 @@ class GaussianDensifier:
                 "added": n_new}
 
 
+class ConvexTrainDensifier:
+    """The trainer's densifier for ConvexModel: convex_splat.ConvexDensifier (split into K children, prune,
+    opacity reset, Adam rows kept in step) scheduled by the same TrainConfig keys as GaussianDensifier."""
+
+    def __init__(self, cfg, scene_extent: float, num_views: int = 1):
+        from convex_splat.densify import ConvexDensifier
+
+        self.inner = ConvexDensifier(
+            grad_threshold=cfg.grad_threshold, start=cfg.densify_from,
+            stop=cfg.densify_until if cfg.densify else 0, interval=cfg.densify_every,
+            reset_interval=cfg.opacity_reset_every, reset_opacity=2 * cfg.prune_opacity,
+            min_opacity=cfg.prune_opacity, max_world_size=math.inf, max_count=cfg.max_primitives)
+        # as GaussianDensifier: oversized primitives are pruned only after the first opacity reset
+        self.max_world_size = cfg.prune_scale * scene_extent
+        self.size_prune_from = cfg.opacity_reset_every
+
+    def update(self, out, width: int, height: int):
+        if out.means2d.grad is not None:
+            self.inner.update(out, width, height)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return self.inner.state_tensors()
+
+    def load_state_tensors(self, t: dict[str, torch.Tensor]):
+        self.inner.load_state_tensors(t)
+
+    def step(self, model, opt, it: int, generator: torch.Generator) -> dict:
+        self.inner.max_world_size = self.max_world_size if it > self.size_prune_from else math.inf
+        return self.inner.step(model.cs, opt, it, generator)
+
+
+def make_densifier(model, cfg, scene_extent: float, num_views: int = 1):
+    if getattr(model, "kind", "gaussian") == "convex":
+        return ConvexTrainDensifier(cfg, scene_extent, num_views)
+    return GaussianDensifier(cfg, scene_extent, num_views)
+
+
 def extent_from_cameras(cameras) -> float:
     centers = torch.stack([c.center.float() for c in cameras])
     d = (centers - centers.mean(0)).norm(dim=-1)
     return float(d.max()) * 1.1 if len(cameras) > 1 and float(d.max()) > 0 else 1.0
 
 
-__all__ = ["GaussianDensifier", "extent_from_cameras", "quat_to_rotmat", "math"]
+__all__ = ["ConvexTrainDensifier", "GaussianDensifier", "make_densifier", "extent_from_cameras", "quat_to_rotmat", "math"]

@@ -7,8 +7,12 @@ import math
 import torch
 
 
+# convex parameters that share a Gaussian group's learning rate and schedule (convex points are positions)
+_SHARED_GROUP = {"points": "means", "opacity_logit": "opacity_logits"}
+
+
 def group_of(name: str) -> str:
-    return "mlp" if name.startswith("mlp.") else name
+    return "mlp" if name.startswith("mlp.") else _SHARED_GROUP.get(name, name)
 
 
 def build_optimizer(tensors: dict[str, torch.Tensor], cfg, scene_extent: float) -> torch.optim.Adam:

@@ -20,7 +20,7 @@ from le3d.losses.regularizers import alpha_loss, distortion_loss, nearfar_loss
 from le3d.model import ExposureGains, GaussianModel
 from le3d.train.checkpoint import load_json, load_tensors, save_json, save_tensors
 from le3d.train.config import TrainConfig
-from le3d.train.densify import GaussianDensifier, extent_from_cameras
+from le3d.train.densify import extent_from_cameras, make_densifier
 from le3d.train.optim import build_optimizer, update_lr
 
 
@@ -54,11 +54,14 @@ def create_model(cfg: TrainConfig):
                              mlp_layers=cfg.mlp_layers, dir_degree=cfg.dir_degree, sh_degree=cfg.sh_degree)
     if cfg.primitive == "convex":
         try:
-            import convex_splat  # noqa: F401
-            from convex_splat import ConvexSet  # noqa: F401
-        except Exception:  # noqa: BLE001
-            raise Le3dError("--primitive convex: convex primitives not available yet (convex_splat is missing)") from None
-        raise Le3dError("--primitive convex: convex_splat exists but the trainer adapter is not wired up yet")
+            from le3d.model.convexes import ConvexModel
+        except Exception as exc:  # noqa: BLE001
+            raise Le3dError(f"--primitive convex: convex primitives not available ({exc})") from None
+        if not 3 <= cfg.convex_points <= 8:
+            raise Le3dError(f"config convex_points {cfg.convex_points}: expected 3 to 8 points per convex")
+        return ConvexModel(color_mode=cfg.color_mode, feature_dim=cfg.feature_dim, mlp_hidden=cfg.mlp_hidden,
+                           mlp_layers=cfg.mlp_layers, dir_degree=cfg.dir_degree, sh_degree=cfg.sh_degree,
+                           k=cfg.convex_points)
     raise Le3dError(f"config primitive {cfg.primitive!r}: expected 'gaussian' or 'convex'")
 
 
@@ -112,8 +115,6 @@ class Trainer:
     def initialise(self):
         cfg = self.cfg
         torch.manual_seed(self.seed)
-        if cfg.primitive != "gaussian":
-            create_model(cfg)  # raises the right message
         pts, cols, scattered = initial_points(self.scene, cone=cfg.cone_init, cone_factor=cfg.cone_factor,
                                       min_views=cfg.cone_min_views, generator=self.gen)
         if len(pts) == 0:
@@ -151,7 +152,7 @@ class Trainer:
         if self.gains is not None:
             tensors["gains"] = self.gains.log_gains
         self.opt = build_optimizer(tensors, self.cfg, self.extent)
-        self.densifier = GaussianDensifier(self.cfg, self.extent, len(self.frames))
+        self.densifier = make_densifier(self.model, self.cfg, self.extent, len(self.frames))
 
     # ---- one step ------------------------------------------------------------------------------
     def _next_view(self) -> int:
