@@ -4,8 +4,9 @@ Layout:
   config.json          {"format": "le3d-run", "version": 1, "train": TrainConfig dict, "model": model config,
                         "scene": {path, downscale, name, kind, cam_to_srgb, white_balance, depth_range,
                         exposures}, "seed", "le3d_version"}
-  model.safetensors    latest model tensors: model.<name> (means, quats, log_scales, opacity_logits,
-                       features, f_dc | sh, mlp.*) and gains.log_gains
+  model.safetensors    latest model tensors: model.<name> (Gaussians: means, quats, log_scales, opacity_logits;
+                       convexes (train.primitive "convex"): points, log_delta, log_sigma, opacity_logit;
+                       both: features, f_dc | sh, mlp.*) and gains.log_gains
   state.json           {"status": running|interrupted|finished, "iteration", "iters", "train_seconds",
                         "num_primitives", "last_checkpoint", ...}
   checkpoints/         ckpt_NNNNNNN.safetensors (+ optimiser, RNG, densification state) and .json
