@@ -27,12 +27,13 @@ class ConvexModel:
     kind = "convex"
 
     def __init__(self, color_mode: str = "mlp", feature_dim: int = 16, mlp_hidden: int = 64, mlp_layers: int = 2,
-                 dir_degree: int = 0, sh_degree: int = 3, k: int = 6):
+                 dir_degree: int = 0, sh_degree: int = 3, k: int = 6, radius_scale: float = 1.0):
         if color_mode not in ("mlp", "sh"):
             raise ValueError(f"color_mode must be 'mlp' or 'sh', got {color_mode!r}")
         if not 3 <= k <= 8:
             raise ValueError(f"convex_points must be in 3..8, got {k}")
         self.color_mode, self.feature_dim, self.sh_degree, self.k = color_mode, feature_dim, sh_degree, k
+        self.radius_scale = radius_scale
         self.active_sh_degree = sh_degree
         self.mlp = ColorMLP(feature_dim, mlp_hidden, mlp_layers, dir_degree) if color_mode == "mlp" else None
         self.cs: ConvexSet | None = None
@@ -41,11 +42,11 @@ class ConvexModel:
     def init_from_points(self, points: torch.Tensor, colors: torch.Tensor, scales: torch.Tensor,
                          opacity: float | torch.Tensor = 0.1, generator: torch.Generator | None = None):
         """One convex per point (as ConvexSet.from_points): k points on a randomly rotated Fibonacci sphere
-        of radius r = `scales` (the trainer's capped 3-NN distance, as for Gaussians), centroid exactly at
+        of radius r = radius_scale x `scales` (the trainer's capped 3-NN distance, as for Gaussians), centroid at
         the point, delta = DELTA_SCALE / r, sigma = SIGMA_SCALE / r. colors [N,3] linear (>0)."""
         pts = points.float()
         n = pts.shape[0]
-        r = scales.float().clamp_min(1e-7)
+        r = scales.float().clamp_min(1e-7) * self.radius_scale
         dirs = torch.einsum("nij,kj->nki", random_rotations(n, generator), fibonacci_sphere(self.k))
         cp = pts[:, None, :] + r[:, None, None] * dirs
         cp = cp - cp.mean(1, keepdim=True) + pts[:, None, :]

@@ -41,6 +41,7 @@ class TrainConfig:
     backend: str = "auto"  # rasterizer backend
     primitive: str = "gaussian"  # gaussian | convex
     convex_points: int = 6  # points per smooth convex (3..8)
+    convex_radius_scale: float = 1.0  # initial convex radius = this x (capped) 3-NN distance
     # model
     color_mode: str = "mlp"  # mlp (LE3D) | sh (3DGS / RawGS)
     feature_dim: int = 16

@@ -61,7 +61,7 @@ def create_model(cfg: TrainConfig):
             raise Le3dError(f"config convex_points {cfg.convex_points}: expected 3 to 8 points per convex")
         return ConvexModel(color_mode=cfg.color_mode, feature_dim=cfg.feature_dim, mlp_hidden=cfg.mlp_hidden,
                            mlp_layers=cfg.mlp_layers, dir_degree=cfg.dir_degree, sh_degree=cfg.sh_degree,
-                           k=cfg.convex_points)
+                           k=cfg.convex_points, radius_scale=cfg.convex_radius_scale)
     raise Le3dError(f"config primitive {cfg.primitive!r}: expected 'gaussian' or 'convex'")
 
 
