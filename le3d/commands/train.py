@@ -22,6 +22,9 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue an interrupted RUN from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--viewer", action="store_true", help="watch (and pause) training live in the browser viewer")
+    p.add_argument("--viewer-host", default="127.0.0.1", help="viewer address (default 127.0.0.1: this machine only)")
+    p.add_argument("--viewer-port", type=int, default=8080)
 
 
 def load_scene_checked(path: str, downscale: int):
@@ -80,7 +83,9 @@ def run(args) -> int:
         create_model(cfg)  # clear message if convex primitives are not available
     scene = load_scene_checked(scene_path, cfg.downscale)
     info = {"path": str(Path(scene_path).resolve()), "downscale": cfg.downscale}
-    tr = train(scene, cfg, out, seed=seed, scene_info=info, resume=args.resume, progress=not args.quiet)
+    viewer = (args.viewer_host, args.viewer_port) if args.viewer else None
+    tr = train(scene, cfg, out, seed=seed, scene_info=info, resume=args.resume, progress=not args.quiet,
+               viewer=viewer)
     its = tr.iteration / max(tr.train_seconds, 1e-9)
     if tr.status == "interrupted":
         print(f"le3d train: interrupted at iteration {tr.iteration}; checkpoint saved in {out} "

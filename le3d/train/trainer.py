@@ -6,6 +6,7 @@ whose state is checkpointed, so `--resume` continues bit-for-bit on the same bac
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -110,6 +111,7 @@ class Trainer:
         self.perm_pos = 0
         self.last_loss = float("nan")
         self.last_psnr = float("nan")
+        self.live = None  # viewer.live.LiveViewer when training with --viewer
 
     # ---- setup ---------------------------------------------------------------------------------
     def initialise(self):
@@ -345,11 +347,16 @@ class Trainer:
         with _Interrupt() as intr:
             try:
                 while self.iteration < cfg.iters:
+                    if self.live is not None:
+                        self.live.wait_if_paused()  # a browser paused training (le3d train --viewer)
                     t0 = time.perf_counter()
                     it = self.iteration + 1
-                    self.step(it)
+                    with self.live.lock if self.live is not None else contextlib.nullcontext():
+                        self.step(it)  # the live viewer renders under the same lock, never mid-step
                     self.iteration = it
                     self.train_seconds += time.perf_counter() - t0
+                    if self.live is not None:
+                        self.live.update(iteration=it, iters=cfg.iters, loss=self.last_loss, psnr=self.last_psnr)
                     if bar is not None:
                         bar.update(1)
                         if it % cfg.log_every == 0 or it == cfg.iters:
@@ -370,8 +377,10 @@ class Trainer:
 
 
 def train(scene, cfg: TrainConfig, out, seed: int = 0, scene_info: dict | None = None, resume: bool = False,
-          progress: bool = True, stop_after: int | None = None) -> Trainer:
-    """Train `scene` into the RUN folder `out` (Python API of `le3d train`)."""
+          progress: bool = True, stop_after: int | None = None, viewer: tuple[str, int] | None = None) -> Trainer:
+    """Train `scene` into the RUN folder `out` (Python API of `le3d train`).
+
+    viewer=(host, port) serves the live model in the browser viewer while training."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tr = Trainer(scene, cfg, out, seed, scene_info, progress)
@@ -381,5 +390,13 @@ def train(scene, cfg: TrainConfig, out, seed: int = 0, scene_info: dict | None =
         tr.initialise()
         tr.write_config()
         tr.write_state("running")
-    tr.status = tr.run(stop_after)
+    if viewer is not None:
+        from viewer.live import start_live_viewer
+
+        tr.live = start_live_viewer(tr, host=viewer[0], port=viewer[1])
+    try:
+        tr.status = tr.run(stop_after)
+    finally:
+        if tr.live is not None:
+            tr.live.stop()
     return tr
