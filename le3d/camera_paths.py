@@ -136,21 +136,9 @@ def spiral(cameras: list[Camera], n_frames: int = 120, depth_range: tuple[float,
 # ---- key frames ---------------------------------------------------------------------------------
 
 def _rot_to_quat(R: torch.Tensor) -> torch.Tensor:
-    m = R
-    t = m.trace()
-    if t > 0:
-        s = math.sqrt(t + 1.0) * 2
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    return _normalize(torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in q]))
+    from le3d.data.colmap import rotmat_to_qvec
+
+    return torch.from_numpy(rotmat_to_qvec(R.detach().double().cpu().numpy()))
 
 
 def _quat_to_rot(q: torch.Tensor) -> torch.Tensor:

@@ -13,37 +13,11 @@ import torch
 
 from le3d.data.types import Camera
 
+# One quaternion convention (w, x, y, z; w >= 0) for the whole project: the COLMAP reader's.
+from le3d.data.colmap import qvec_to_rotmat as quat_to_rotmat  # noqa: E402
+from le3d.data.colmap import rotmat_to_qvec as rotmat_to_quat  # noqa: E402
+
 __all__ = ["quat_to_rotmat", "rotmat_to_quat", "viser_to_camera", "camera_to_viser", "render_size"]
-
-
-def quat_to_rotmat(wxyz) -> np.ndarray:
-    w, x, y, z = (np.asarray(wxyz, dtype=np.float64) / np.linalg.norm(wxyz)).tolist()
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def rotmat_to_quat(R) -> np.ndarray:
-    """Rotation matrix -> unit quaternion (w, x, y, z) with w >= 0 (Shepperd's method)."""
-    R = np.asarray(R, dtype=np.float64)
-    tr = np.trace(R)
-    if tr > 0:
-        s = math.sqrt(tr + 1.0) * 2
-        q = [0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
-    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
-        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
-        q = [(R[2, 1] - R[1, 2]) / s, 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s]
-    elif R[1, 1] > R[2, 2]:
-        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
-        q = [(R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s]
-    else:
-        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
-        q = [(R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s]
-    q = np.array(q)
-    q /= np.linalg.norm(q)
-    return -q if q[0] < 0 else q
 
 
 def render_size(aspect: float, max_width: int, max_height: int | None = None) -> tuple[int, int]:
