@@ -233,24 +233,17 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
                                         int W, int H, int k) {
   TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
   const int C = static_cast<int>(features.size(1));
-  auto opts = features.options();
-  auto image = torch::empty({H, W, C}, opts);
-  auto alpha = torch::empty({H, W}, opts);
-  auto depth = torch::empty({H, W}, opts);
-  auto distortion = torch::empty({H, W}, opts);
-  auto near = torch::empty({H, W}, opts);
-  auto far = torch::empty({H, W}, opts);
-  auto aux = torch::empty({H, W, kAuxDim}, opts);
+  PixelOutputs out(H, W, C, features.options());
   torch::Tensor offsets, ids;
   bin_primitives(bounds, depths, W, H, &offsets, &ids);
   forward_tiles<Footprint>(params.data_ptr<float>(), features.data_ptr<float>(),
                            depths.data_ptr<float>(),
                            coords.numel() ? coords.data_ptr<float>() : nullptr,
                            background.data_ptr<float>(), C, W, H, k, offsets.data_ptr<int>(),
-                           ids.data_ptr<int>(), image.data_ptr<float>(), alpha.data_ptr<float>(),
-                           depth.data_ptr<float>(), distortion.data_ptr<float>(),
-                           near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>());
-  return {image, alpha, depth, distortion, near, far, aux, offsets, ids};
+                           ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
+                           out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(),
+                           out.near.data_ptr<float>(), out.far.data_ptr<float>(), out.aux.data_ptr<float>());
+  return out.with_tiles(offsets, ids);
 }
 
 template <typename Footprint>

@@ -11,7 +11,24 @@
 
 #include <vector>
 
+#include "le3d/common.h"
+
 namespace le3d {
+
+// Per-pixel outputs of a forward pass (allocated the same way by every backend).
+struct PixelOutputs {
+  torch::Tensor image, alpha, depth, distortion, near, far, aux;
+
+  PixelOutputs(int H, int W, int C, const torch::TensorOptions& opts)
+      : image(torch::empty({H, W, C}, opts)), alpha(torch::empty({H, W}, opts)),
+        depth(torch::empty({H, W}, opts)), distortion(torch::empty({H, W}, opts)),
+        near(torch::empty({H, W}, opts)), far(torch::empty({H, W}, opts)),
+        aux(torch::empty({H, W, kAuxDim}, opts)) {}
+
+  std::vector<torch::Tensor> with_tiles(const torch::Tensor& offsets, const torch::Tensor& ids) const {
+    return {image, alpha, depth, distortion, near, far, aux, offsets, ids};
+  }
+};
 
 std::vector<torch::Tensor> rasterize_forward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
