@@ -18,6 +18,27 @@ namespace {
 
 constexpr int kBlock = kTileSize * kTileSize;
 
+// One batch of a tile's primitives in shared memory (the forward and backward kernels load the
+// same fields; slot t is filled by thread t).
+template <typename Footprint>
+struct SharedBatch {
+  static constexpr int P = Footprint::kParams;
+  float params[kBlock * P];
+  float depth[kBlock];
+  float coord[kBlock];
+  float threshold[kBlock];
+  int id[kBlock];
+
+  __device__ void load(int slot, int primitive, const float* __restrict__ all_params,
+                       const float* __restrict__ depths, const float* __restrict__ coords) {
+    id[slot] = primitive;
+    depth[slot] = depths[primitive];
+    coord[slot] = coords ? coords[primitive] : 0.0f;
+    for (int q = 0; q < P; ++q) params[slot * P + q] = all_params[static_cast<int64_t>(primitive) * P + q];
+    threshold[slot] = Footprint::skip_threshold(params + slot * P);
+  }
+};
+
 void check_cuda_inputs(const std::vector<const torch::Tensor*>& ts) {
   for (const auto* t : ts) {
     TORCH_CHECK(t->is_cuda(), "le3d cuda rasterizer: tensors must be on a CUDA device");
@@ -95,11 +116,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     float* __restrict__ alpha, float* __restrict__ depth, float* __restrict__ distortion,
     float* __restrict__ near, float* __restrict__ far, float* __restrict__ aux) {
   constexpr int P = Footprint::kParams;
-  __shared__ float sh_params[kBlock * P];
-  __shared__ float sh_depth[kBlock];
-  __shared__ float sh_coord[kBlock];
-  __shared__ float sh_threshold[kBlock];
-  __shared__ int sh_id[kBlock];
+  __shared__ SharedBatch<Footprint> sh;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
   const int t = threadIdx.x;
@@ -118,23 +135,18 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     if (__syncthreads_count(done) == kBlock) break;
     const int idx = start + t;
     if (idx < end) {
-      const int id = ids[idx];
-      sh_id[t] = id;
-      sh_depth[t] = depths[id];
-      sh_coord[t] = coords ? coords[id] : 0.0f;
-      for (int q = 0; q < P; ++q) sh_params[t * P + q] = params[static_cast<int64_t>(id) * P + q];
-      sh_threshold[t] = Footprint::skip_threshold(sh_params + t * P);
+      sh.load(t, ids[idx], params, depths, coords);
     }
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
     for (int b = 0; b < n_batch && !done; ++b) {
-      const float raw = Footprint::raw_alpha_fast(sh_params + b * P, sh_threshold[b], px, py);
+      const float raw = Footprint::raw_alpha_fast(sh.params + b * P, sh.threshold[b], px, py);
       float w;
-      const int step = pf.add(raw, sh_depth[b], sh_coord[b], nearfar_k, start + b, &w);
+      const int step = pf.add(raw, sh.depth[b], sh.coord[b], nearfar_k, start + b, &w);
       if (step == PixelForward::kDone) {
         done = true;
       } else if (step == PixelForward::kAdded) {
-        const float* f = features + static_cast<int64_t>(sh_id[b]) * C;
+        const float* f = features + static_cast<int64_t>(sh.id[b]) * C;
         for (int c = 0; c < C && c < CMAX; ++c) colour[c] += w * f[c];
       }
     }
@@ -162,11 +174,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     const float* __restrict__ d_far, float* __restrict__ g_params, float* __restrict__ g_features,
     float* __restrict__ g_depths, float* __restrict__ g_coords) {
   constexpr int P = Footprint::kParams;
-  __shared__ float sh_params[kBlock * P];
-  __shared__ float sh_depth[kBlock];
-  __shared__ float sh_coord[kBlock];
-  __shared__ float sh_threshold[kBlock];
-  __shared__ int sh_id[kBlock];
+  __shared__ SharedBatch<Footprint> sh;
   __shared__ int sh_max_last;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
@@ -210,27 +218,22 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     __syncthreads();
     const int idx = batch_end - 1 - t;
     if (idx >= batch_start) {
-      const int id = ids[idx];
-      sh_id[t] = id;
-      sh_depth[t] = depths[id];
-      sh_coord[t] = coords ? coords[id] : 0.0f;
-      for (int q = 0; q < P; ++q) sh_params[t * P + q] = params[static_cast<int64_t>(id) * P + q];
-      sh_threshold[t] = Footprint::skip_threshold(sh_params + t * P);
+      sh.load(t, ids[idx], params, depths, coords);
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
     for (int b = 0; b < n_batch; ++b) {
       const int list_index = batch_end - 1 - b;
       if (list_index >= my_last || pb.position <= 0) continue;
-      const float* p = sh_params + b * P;
-      const int id = sh_id[b];
-      const float raw = Footprint::raw_alpha_fast(p, sh_threshold[b], px, py);
+      const float* p = sh.params + b * P;
+      const int id = sh.id[b];
+      const float raw = Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
       if (raw < kAlphaMin) continue;  // skipped in the forward pass too
       const float* f = features + static_cast<int64_t>(id) * C;
       float colour_dot = 0.0f;
       for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
       float d_raw, w, dz, du;
-      if (!pb.step(raw, sh_depth[b], sh_coord[b], colour_dot, pg, &d_raw, &w, &dz, &du)) continue;
+      if (!pb.step(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du)) continue;
       if (d_raw != 0.0f) {
         float grad[P];
 #pragma unroll
