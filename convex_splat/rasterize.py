@@ -37,18 +37,13 @@ def rasterize_convexes(points, delta, sigma, opacities, features, viewmat, K, wi
     check_tensor("delta", delta, (n,), device)
     check_tensor("sigma", sigma, (n,), device)
     check_tensor("opacities", opacities, (n,), device)
-    check_common(features, viewmat, K, width, height, background, near, far, nearfar_k, distortion_coord,
-                 n, device)
+    background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
+                              distortion_coord, n, device, primitives=(points, delta, sigma, opacities))
     if n and bool((delta <= 0).any()):
         raise InputError("delta: must be > 0")
     if n and bool((sigma <= 0).any()):
         raise InputError("sigma: must be > 0")
-    dtypes = {t.dtype for t in (points, delta, sigma, opacities, features, viewmat, K)}
-    if len(dtypes) != 1:
-        raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
     backend = resolve_backend(backend, device, points.dtype)
-    if background is None:
-        background = features.new_zeros(features.shape[1])
 
     tap = None
     if torch.is_grad_enabled() and any(t.requires_grad for t in (points, viewmat, K)):

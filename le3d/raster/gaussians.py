@@ -30,16 +30,11 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
     check_tensor("quats", quats, (n, 4), device)
     check_tensor("scales", scales, (n, 3), device)
     check_tensor("opacities", opacities, (n,), device)
-    check_common(features, viewmat, K, width, height, background, near, far, nearfar_k, distortion_coord,
-                 n, device)
+    background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
+                              distortion_coord, n, device, primitives=(means, quats, scales, opacities))
     if n and bool((quats.norm(dim=-1) == 0).any()):
         raise InputError("quats: a quaternion has zero norm")
-    dtypes = {t.dtype for t in (means, quats, scales, opacities, features, viewmat, K)}
-    if len(dtypes) != 1:
-        raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
     backend = resolve_backend(backend, device, means.dtype)
-    if background is None:
-        background = features.new_zeros(features.shape[1])
 
     means2d, conics, depths, bounds, radii = project_gaussians(
         means, quats, scales, opacities, viewmat, K, width, height, near, far

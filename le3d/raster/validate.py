@@ -29,7 +29,10 @@ def check_image_size(width, height):
 
 
 def check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                 distortion_coord, n: int, device: torch.device):
+                 distortion_coord, n: int, device: torch.device, primitives: tuple = ()):
+    """Checks the arguments every rasterizer shares; returns the background (zeros by default).
+
+    `primitives`: the footprint's own tensors, which must share one dtype with features/viewmat/K."""
     check_tensor("features", features, (n, None), device)
     C = features.shape[1]
     if not 1 <= C <= MAX_CHANNELS:
@@ -47,3 +50,7 @@ def check_common(features, viewmat, K, width, height, background, near, far, nea
         raise InputError(f"nearfar_k: expected an int in 0..{NEARFAR_MAX_K}, got {nearfar_k!r}")
     if distortion_coord is not None:
         check_tensor("distortion_coord", distortion_coord, (n,), device)
+    dtypes = {t.dtype for t in (*primitives, features, viewmat, K)}
+    if len(dtypes) != 1:
+        raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
+    return background if background is not None else features.new_zeros(features.shape[1])
