@@ -134,6 +134,7 @@ def main():
     ap.add_argument("--sizes", default=None, help="comma list of N:WxH (default depends on device)")
     ap.add_argument("--no-reference", action="store_true", help="skip the slow torch reference")
     ap.add_argument("--no-convex", action="store_true")
+    ap.add_argument("--no-gsplat", action="store_true", help="skip gsplat even when it imports")
     ap.add_argument("--json", default=None, help="write results to this JSON file")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = ap.parse_args()
@@ -147,7 +148,7 @@ def main():
 
     backends = ["cpu"] if device == "cpu" else ["cuda"]
     have_gsplat = False
-    if device == "cuda":
+    if device == "cuda" and not args.no_gsplat:
         try:
             import gsplat  # noqa: F401
             have_gsplat = True

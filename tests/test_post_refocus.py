@@ -98,6 +98,7 @@ def test_refocus_is_differentiable_in_the_image():
     assert img.grad is not None and torch.isfinite(img.grad).all()
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_refocus_cuda_matches_cpu():
     img, depth, _, _ = two_planes()

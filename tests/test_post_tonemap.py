@@ -136,6 +136,7 @@ def test_unknown_name_is_a_clear_error():
         tonemap(grey([1.0]), "nope")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_tonemappers_run_on_cuda(hdr):
     for name in NAMES:

@@ -134,7 +134,7 @@ void forward_tiles(const float* params, const float* features, const float* dept
           const float raw = Footprint::raw_alpha_fast(batch.params.data() + static_cast<size_t>(k) * P,
                                                       batch.threshold[k], px, py);
           float w;
-          const int step = pf.add(raw, batch.depth[k], batch.coord[k], nearfar_k, begin + k, &w);
+          const int step = pf.add(raw, batch.depth[k], batch.coord[k], nearfar_k, k, &w);
           if (step == PixelForward::kDone) break;
           if (step == PixelForward::kAdded) {
             const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
@@ -142,7 +142,6 @@ void forward_tiles(const float* params, const float* features, const float* dept
           }
         }
         const int64_t pix = static_cast<int64_t>(i) * width + j;
-        if (pf.n == 0) pf.last = begin;
         for (int c = 0; c < C; ++c) image[pix * C + c] = colour[c] + pf.T * background[c];
         alpha[pix] = 1.0f - pf.T;
         depth[pix] = pf.depth;
@@ -203,7 +202,7 @@ void backward_tiles(const float* params, const float* features, const float* dep
         PixelBackward pb;
         pb.init(a, bg_dot, pg, nearfar_k);
         const int last = static_cast<int>(a[kAuxLastIndex]);
-        for (int k = last - 1 - begin; k >= 0 && pb.position > 0; --k) {
+        for (int k = last - 1; k >= 0 && pb.position > 0; --k) {
           const int id = batch.id[k];
           const float* p = batch.params.data() + static_cast<size_t>(k) * P;
           const float raw = Footprint::raw_alpha_fast(p, batch.threshold[k], px, py);

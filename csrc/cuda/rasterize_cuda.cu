@@ -126,7 +126,6 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   const float px = j + 0.5f, py = i + 0.5f;
   const int begin = offsets[tile], end = offsets[tile + 1];
   PixelForward pf;
-  pf.last = begin;
   float colour[CMAX];
 #pragma unroll
   for (int c = 0; c < CMAX; ++c) colour[c] = 0.0f;
@@ -142,7 +141,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     for (int b = 0; b < n_batch && !done; ++b) {
       const float raw = Footprint::raw_alpha_fast(sh.params + b * P, sh.threshold[b], px, py);
       float w;
-      const int step = pf.add(raw, sh.depth[b], sh.coord[b], nearfar_k, start + b, &w);
+      const int step = pf.add(raw, sh.depth[b], sh.coord[b], nearfar_k, start - begin + b, &w);
       if (step == PixelForward::kDone) {
         done = true;
       } else if (step == PixelForward::kAdded) {
@@ -186,7 +185,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
   const int begin = offsets[tile];
   const int64_t pix = inside ? static_cast<int64_t>(i) * width + j : 0;
   const float* a = aux + pix * kAuxDim;
-  const int my_last = inside ? static_cast<int>(a[kAuxLastIndex]) : begin;
+  const int my_last = begin + (inside ? static_cast<int>(a[kAuxLastIndex]) : 0);
   if (t == 0) sh_max_last = begin;
   __syncthreads();
   atomicMax(&sh_max_last, my_last);

@@ -21,7 +21,8 @@ constexpr int kMaxChannels = 64;          // largest feature dimension C
 // Per-pixel values saved by the forward pass for the backward pass (aux[H, W, kAuxDim]).
 enum AuxSlot {
   kAuxTransmittance = 0,  // T after the last contributor
-  kAuxLastIndex = 1,      // index in the tile list one past the last contributor
+  kAuxLastIndex = 1,      // one past the last contributor, counted from the tile list's start
+                          // (tile-local, so the float stays exact for any scene size)
   kAuxCount = 2,          // number of contributors
   kAuxWeightSum = 3,      // sum w
   kAuxCoordSum = 4,       // sum w u (distortion coordinate)

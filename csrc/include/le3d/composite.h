@@ -14,7 +14,7 @@ struct PixelForward {
   float T = 1.0f;
   float W = 0.0f, U = 0.0f, S = 0.0f, depth = 0.0f;
   int n = 0;
-  int last = 0;  // one past the tile-list index of the last contributor
+  int last = 0;  // one past the last contributor's index within its tile's list (0: none)
   float near_wz = 0.0f, near_w = 0.0f;
   float ring_w[kNearFarMaxK];
   float ring_z[kNearFarMaxK];
