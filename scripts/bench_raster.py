@@ -24,6 +24,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # le3d without an install
 from scenes import intrinsics, look_at_viewmat  # noqa: E402
 
 import le3d  # noqa: E402

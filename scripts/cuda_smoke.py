@@ -17,6 +17,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # le3d without an install
 from raster_compare import rel_err, run_backend  # noqa: E402
 from scenes import camera, random_gaussians  # noqa: E402
 from test_convex_raster import random_convexes  # noqa: E402

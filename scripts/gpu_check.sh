@@ -73,6 +73,25 @@ if ! grep -qE "passed" <<<"${RESULT[tests]}" || grep -qE "[0-9]+ (failed|error)"
   fi
 fi
 
+step "raster benchmark (GPU)"
+BENCH_ARGS=()
+if [ -n "$GSPLAT_PID" ]; then
+  echo "waiting for gsplat's build (at most $(limit 200) s more)"
+  waited=0
+  while kill -0 "$GSPLAT_PID" 2>/dev/null && [ "$waited" -lt "$(limit 200)" ]; do sleep 5; waited=$((waited + 5)); done
+  if grep -q "gsplat CUDA ready" "$LOGS/gsplat_build.log" 2>/dev/null; then
+    RESULT[gsplat]=ok
+  else
+    RESULT[gsplat]="unavailable (see gsplat_build.log)"; tail -5 "$LOGS/gsplat_build.log"
+    BENCH_ARGS+=(--no-gsplat)
+  fi
+  kill "$GSPLAT_PID" 2>/dev/null
+else
+  BENCH_ARGS+=(--no-gsplat)
+fi
+timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown \
+  --json "$LOGS/bench_raster_cuda.json" "${BENCH_ARGS[@]}" 2>&1 | tee "$LOGS/bench_raster.log" | tail -25
+
 step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
 timeout "$(limit 120)" "$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \
   2>&1 | tee "$LOGS/bench_viewer.log" | tail -8
@@ -92,25 +111,6 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
     RESULT[train]="FAILED or timed out after ${lim} s (see train.log)"; tail -20 "$LOGS/train.log"
   fi
 fi
-
-step "raster benchmark (GPU)"
-BENCH_ARGS=()
-if [ -n "$GSPLAT_PID" ]; then
-  echo "waiting for gsplat's build (at most $(limit 200) s more)"
-  waited=0
-  while kill -0 "$GSPLAT_PID" 2>/dev/null && [ "$waited" -lt "$(limit 200)" ]; do sleep 5; waited=$((waited + 5)); done
-  if grep -q "gsplat CUDA ready" "$LOGS/gsplat_build.log" 2>/dev/null; then
-    RESULT[gsplat]=ok
-  else
-    RESULT[gsplat]="unavailable (see gsplat_build.log)"; tail -5 "$LOGS/gsplat_build.log"
-    BENCH_ARGS+=(--no-gsplat)
-  fi
-  kill "$GSPLAT_PID" 2>/dev/null
-else
-  BENCH_ARGS+=(--no-gsplat)
-fi
-timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown \
-  --json "$LOGS/bench_raster_cuda.json" "${BENCH_ARGS[@]}" 2>&1 | tee "$LOGS/bench_raster.log" | tail -25
 
 step "summary"
 {

@@ -302,7 +302,7 @@ std::vector<torch::Tensor> backward_impl(
   auto g_depths = torch::zeros({N}, features.options());
   auto g_coords = torch::zeros({N}, features.options());
   // d background = sum over pixels of T_final * d image (a reduction, not per-primitive work).
-  auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).sum({0, 1});
+  auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
   dispatch_channels(C, [&](auto cmax) {
