@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from raster_compare import assert_backends_agree, run_backend
+from raster_compare import assert_backends_agree, rel_err, run_backend
 from scenes import camera, intrinsics, look_at_viewmat, random_gaussians
 
 import le3d
@@ -306,13 +306,29 @@ def test_cuda_matches_cpu_on_garden_points():
     means = torch.from_numpy(data["means3d"][:20000]).float()
     n = len(means)
     g = torch.Generator().manual_seed(0)
-    tensors = dict(means=means, quats=torch.randn(n, 4, generator=g), scales=torch.full((n, 3), 0.02),
+    # anisotropic: with equal axes the rotation does nothing and the quaternion gradient is rounding noise
+    scales = 0.02 * torch.exp(0.4 * torch.randn(n, 3, generator=g))
+    tensors = dict(means=means, quats=torch.randn(n, 4, generator=g), scales=scales,
                    opacities=torch.rand(n, generator=g) * 0.8 + 0.1,
                    features=torch.from_numpy(data["colors"][:20000]).float() / 255,
                    viewmat=torch.from_numpy(data["viewmats"][0]).float(), K=torch.from_numpy(data["Ks"][0]).float())
     kwargs = dict(width=int(data["width"]), height=int(data["height"]))
-    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cuda", reference="cpu", device="cuda",
-                          fwd_tol=1e-5, grad_tol=1e-3)
+    # Forward: the GPU contracts a*b+c into one rounding (FMA), so a contributor whose alpha sits
+    # within an ulp of the 1/255 cut-off (or a pixel at the T = 1e-4 stop) can go the other way: a
+    # discontinuity of the function, not a bug. Allow it in at most 1 pixel in 10,000, bounded by
+    # one such contributor's weight; every other pixel must agree to 1e-5.
+    out_cpu, grad_cpu = run_backend(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    out_gpu, grad_gpu = run_backend(le3d.rasterize_gaussians, tensors, kwargs, "cuda", device="cuda")
+    assert torch.equal(out_gpu["radii"], out_cpu["radii"])
+    for name in ("image", "alpha", "depth"):
+        scale = out_cpu[name].abs().max()
+        err = (out_gpu[name] - out_cpu[name]).abs() / scale
+        flipped = (err > 1e-5).sum().item()
+        assert flipped <= err.numel() // 10000, f"{name}: {flipped} pixels differ"
+        assert err.max() < 5e-3, f"{name}: relative error {err.max():.2e}"
+    for name in grad_cpu:
+        err = rel_err(grad_gpu[name], grad_cpu[name])
+        assert err < 1e-3, f"gradient of {name}: relative error {err:.2e}"
 
 
 def test_blocked_reference_equals_whole_image_reference():
