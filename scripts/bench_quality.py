@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-ALL = ["demo_cpu", "rawgs_cpu", "ablation_no_cone", "ablation_sh_color", "ablation_no_distortion",
+ALL = ["demo_cpu", "rawgs_cpu", "ablation_no_cone", "ablation_cone_no_carve", "ablation_sh_color", "ablation_no_distortion",
        "ablation_no_nearfar", "ablation_no_s3im"]
 
 

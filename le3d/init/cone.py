@@ -34,9 +34,55 @@ def _inside(u, v, z, cameras, near: float = 1e-3):
     return (z > near) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
 
 
+def sfm_surface_depths(sfm_points: torch.Tensor, cameras, cell: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per camera, the (nearest, farthest) SfM depth over each cell's 3x3 neighbourhood of cell x cell
+    pixel blocks: (inf, -inf) where no SfM point projects. The nearest bounds the free space in front
+    of the observed surface, the farthest the occluded space behind it."""
+    out = []
+    u, v, z = project_points(sfm_points, cameras) if len(sfm_points) else (None, None, None)
+    for m, cam in enumerate(cameras):
+        hc, wc = -(-int(cam.height) // cell), -(-int(cam.width) // cell)
+        near = torch.full((hc * wc,), float("inf"))
+        far = torch.full((hc * wc,), float("-inf"))
+        if u is not None:
+            ins = _inside(u[m:m + 1], v[m:m + 1], z[m:m + 1], [cam])[0]
+            idx = (v[m][ins] / cell).long() * wc + (u[m][ins] / cell).long()
+            near.scatter_reduce_(0, idx, z[m][ins], "amin")
+            far.scatter_reduce_(0, idx, z[m][ins], "amax")
+        near = -torch.nn.functional.max_pool2d(-near.view(1, 1, hc, wc), 3, 1, 1).view(hc, wc)
+        far = torch.nn.functional.max_pool2d(far.view(1, 1, hc, wc), 3, 1, 1).view(hc, wc)
+        out.append((near, far))
+    return out
+
+
+def carve_with_sfm(points: torch.Tensor, sfm_points: torch.Tensor, cameras, min_views: int = 2,
+                   cell: int = 16, margin: float = 0.1) -> torch.Tensor:
+    """[P] bool: keep scattered points that no camera sees through to an SfM point (in front of the
+    observed surface: free space, so a floater) and that >= min_views cameras see unoccluded
+    (not behind every SfM point of the pixel block). Blocks without SfM points decide nothing, so
+    dark regions SfM missed keep their scattered points: that is what Cone Scatter is for."""
+    if len(points) == 0 or len(sfm_points) == 0:
+        return torch.ones(len(points), dtype=torch.bool)
+    surfaces = sfm_surface_depths(sfm_points, cameras, cell)
+    u, v, z = project_points(points, cameras)
+    ins = _inside(u, v, z, cameras)
+    free = torch.zeros(len(points), dtype=torch.bool)
+    seen = torch.zeros(len(points), dtype=torch.long)
+    for m, (near, far) in enumerate(surfaces):
+        hc, wc = near.shape
+        i = (v[m] / cell).long().clamp(0, hc - 1)
+        j = (u[m] / cell).long().clamp(0, wc - 1)
+        zn, zf = near[i, j], far[i, j]
+        free |= ins[m] & torch.isfinite(zn) & (z[m] < zn * (1 - margin))
+        hidden = torch.isfinite(zf) & (z[m] > zf * (1 + margin))
+        seen += (ins[m] & ~hidden).long()
+    return ~free & (seen >= min_views)
+
+
 def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generator | None = None,
-                 min_views: int = 2, max_rounds: int = 6) -> torch.Tensor:
-    """Up to `n` points uniform in the cameras' cone volume, each inside >= min_views cameras."""
+                 min_views: int = 2, max_rounds: int = 6, carve: bool = False) -> torch.Tensor:
+    """Up to `n` points uniform in the cameras' cone volume, each inside >= min_views cameras
+    (with `carve`, also consistent with the SfM points: see carve_with_sfm)."""
     if n <= 0 or not cameras:
         return torch.zeros(0, 3)
     centers = torch.stack([c.center.float() for c in cameras])
@@ -74,6 +120,8 @@ def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generat
         pts = apex + t[:, None] * dirs
         u, v, z = project_points(pts, cameras)
         ok = _inside(u, v, z, cameras).sum(0) >= min_views
+        if carve:
+            ok &= carve_with_sfm(pts, points.float(), cameras, min_views)
         pts = pts[ok][: n - total]
         kept.append(pts)
         total += len(pts)
@@ -109,14 +157,14 @@ def pixel_colors(points: torch.Tensor, frames, chunk: int = 65536) -> tuple[torc
 
 
 def initial_points(scene, cone: bool = True, cone_factor: float = 5.0, min_views: int = 2,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   generator: torch.Generator | None = None, carve: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(points [N,3], linear colours [N,3], is_scattered [N] bool) for a Scene."""
     pts = scene.points.float().reshape(-1, 3)
     cams = [f.camera for f in scene.train]
     extra = torch.zeros(0, 3)
     if cone:
         n = int(round(cone_factor * max(len(pts), 1000 if len(pts) == 0 else 0)))
-        extra = cone_scatter(pts, cams, n, generator, min_views)
+        extra = cone_scatter(pts, cams, n, generator, min_views, carve=carve)
     allp = torch.cat([pts, extra])
     cols, cnt = pixel_colors(allp, scene.train)
     # points that no camera sees keep a grey level near the image mean

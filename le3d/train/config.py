@@ -55,6 +55,7 @@ class TrainConfig:
     cone_init: bool = True
     cone_factor: float = 5.0
     cone_min_views: int = 2
+    cone_carve: bool = True  # drop scattered points that SfM shows to be floaters (init/cone.py)
     init_opacity: float = 0.1
     max_init_points: int = 200000
     max_init_footprint: float = 4.0  # pixels: cap on initial scale / depth x focal length
@@ -123,7 +124,8 @@ PRESETS["3dgs_ldr_cpu"] = {**_DEMO_BASE, **PRESETS["3dgs_ldr"], "name": "3dgs_ld
 # 3D Convex Splatting on LDR scenes: smooth convexes, SH colour, L1 + 0.2 D-SSIM
 PRESETS["3dcs_ldr"] = {**PRESETS["3dgs_ldr"], "name": "3dcs_ldr", "primitive": "convex"}
 PRESETS["3dcs_ldr_cpu"] = {**PRESETS["3dgs_ldr_cpu"], "name": "3dcs_ldr_cpu", "primitive": "convex"}
-for _abl, _ov in {"no_cone": {"cone_init": False}, "sh_color": {"color_mode": "sh"},
+for _abl, _ov in {"no_cone": {"cone_init": False}, "cone_no_carve": {"cone_carve": False},
+                  "sh_color": {"color_mode": "sh"},
                   "no_distortion": {"distortion_weight": 0.0}, "no_nearfar": {"nearfar_weight": 0.0},
                   "no_s3im": {"s3im_weight": 0.0}}.items():
     PRESETS[f"ablation_{_abl}"] = {**_DEMO_BASE, **_ov, "name": f"ablation_{_abl}"}

@@ -118,7 +118,8 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(self.seed)
         pts, cols, scattered = initial_points(self.scene, cone=cfg.cone_init, cone_factor=cfg.cone_factor,
-                                      min_views=cfg.cone_min_views, generator=self.gen)
+                                      min_views=cfg.cone_min_views, generator=self.gen,
+                                              carve=cfg.cone_carve)
         if len(pts) == 0:
             raise Le3dError(f"scene {self.scene.root or self.scene.name}: no SfM points and no cone-scatter points")
         if len(pts) > cfg.max_init_points:  # keep SfM points first, fill the rest with scattered ones
