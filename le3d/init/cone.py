@@ -125,7 +125,7 @@ def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generat
         pts = pts[ok][: n - total]
         kept.append(pts)
         total += len(pts)
-        if total >= n:
+        if total >= n or len(pts) < 0.005 * m:  # done, or the SfM points already explain the cone
             break
     return torch.cat(kept) if kept else torch.zeros(0, 3)
 
