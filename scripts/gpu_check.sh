@@ -4,9 +4,9 @@
 #      CUDA code compiles in the background meanwhile (gsplat 1.5 compiles on first use)
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda); when one fails,
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
-#   3. the viewer's server-side frame time at 1080p with 1M Gaussians
-#   4. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
-#   5. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
+#   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
+#   4. the viewer's server-side frame time at 1080p with 1M Gaussians
+#   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
 #   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs)
 # Every step has a time limit and the whole check a budget, so a hang or a slow build never eats
 # the rest: a step that would start with too little time left is reported as skipped.
