@@ -25,7 +25,7 @@ class RecordingLive:
         self.lock = threading.RLock()
         self.waits, self.updates, self.steps_under_lock = 0, [], 0
 
-    def wait_if_paused(self):
+    def wait_if_paused(self, should_stop=None):
         self.waits += 1
 
     def update(self, **stats):
@@ -60,6 +60,38 @@ def test_trainer_waits_locks_and_reports(tmp_path, monkeypatch):
     assert live.waits == 6 and live.steps_under_lock == 6
     assert [u["iteration"] for u in live.updates] == [1, 2, 3, 4, 5, 6]
     assert all(u["iters"] == 6 and u["loss"] == u["loss"] for u in live.updates)  # finite losses
+
+
+class PausedLive(RecordingLive):
+    """A browser paused training before the first step and never resumes."""
+
+    def wait_if_paused(self, should_stop=None):
+        import time
+
+        deadline = time.monotonic() + 20
+        while not should_stop():
+            assert time.monotonic() < deadline, "Ctrl-C did not end the paused wait"
+            time.sleep(0.01)
+
+
+def test_one_ctrl_c_stops_a_paused_run(tmp_path):
+    """Ctrl-C while the browser has paused training stops and checkpoints at once (it used to wait
+    for a resume, so a second Ctrl-C was needed)."""
+    import os
+    import signal
+
+    tr = Trainer(toy_scene(seed=2), _cfg(6), tmp_path / "run", progress=False)
+    tr.initialise()
+    tr.write_config()
+    tr.live = PausedLive()
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        assert tr.run() == "interrupted"
+    finally:
+        timer.cancel()
+    assert tr.iteration == 0
+    assert (tmp_path / "run" / "state.json").is_file()
 
 
 def test_train_with_real_viewer_serves_and_stops(tmp_path, monkeypatch):

@@ -90,8 +90,10 @@ class LiveViewer:
     def paused(self, value: bool):
         (self._paused.set if value else self._paused.clear)()
 
-    def wait_if_paused(self, poll_s: float = 0.1):
-        while self._paused.is_set():
+    def wait_if_paused(self, poll_s: float = 0.1, should_stop=None) -> None:
+        """Blocks while a browser has paused training; returns early once should_stop() is true
+        (the trainer passes its Ctrl-C flag, so one Ctrl-C stops a paused run)."""
+        while self._paused.is_set() and not (should_stop is not None and should_stop()):
             time.sleep(poll_s)
 
     def update(self, **stats):

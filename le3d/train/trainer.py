@@ -348,8 +348,11 @@ class Trainer:
         with _Interrupt() as intr:
             try:
                 while self.iteration < cfg.iters:
-                    if self.live is not None:
-                        self.live.wait_if_paused()  # a browser paused training (le3d train --viewer)
+                    if self.live is not None:  # a browser paused training (le3d train --viewer)
+                        self.live.wait_if_paused(should_stop=lambda: intr.flag)
+                        if intr.flag:
+                            status = "interrupted"
+                            break
                     t0 = time.perf_counter()
                     it = self.iteration + 1
                     with self.live.lock if self.live is not None else contextlib.nullcontext():
