@@ -1,4 +1,4 @@
-"""Backend choice ("auto" | "torch" | "cpu" | "cuda") and the report of what is compiled."""
+"""Backend choice ("auto" | "torch" | "cpu" | "cuda" | "gsplat") and the report of what is compiled."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from le3d.errors import InputError
 from le3d.raster.reference import rasterize_reference
 from le3d.raster.tile_function import RasterizeTiles
 
-BACKENDS = ("auto", "torch", "cpu", "cuda")
+BACKENDS = ("auto", "torch", "cpu", "cuda", "gsplat")  # gsplat: Gaussians only, see gsplat_backend.py
 _warned_fallback = False
 
 
@@ -19,6 +19,8 @@ def resolve_backend(backend: str, device: torch.device, dtype: torch.dtype) -> s
     global _warned_fallback
     if backend not in BACKENDS:
         raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "gsplat":  # rasterize_gaussians handles it before getting here
+        raise InputError("backend='gsplat' renders Gaussians only (le3d.rasterize_gaussians)")
     if backend == "auto":
         if dtype != torch.float32:
             return "torch"  # compiled kernels are float32; float64 (e.g. gradcheck) uses the reference

@@ -6,6 +6,7 @@ import torch
 from le3d.errors import InputError
 from le3d.raster.backends import rasterize, resolve_backend
 from le3d.raster.constants import FOOTPRINT_GAUSSIAN
+from le3d.raster.gsplat_backend import check_gsplat_usable, rasterize_gsplat
 from le3d.raster.projection import gaussian_params, project_gaussians
 from le3d.raster.types import RenderOutput
 from le3d.raster.validate import check_common, check_tensor
@@ -21,6 +22,8 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
     background [C] (default zeros). distortion_coord [N]: a per-Gaussian scalar u, monotone in view
     depth (e.g. normalised disparity), for the fused depth-distortion output. nearfar_k > 0 adds the
     near/far depths of the first/last k contributors. Differentiable w.r.t. every tensor input.
+    backend: "auto" (compiled for the tensors' device, else the reference), "torch", "cpu", "cuda", or
+    "gsplat" (gsplat 1.5's rasterization(); CUDA only, no distortion or near/far outputs).
     """
     if not isinstance(means, torch.Tensor):
         raise InputError(f"means: expected a torch.Tensor, got {type(means).__name__}")
@@ -34,6 +37,10 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
                               distortion_coord, n, device, primitives=(means, quats, scales, opacities))
     if n and bool((quats.norm(dim=-1) == 0).any()):
         raise InputError("quats: a quaternion has zero norm")
+    if backend == "gsplat":
+        check_gsplat_usable(device, means.dtype, distortion_coord, nearfar_k)
+        return rasterize_gsplat(means, quats, scales, opacities, features, viewmat, K, width, height, background,
+                                near, far)
     backend = resolve_backend(backend, device, means.dtype)
 
     means2d, conics, depths, bounds, radii = project_gaussians(
