@@ -40,12 +40,6 @@ struct ConvexFootprint {
     return p[4] <= 1.0f && p[3] * m > 5.55f * p[1];
   }
 
-  // exp(d) for d = v_e - max <= 0, skipped where it cannot change the softmax sum: the max term
-  // contributes exp(0) = 1, and exp(-17) = 4e-8 is under half a float ulp of 1 (6e-8), so at most
-  // 8 such terms move the sum by at most 3.3e-7 relative. Most edges of a pixel inside or near a convex
-  // are that far, so this saves most of the exponentials.
-  LE3D_HD static float softmax_term(float d) { return d > -17.0f ? expf(d) : 0.0f; }
-
   LE3D_HD static float raw_alpha(const float* p, float px, float py) {
     const int E = edges(p);
     if (E < 3) return 0.0f;
@@ -53,7 +47,7 @@ struct ConvexFootprint {
     const float m = scaled_distances(p, px, py, E, v);
     if (surely_invisible(p, m)) return 0.0f;
     float sum = 0.0f;
-    for (int e = 0; e < E; ++e) sum += softmax_term(v[e] - m);
+    for (int e = 0; e < E; ++e) sum += expf(v[e] - m);
     const float ph = (m + logf(sum)) / p[1];
     const float coverage = 1.0f / (1.0f + expf(p[3] * ph));  // sigmoid(-sigma phi)
     return p[4] * coverage;
@@ -74,7 +68,7 @@ struct ConvexFootprint {
     if (surely_invisible(p, m)) return;  // raw_alpha was 0 here: no gradient
     float sum = 0.0f;
     for (int e = 0; e < E; ++e) {
-      v[e] = softmax_term(v[e] - m);  // v now holds the unnormalised softmax weights
+      v[e] = expf(v[e] - m);  // v now holds the unnormalised softmax weights
       sum += v[e];
     }
     const float ph = (m + logf(sum)) / delta;
