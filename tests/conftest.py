@@ -9,6 +9,17 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))  # tests/scenes.py and friends
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster and immune to oversubscribed CI cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _cuda_backend_available() -> bool:
     import torch
 

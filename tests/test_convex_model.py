@@ -10,13 +10,6 @@ from scenes import camera
 
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to oversubscribed CI cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 def _set(n=20, k=6, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -17,13 +17,6 @@ EYE = (0.3, -0.2, -3.0)  # scenes.camera's eye
 
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to oversubscribed CI cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 def random_convexes(n, k, seed=0, C=3, dtype=torch.float32, degenerate=True):
     """Random convexes around the origin, with degenerate ones mixed in."""

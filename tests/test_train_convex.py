@@ -21,12 +21,6 @@ def scene_dir(tmp_path_factory):
     return d
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _psnr(run, frames):
