@@ -24,7 +24,7 @@ Examples:
 """
 
 # options that only apply to one source (default None: detect whether the user set them)
-RENDER_ONLY = ("scene", "views", "width", "height", "exposure_scale", "mixed_exposures", "arc")
+RENDER_ONLY = ("scene", "views", "width", "height", "exposure_scale", "mixed_exposures", "arc", "sfm_dark_fraction")
 FROM_ONLY = ("downscale", "darken", "no_noise")
 
 
@@ -49,6 +49,9 @@ def add_arguments(parser) -> None:
     g.add_argument("--height", type=int, default=None, help="packed RGB height (default 160)")
     g.add_argument("--arc", type=float, default=None,
                    help="spread the cameras over this many degrees of orbit (default 360: all around)")
+    g.add_argument("--sfm-dark-fraction", type=float, default=None,
+                   help="no SfM points from the darkest fraction of each view's pixels, as in a real night "
+                        "capture (default 0: points on every surface)")
     g.add_argument("--exposure-scale", type=float, default=None, help="multiply all exposure times (default 1)")
     g.add_argument("--mixed-exposures", action="store_true", default=None,
                    help="cycle the train views' exposures over 1/4x..4x")
@@ -106,7 +109,8 @@ def run(args) -> int:
                     width=240 if args.width is None else args.width, height=160 if args.height is None else args.height,
                     cfa=args.cfa, iso=args.iso, bits=args.bits, mixed_exposures=bool(args.mixed_exposures),
                     exposure_scale=1.0 if args.exposure_scale is None else args.exposure_scale,
-                    arc_deg=360.0 if args.arc is None else args.arc, overwrite=args.overwrite)
+                    arc_deg=360.0 if args.arc is None else args.arc, overwrite=args.overwrite,
+                    sfm_dark_fraction=args.sfm_dark_fraction or 0.0)
     print(f"wrote {meta['n_views']} views ({len(meta['test'])} test) of '{meta['scene']}' to {args.out} "
           f"in {time.time() - t0:.1f} s")
     return 0

@@ -34,13 +34,15 @@ def _inside(u, v, z, cameras, near: float = 1e-3):
     return (z > near) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
 
 
-def sfm_surface_depths(sfm_points: torch.Tensor, cameras, cell: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per camera, the (nearest, farthest) SfM depth over each cell's 3x3 neighbourhood of cell x cell
-    pixel blocks: (inf, -inf) where no SfM point projects. The nearest bounds the free space in front
-    of the observed surface, the farthest the occluded space behind it."""
+def sfm_surface_depths(sfm_points: torch.Tensor, cameras, blocks: int) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """Per camera, (nearest, farthest, cell): the nearest and farthest SfM depth over each block's 3x3
+    neighbourhood, with square blocks of `cell` pixels, `blocks` of them across the image's shorter
+    side; (inf, -inf) where no SfM point projects. The nearest bounds the free space in front of the
+    observed surface, the farthest the space hidden behind it."""
     out = []
     u, v, z = project_points(sfm_points, cameras) if len(sfm_points) else (None, None, None)
     for m, cam in enumerate(cameras):
+        cell = max(1, min(int(cam.width), int(cam.height)) // blocks)
         hc, wc = -(-int(cam.height) // cell), -(-int(cam.width) // cell)
         near = torch.full((hc * wc,), float("inf"))
         far = torch.full((hc * wc,), float("-inf"))
@@ -51,24 +53,24 @@ def sfm_surface_depths(sfm_points: torch.Tensor, cameras, cell: int) -> list[tup
             far.scatter_reduce_(0, idx, z[m][ins], "amax")
         near = -torch.nn.functional.max_pool2d(-near.view(1, 1, hc, wc), 3, 1, 1).view(hc, wc)
         far = torch.nn.functional.max_pool2d(far.view(1, 1, hc, wc), 3, 1, 1).view(hc, wc)
-        out.append((near, far))
+        out.append((near, far, cell))
     return out
 
 
 def carve_with_sfm(points: torch.Tensor, sfm_points: torch.Tensor, cameras, min_views: int = 2,
-                   cell: int = 16, margin: float = 0.1) -> torch.Tensor:
+                   blocks: int = 4, margin: float = 0.1) -> torch.Tensor:
     """[P] bool: keep scattered points that no camera sees through to an SfM point (in front of the
     observed surface: free space, so a floater) and that >= min_views cameras see unoccluded
     (not behind every SfM point of the pixel block). Blocks without SfM points decide nothing, so
     dark regions SfM missed keep their scattered points: that is what Cone Scatter is for."""
     if len(points) == 0 or len(sfm_points) == 0:
         return torch.ones(len(points), dtype=torch.bool)
-    surfaces = sfm_surface_depths(sfm_points, cameras, cell)
+    surfaces = sfm_surface_depths(sfm_points, cameras, blocks)
     u, v, z = project_points(points, cameras)
     ins = _inside(u, v, z, cameras)
     free = torch.zeros(len(points), dtype=torch.bool)
     seen = torch.zeros(len(points), dtype=torch.long)
-    for m, (near, far) in enumerate(surfaces):
+    for m, (near, far, cell) in enumerate(surfaces):
         hc, wc = near.shape
         i = (v[m] / cell).long().clamp(0, hc - 1)
         j = (u[m] / cell).long().clamp(0, wc - 1)

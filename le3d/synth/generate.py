@@ -118,8 +118,12 @@ def single_threaded(fn):
 def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width: int = 240, height: int = 160,
              cfa: str = "RGGB", iso: int = 3200, bits: int = 14, mixed_exposures: bool = False,
              fov_deg: float = 60.0, exposure_scale: float = 1.0, overwrite: bool = False,
-             progress: bool = True, arc_deg: float = 360.0) -> dict:
-    """Render and write a synthetic scene; returns the scene.json metadata."""
+             progress: bool = True, arc_deg: float = 360.0, sfm_dark_fraction: float = 0.0) -> dict:
+    """Render and write a synthetic scene; returns the scene.json metadata.
+
+    sfm_dark_fraction: SfM points come only from pixels brighter than this quantile of each view's
+    luminance (as in a real night scene, where feature matching finds nothing in the dark regions);
+    0 samples every surface."""
     if n_views < 3:
         raise Le3dError(f"--views {n_views}: need at least 3 views")
     if bits not in (12, 14):
@@ -128,6 +132,8 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
         raise Le3dError(f"--arc {arc_deg}: must be in (0, 360] degrees")
     if width < 8 or height < 8:
         raise Le3dError(f"--width/--height {width}x{height}: must be at least 8x8")
+    if not 0 <= sfm_dark_fraction < 1:
+        raise Le3dError(f"--sfm-dark-fraction {sfm_dark_fraction}: must be in [0, 1)")
     sdef = make_scene(scene, seed)
     out = prepare_output(out, overwrite)
     for sub in ("raw", "images", "sparse/0", "gt"):
@@ -177,7 +183,11 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
             np.save(out / "gt" / f"{name}.npy", gt.numpy().astype(np.float32))
             np.save(out / "gt" / f"{name}_depth.npy", zp.numpy().astype(np.float32))
         elif len(pts) < 8 and fin.any():  # surface points from a few train views
-            sel = torch.nonzero(fin.flatten()).squeeze(1)
+            usable = fin.flatten()
+            if sfm_dark_fraction > 0:
+                lum = rad.mean(-1).flatten()
+                usable &= lum >= torch.quantile(lum[usable], sfm_dark_fraction)
+            sel = torch.nonzero(usable).squeeze(1)
             sel = sel[torch.randperm(len(sel), generator=gen)[:600]]
             ii, jj = sel // mw, sel % mw
             zz = z.flatten()[sel].double().numpy()
@@ -194,7 +204,7 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
         "width": width, "height": height, "mosaic_width": mw, "mosaic_height": mh, "cfa": cfa, "iso": iso,
         "bits": bits, "calibration": CALIBRATION, "reference_exposure": ref_exposure,
         "exposure_times": exposure_times, "near": float(zmin) * 0.9, "far": float(zmax) * 1.1,
-        "exposure_scale": exposure_scale, "arc_deg": arc_deg, "scene_radius": sdef.radius, "center": list(sdef.center), "train": [n for n in names if n not in test],
+        "exposure_scale": exposure_scale, "arc_deg": arc_deg, "sfm_dark_fraction": sfm_dark_fraction, "scene_radius": sdef.radius, "center": list(sdef.center), "train": [n for n in names if n not in test],
         "test": test, "gt_units": "normalised sensor value at the reference exposure (packed RGB)",
     }
     tmp = out / "scene.json.tmp"
