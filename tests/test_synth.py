@@ -84,3 +84,16 @@ def test_scene_carries_camera_to_xyz(scene_dir):
     cm = torch.as_tensor(raw.color_matrix1, dtype=torch.float32)
     assert s.cam_to_xyz is not None
     assert torch.allclose(s.cam_to_xyz @ cm, torch.eye(3), atol=1e-4)
+
+
+def test_sfm_dark_fraction_keeps_points_off_the_darkest_pixels(scene_dir, tmp_path):
+    """--sfm-dark-fraction: the SfM points come only from the brighter pixels of each view, so their
+    (preview) colours are brighter on average than with points on every surface."""
+    dark = tmp_path / "dark"
+    generate(dark, n_views=9, width=80, height=60, seed=3, mixed_exposures=True, progress=False,
+             sfm_dark_fraction=0.6)
+    everywhere, bright_only = load_scene(scene_dir), load_scene(dark)
+    assert len(bright_only.points) == len(everywhere.points)
+    assert bright_only.point_colors.float().mean() > 1.2 * everywhere.point_colors.float().mean()
+    with pytest.raises(Le3dError, match="sfm-dark-fraction"):
+        generate(tmp_path / "bad", n_views=9, width=80, height=60, sfm_dark_fraction=1.0, progress=False)
