@@ -105,7 +105,9 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict] = {
-    "le3d": {"name": "le3d"},
+    # full GPU schedule; the RawNeRF loss's screen-space gradients are ~10x 3DGS's, so its 2e-4 threshold
+    # densifies on noise (docs/BENCHMARKS.md, "Densification threshold")
+    "le3d": {"name": "le3d", "grad_threshold": 2e-3},
     "demo_cpu": {
         "name": "demo_cpu", "iters": 300, "downscale": 4, "device": "cpu", "s3im_pixels": 1024,
         "s3im_patch_height": 32, "cone_factor": 5.0, "max_init_points": 12000, "densify_from": 100,
