@@ -377,3 +377,29 @@ def test_gsplat_backend_matches_reference():
         assert rel_err(got[name], ref[name]) < 2e-2, name
     for name in ("means", "opacities", "features"):
         assert rel_err(ggot[name], gref[name]) < 5e-2, name
+
+
+def test_gsplat_backend_plumbing_with_a_stand_in(monkeypatch):
+    """The wrapper's side of backend="gsplat" on the CPU: gsplat.rasterization is replaced by a stand-in
+    with gsplat 1.5's documented shapes (RGB+D colours [1,H,W,C+1], alphas [1,H,W,1], meta means2d
+    [1,N,2] and per-axis radii [1,N,2]) that renders with our reference, so the wrapper must give back
+    exactly the reference's image, alpha, depth, means2d and radii."""
+    gsplat = pytest.importorskip("gsplat")
+    from le3d.raster.gsplat_backend import rasterize_gsplat
+
+    def stand_in(means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
+                 backgrounds, render_mode, packed):
+        assert render_mode == "RGB+D" and not packed and viewmats.shape == (1, 4, 4) and Ks.shape == (1, 3, 3)
+        out = le3d.rasterize_gaussians(means, quats, scales, opacities, colors, viewmats[0], Ks[0], width, height,
+                                       background=backgrounds[0], near=near_plane, far=far_plane, backend="torch")
+        rgbd = torch.cat([out.image, out.depth[..., None]], -1)[None]
+        radii = torch.stack([out.radii, out.radii], -1)[None]
+        return rgbd, out.alpha[None, ..., None], {"means2d": out.means2d[None], "radii": radii}
+
+    monkeypatch.setattr(gsplat, "rasterization", stand_in)
+    tensors, kwargs = scene(60, 4, 30, 20, seed=6, distortion=False, nearfar_k=0)
+    ref = le3d.rasterize_gaussians(**tensors, **kwargs, backend="torch")
+    got = rasterize_gsplat(*(tensors[k] for k in ("means", "quats", "scales", "opacities", "features", "viewmat",
+                                                  "K")), 30, 20, tensors["background"], 0.01, 1e10)
+    for name in ("image", "alpha", "depth", "means2d", "radii"):
+        assert torch.equal(getattr(got, name), getattr(ref, name)), name
