@@ -122,6 +122,7 @@ PRESETS: dict[str, dict] = {
 _DEMO_BASE = dict(PRESETS["demo_cpu"])
 _DEMO_BASE.pop("name")
 PRESETS["rawgs_cpu"] = {**_DEMO_BASE, **PRESETS["rawgs"], "name": "rawgs_cpu"}
+PRESETS["demo_cpu_convex"] = {**_DEMO_BASE, "name": "demo_cpu_convex", "primitive": "convex"}  # LE3D with convexes
 PRESETS["3dgs_ldr_cpu"] = {**_DEMO_BASE, **PRESETS["3dgs_ldr"], "name": "3dgs_ldr_cpu"}
 # 3D Convex Splatting on LDR scenes: smooth convexes, SH colour, L1 + 0.2 D-SSIM
 PRESETS["3dcs_ldr"] = {**PRESETS["3dgs_ldr"], "name": "3dcs_ldr", "primitive": "convex"}
