@@ -27,10 +27,12 @@ def summarise(values: list) -> str:
     values = [v for v in values if isinstance(v, (int, float))]
     if not values:
         return "-"
-    fmt = (lambda v: f"{v:.0f}") if max(abs(v) for v in values) >= 100 else (lambda v: f"{v:.4g}")
+    large = max(abs(v) for v in values) >= 100
+    fmt = (lambda v: f"{v:.0f}") if large else (lambda v: f"{v:.4g}")
     if len(values) == 1:
         return fmt(values[0])
-    return f"{fmt(statistics.mean(values))} ± {fmt(statistics.stdev(values))}"
+    sd = statistics.stdev(values)
+    return f"{fmt(statistics.mean(values))} ± {sd:.0f}" if large else f"{fmt(statistics.mean(values))} ± {sd:.2g}"
 
 
 def markdown_table(runs: dict[str, list[dict]]) -> str:

@@ -21,6 +21,7 @@ def test_summarise():
     assert bq.summarise([0.5]) == "0.5"
     assert bq.summarise([None, None]) == "-"
     assert bq.summarise([19000, 19100]) == "19050 ± 71"
+    assert bq.summarise([21.2, 21.5, 21.8]) == "21.5 ± 0.3"
 
 
 def test_quick_matrix_over_two_seeds(tmp_path, capsys):
