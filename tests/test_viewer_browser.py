@@ -119,6 +119,28 @@ def shot(page, name) -> np.ndarray:
     return iio.imread(path)[..., :3].astype(np.float32)
 
 
+def drawn_shot(page, name, differs_from: np.ndarray | None = None, timeout: float = 15.0) -> np.ndarray:
+    """A screenshot taken once the browser has drawn the frame: the server having sent it is not enough
+    (decoding and drawing take a moment, longer on a busy machine). Drawn means the crop is not blank
+    (or, after a change, differs from the crop before it) and two shots 0.3 s apart agree. After the
+    timeout the last shot is returned and the caller's assertion reports what it shows."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while True:
+        img = shot(page, name)
+        crop = img[CROP]
+        if differs_from is None:
+            drawn = crop.std() > 1.0
+        else:
+            drawn = np.abs(crop - differs_from).mean() > 0.5
+        if drawn and previous is not None and np.abs(crop - previous).mean() < 0.05:
+            return img
+        if time.monotonic() > deadline:
+            return img
+        previous = crop if drawn else None
+        time.sleep(0.3)
+
+
 def brightness(img: np.ndarray) -> float:
     """Mean pixel value (0..255) of a screenshot crop."""
     return float(img.mean())
@@ -136,7 +158,7 @@ def select(page, label, option):
 def test_connect_frame_not_blank(browser, viewer):
     page, s = open_client(browser, viewer)
     try:
-        img = shot(page, "01_connected")
+        img = drawn_shot(page, "01_connected")
         crop = img[CROP]
         assert crop.std() > 1.0, "frame looks blank"
         assert page.get_by_text("Connected").count() >= 1
@@ -149,7 +171,8 @@ def test_connect_frame_not_blank(browser, viewer):
 def test_exposure_slider_brightens(browser, viewer):
     page, s = open_client(browser, viewer)
     try:
-        base = brightness(shot(page, "02_exposure_0ev")[CROP])
+        base_crop = drawn_shot(page, "02_exposure_0ev")[CROP]
+        base = brightness(base_crop)
         thumb = row(page, "Exposure (EV)").get_by_role("slider")
         thumb.focus()
         for _ in range(3):  # three small steps (+0.3 EV), then to the end of the slider (+10 EV)
@@ -157,12 +180,13 @@ def test_exposure_slider_brightens(browser, viewer):
         _wait(lambda: s.settings.post.exposure_ev > 0.25, 10, "slider steps")
         page.keyboard.press("End")
         full_frame_after(s, lambda f: f.settings.post.exposure_ev > 9.9)
-        up = brightness(shot(page, "02_exposure_plus10ev")[CROP])
+        up_crop = drawn_shot(page, "02_exposure_plus10ev", differs_from=base_crop)[CROP]
+        up = brightness(up_crop)
         assert abs(s.settings.post.exposure_ev - 10.0) < 1e-6
         assert up > 1.2 * base + 2, (base, up)
         page.keyboard.press("Home")
         full_frame_after(s, lambda f: f.settings.post.exposure_ev < -9.9)
-        down = brightness(shot(page, "02_exposure_minus10ev")[CROP])
+        down = brightness(drawn_shot(page, "02_exposure_minus10ev", differs_from=up_crop)[CROP])
         assert down < base / 1.2, (base, down)
     finally:
         page.close()
@@ -171,10 +195,10 @@ def test_exposure_slider_brightens(browser, viewer):
 def test_depth_mode_changes_frame(browser, viewer):
     page, s = open_client(browser, viewer)
     try:
-        colour = shot(page, "03_mode_colour")[CROP]
+        colour = drawn_shot(page, "03_mode_colour")[CROP]
         select(page, "Render mode", "depth")
         full_frame_after(s, lambda f: f.settings.mode == "depth")
-        depth = shot(page, "03_mode_depth")[CROP]
+        depth = drawn_shot(page, "03_mode_depth", differs_from=colour)[CROP]
         assert np.abs(depth - colour).mean() > 10.0
     finally:
         page.close()
