@@ -81,3 +81,13 @@ def test_convex_flag_is_clear(tmp_path, tiny_scene):
     r = _run("train", tiny_scene, "--out", tmp_path / "rc", "--primitive", "convex", "--iters", "1")
     assert r.returncode in (0, 2), r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_cpu_schedule_hint():
+    from le3d.commands.train import cpu_schedule_hint
+    from le3d.train.config import apply_overrides, load_config
+
+    full_on_cpu = apply_overrides(load_config("le3d"), {"device": "cpu"})
+    assert "demo_cpu" in cpu_schedule_hint(full_on_cpu)
+    assert cpu_schedule_hint(load_config("demo_cpu")) is None
+    assert cpu_schedule_hint(apply_overrides(full_on_cpu, {"iters": 100})) is None

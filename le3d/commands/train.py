@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from le3d.errors import Le3dError
@@ -82,6 +83,9 @@ def run(args) -> int:
 
         create_model(cfg)  # clear message if convex primitives are not available
     scene = load_scene_checked(scene_path, cfg.downscale)
+    hint = cpu_schedule_hint(cfg)  # after the scene loaded: a bad scene stays a one-line error
+    if hint:
+        print(hint, file=sys.stderr)
     info = {"path": str(Path(scene_path).resolve()), "downscale": cfg.downscale}
     viewer = (args.viewer_host, args.viewer_port) if args.viewer else None
     tr = train(scene, cfg, out, seed=seed, scene_info=info, resume=args.resume, progress=not args.quiet,
@@ -94,3 +98,13 @@ def run(args) -> int:
     print(f"le3d train: finished {tr.iteration} iterations in {tr.train_seconds:.1f} s ({its:.1f} it/s), "
           f"{tr.model.num_primitives} primitives -> {out}")
     return 0
+
+
+def cpu_schedule_hint(cfg) -> str | None:
+    """A warning when a long GPU schedule is about to run on the CPU (the default config is `le3d`)."""
+    from le3d.train.trainer import pick_device
+
+    if cfg.iters < 5000 or pick_device(cfg).type != "cpu":
+        return None
+    return (f"le3d train: running the {cfg.iters}-iteration '{cfg.name}' schedule on the CPU will take hours; "
+            "--config demo_cpu is the CPU schedule (300 iterations at downscale 4)")
