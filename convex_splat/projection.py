@@ -26,6 +26,7 @@ import math
 
 import torch
 
+from le3d._ext import load_extension
 from le3d.raster.constants import ALPHA_MIN, CONVEX_HEADER, CONVEX_MAX_EDGES
 from le3d.raster.projection import bounds_in_image, culled_bounds
 
@@ -42,15 +43,28 @@ def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX):
 
     Interior is on the left of i -> j in (x, y) coordinates: (-dy, dx).(q - p_i) > 0, so the outward
     normal is (dy, -dx) / |d|. ok is False when the edges do not form one closed cycle of >= 3 edges.
+    CPU tensors use the compiled loop (le3d._C.hull_edges_cpu), others (and builds without the
+    extension) the torch twin; both take the same decisions (tests/test_convex_raster.py).
     """
-    N, K, _ = p.shape
     p = p.double()  # the topology decision in double: consistent orientation tests
+    p = p - p.mean(1, keepdim=True)  # smaller magnitudes: less cancellation below
+    if p.device.type == "cpu":
+        ext = load_extension()
+        if ext is not None and hasattr(ext, "hull_edges_cpu"):
+            edge, ok = ext.hull_edges_cpu(p, float(tol))
+            return edge, ok
+    return hull_edges_torch(p, tol)
+
+
+@torch.no_grad()
+def hull_edges_torch(p: torch.Tensor, tol: float = HULL_TOL_PX):
+    """hull_edges on centred float64 points [N, K, 2], in torch (any device): the all-triples test."""
+    N, K, _ = p.shape
     chunk = _CHUNK.get(p.device.type, 4096)
     if N > chunk:
-        parts = [hull_edges(p[i:i + chunk], tol) for i in range(0, N, chunk)]
+        parts = [hull_edges_torch(p[i:i + chunk], tol) for i in range(0, N, chunk)]
         return torch.cat([a for a, _ in parts]), torch.cat([b for _, b in parts])
     idx = torch.arange(K, device=p.device)
-    p = p - p.mean(1, keepdim=True)  # smaller magnitudes: less cancellation below
     diff = (p[:, :, None, :] - p[:, None, :, :]).abs().amax(-1)  # [N, K, K]
     earlier = idx[None, :] < idx[:, None]  # [k, k'] k' < k
     dup = ((diff <= tol) & earlier[None]).any(-1)  # [N, K]

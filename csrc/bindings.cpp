@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "le3d/common.h"
+#include "le3d/hull_api.h"
 #include "le3d/rasterize_api.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -30,6 +31,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #else
   m.attr("with_cuda") = false;
 #endif
+  m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
   m.def("cpu_threads", &cpu_threads);
   m.attr("tile_size") = le3d::kTileSize;
   m.attr("nearfar_max_k") = le3d::kNearFarMaxK;

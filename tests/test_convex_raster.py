@@ -225,6 +225,31 @@ def test_hull_rules():
     assert not hull_edges(same)[1].any()
 
 
+def test_compiled_hull_takes_the_torch_twins_decisions():
+    """le3d._C.hull_edges_cpu against hull_edges_torch: the same edges and cycles on random point sets and
+    on the degenerate ones (duplicates, collinear runs, points within the tolerance of an edge)."""
+    from convex_splat.projection import HULL_TOL_PX, hull_edges_torch
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    if ext is None:
+        pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
+    g = torch.Generator().manual_seed(11)
+    sets = [torch.randn(3000, k, 2, generator=g, dtype=torch.float64) * 30 for k in (3, 6, 8)]
+    grid = torch.randint(0, 2, (3000, 4, 2), generator=g).double() * 4  # many collinear and repeated points
+    near_edge = torch.tensor([[0.0, 0], [10, 0], [10, 10], [0, 10], [5, HULL_TOL_PX * 0.5], [5, -HULL_TOL_PX * 2]])
+    sets += [grid, near_edge[None].double(), torch.zeros(2, 5, 2, dtype=torch.float64)]
+    accepted = []
+    for p in sets:
+        centred = p - p.mean(1, keepdim=True)
+        edge, ok = ext.hull_edges_cpu(centred, HULL_TOL_PX)
+        edge_t, ok_t = hull_edges_torch(centred, HULL_TOL_PX)
+        assert torch.equal(edge, edge_t) and torch.equal(ok, ok_t)
+        accepted.append(float(ok.double().mean()))
+    assert 0.05 < accepted[3] < 0.95  # the grid mixes valid hulls and degenerate (rejected) ones
+    assert accepted[4] == 1.0 and accepted[5] == 0.0
+
+
 def test_means2d_grad_is_screen_translation():
     pts, delta, sigma, opac, feats = random_convexes(10, 6, seed=5, degenerate=False)
     viewmat, K = camera(W, H)

@@ -1,0 +1,13 @@
+// Convex-hull edges of projected convex points (CPU), used by convex_splat's projection.
+#pragma once
+#include <torch/extension.h>
+
+#include <vector>
+
+namespace le3d {
+
+// centred [N, K, 2] float64 (each convex's points minus their mean), tol in pixels
+// -> {edge [N, K, K] bool (i -> j is a hull edge), ok [N] bool (the edges form one cycle of >= 3)}.
+std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double tol);
+
+}  // namespace le3d
