@@ -1,11 +1,11 @@
 """`le3d train --viewer`: the trainer drives the live viewer's protocol (pause, lock, stats)."""
-import socket
 import sys
 import threading
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ports import free_port  # noqa: E402
 from toy_scene import toy_scene  # noqa: E402
 
 from le3d.train import load_config, train  # noqa: E402
@@ -95,9 +95,7 @@ def test_one_ctrl_c_stops_a_paused_run(tmp_path):
 
 
 def test_train_with_real_viewer_serves_and_stops(tmp_path, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     seen = []
 
     def poll():

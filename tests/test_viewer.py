@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from ports import free_port
 
 from viewer.camera import camera_to_viser, quat_to_rotmat, render_size, rotmat_to_quat, viser_to_camera
 from viewer.render import MODES, ViewSettings, coverage_count, render_frame
@@ -192,15 +193,6 @@ def test_load_source_ply_roundtrip(tmp_path):
     assert f.rgb.std() > 1.0
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def test_cli_view_serves_ply_and_rejects_bad_path(tmp_path):
     import os
@@ -217,7 +209,7 @@ def test_cli_view_serves_ply_and_rejects_bad_path(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "le3d.cli", "view", str(tmp_path / "nope")], capture_output=True,
                          text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "error" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    port = _free_port()
+    port = free_port()
     p = subprocess.Popen([sys.executable, "-m", "le3d.cli", "view", str(tmp_path / "s.ply"), "--port", str(port),
                           "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,6 @@ def _chromium() -> str:
     return exe
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def _wait(cond, timeout=30.0, what="condition"):
     t0 = time.time()
@@ -71,7 +64,7 @@ def viewer(demo_run):
     from viewer.server import ViewerServer
     from viewer.source import load_source
 
-    v = ViewerServer(load_source(demo_run, device="cpu"), host="127.0.0.1", port=_free_port(), max_width=320,
+    v = ViewerServer(load_source(demo_run, device="cpu"), host="127.0.0.1", port=free_port(), max_width=320,
                      settle_s=0.1, verbose=False, snapshot_dir=demo_run / "snapshots")
     yield v
     v.stop()
@@ -310,7 +303,7 @@ def test_live_training_panel_pause_resume(browser, demo_run):
                               extent=run.config["scene"]["extent"],
                               scene=SimpleNamespace(kind=run.kind, cam_to_srgb=run.cam_to_srgb,
                                                     white_balance=run.white_balance, cameras=[], name="live"))
-    live = start_live_viewer(trainer, host="127.0.0.1", port=_free_port(), refresh_s=0.0, verbose=False)
+    live = start_live_viewer(trainer, host="127.0.0.1", port=free_port(), refresh_s=0.0, verbose=False)
     try:
         page, s = open_client(browser, live.server)
         live.update(iteration=7, iters=30, loss=0.0123, psnr=21.5)

@@ -57,3 +57,17 @@ class ColorMLP(nn.Module):
 def mlp_color(mlp: ColorMLP, features: torch.Tensor, f_dc: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     """colour = exp(MLP([f, dir]) + f_dc), with the exponent clamped for safety."""
     return torch.exp((mlp(features, dirs) + f_dc).clamp(max=LOG_MAX))
+
+
+def colour_head_config(color_mode: str, feature_dim: int, sh_degree: int, mlp: ColorMLP | None) -> dict:
+    """The colour-head part of a model's saved config (shared by Gaussian and convex models)."""
+    c = {"color_mode": color_mode, "feature_dim": feature_dim, "sh_degree": sh_degree}
+    if mlp is not None:
+        c.update(mlp_hidden=mlp.hidden, mlp_layers=mlp.layers, dir_degree=mlp.dir_degree)
+    return c
+
+
+def colour_head_kwargs(c: dict) -> dict:
+    """Constructor keywords of the colour head from a saved config (defaults for older RUNs)."""
+    return dict(color_mode=c["color_mode"], feature_dim=c.get("feature_dim", 16), mlp_hidden=c.get("mlp_hidden", 64),
+                mlp_layers=c.get("mlp_layers", 2), dir_degree=c.get("dir_degree", 0), sh_degree=c.get("sh_degree", 3))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from le3d.model.color_mlp import ColorMLP, mlp_color
+from le3d.model.color_mlp import ColorMLP, colour_head_config, colour_head_kwargs, mlp_color
 from le3d.model.sh import eval_sh, num_sh_bases, rgb_to_sh0
 from le3d.raster.types import RenderOutput
 
@@ -122,18 +122,12 @@ class ConvexModel:
 
     # ---- serialisation ------------------------------------------------------------------------
     def config(self) -> dict:
-        c = {"primitive": "convex", "color_mode": self.color_mode, "feature_dim": self.feature_dim,
-             "sh_degree": self.sh_degree, "convex_points": self.k}
-        if self.mlp is not None:
-            c.update(mlp_hidden=self.mlp.hidden, mlp_layers=self.mlp.layers, dir_degree=self.mlp.dir_degree)
-        return c
+        return {"primitive": "convex", "convex_points": self.k,
+                **colour_head_config(self.color_mode, self.feature_dim, self.sh_degree, self.mlp)}
 
     @classmethod
     def from_config(cls, c: dict) -> ConvexModel:
-        return cls(color_mode=c["color_mode"], feature_dim=c.get("feature_dim", 16),
-                   mlp_hidden=c.get("mlp_hidden", 64), mlp_layers=c.get("mlp_layers", 2),
-                   dir_degree=c.get("dir_degree", 0), sh_degree=c.get("sh_degree", 3),
-                   k=c.get("convex_points", 6))
+        return cls(**colour_head_kwargs(c), k=c.get("convex_points", 6))
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().contiguous() for k, v in self.param_tensors().items()}
