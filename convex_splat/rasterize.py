@@ -7,7 +7,7 @@ from le3d.errors import InputError
 from le3d.raster.backends import rasterize, resolve_backend
 from le3d.raster.constants import FOOTPRINT_CONVEX
 from le3d.raster.types import RenderOutput
-from le3d.raster.validate import check_common, check_tensor
+from le3d.raster.validate import ValueChecks, check_common, check_tensor
 
 from convex_splat.projection import project_convexes
 
@@ -30,19 +30,20 @@ def rasterize_convexes(points, delta, sigma, opacities, features, viewmat, K, wi
     if not isinstance(points, torch.Tensor):
         raise InputError(f"points: expected a torch.Tensor, got {type(points).__name__}")
     device = points.device
-    check_tensor("points", points, (None, None, 3), device)
+    checks = ValueChecks()
+    check_tensor("points", points, (None, None, 3), device, checks=checks)
     n, k = points.shape[:2]
     if n and not MIN_POINTS <= k <= MAX_POINTS:
         raise InputError(f"points: {MIN_POINTS} to {MAX_POINTS} points per convex supported, got {k}")
-    check_tensor("delta", delta, (n,), device)
-    check_tensor("sigma", sigma, (n,), device)
-    check_tensor("opacities", opacities, (n,), device)
+    check_tensor("delta", delta, (n,), device, checks=checks)
+    check_tensor("sigma", sigma, (n,), device, checks=checks)
+    check_tensor("opacities", opacities, (n,), device, checks=checks)
     background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                              distortion_coord, n, device, primitives=(points, delta, sigma, opacities))
-    if n and bool((delta <= 0).any()):
-        raise InputError("delta: must be > 0")
-    if n and bool((sigma <= 0).any()):
-        raise InputError("sigma: must be > 0")
+                              distortion_coord, n, device, checks, primitives=(points, delta, sigma, opacities))
+    if n:
+        checks.require((delta.detach() > 0).all(), "delta: must be > 0")
+        checks.require((sigma.detach() > 0).all(), "sigma: must be > 0")
+    checks.raise_first_failure()
     backend = resolve_backend(backend, device, points.dtype)
 
     tap = None

@@ -243,6 +243,19 @@ class TestBadInput:
         with pytest.raises(InputError, match="cuda"):
             le3d.rasterize_gaussians(**tensors, **kwargs, backend="cuda")
 
+    def test_value_checks_report_in_argument_order(self):
+        # value checks are read back together (one GPU sync); the message still names the first bad one
+        tensors, kwargs = self.base()
+        tensors["scales"] = torch.full((5, 3), float("nan"))
+        tensors["features"] = torch.full((5, 3), float("inf"))
+        with pytest.raises(InputError, match="^scales"):
+            le3d.rasterize_gaussians(**tensors, **kwargs, backend="cpu")
+        tensors, kwargs = self.base()
+        tensors["K"] = tensors["K"].clone()
+        tensors["K"][1, 1] = -tensors["K"][1, 1]
+        with pytest.raises(InputError, match="focal"):
+            le3d.rasterize_gaussians(**tensors, **kwargs, backend="cpu")
+
     def test_zero_quaternion(self):
         tensors, kwargs = self.base()
         tensors["quats"] = tensors["quats"].clone()

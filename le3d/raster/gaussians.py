@@ -9,7 +9,7 @@ from le3d.raster.constants import FOOTPRINT_GAUSSIAN
 from le3d.raster.gsplat_backend import check_gsplat_usable, rasterize_gsplat
 from le3d.raster.projection import gaussian_params, project_gaussians
 from le3d.raster.types import RenderOutput
-from le3d.raster.validate import check_common, check_tensor
+from le3d.raster.validate import ValueChecks, check_common, check_tensor
 
 
 def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, width: int, height: int, *,
@@ -28,15 +28,17 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
     if not isinstance(means, torch.Tensor):
         raise InputError(f"means: expected a torch.Tensor, got {type(means).__name__}")
     device = means.device
-    check_tensor("means", means, (None, 3), device)
+    checks = ValueChecks()
+    check_tensor("means", means, (None, 3), device, checks=checks)
     n = means.shape[0]
-    check_tensor("quats", quats, (n, 4), device)
-    check_tensor("scales", scales, (n, 3), device)
-    check_tensor("opacities", opacities, (n,), device)
+    check_tensor("quats", quats, (n, 4), device, checks=checks)
+    check_tensor("scales", scales, (n, 3), device, checks=checks)
+    check_tensor("opacities", opacities, (n,), device, checks=checks)
     background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                              distortion_coord, n, device, primitives=(means, quats, scales, opacities))
-    if n and bool((quats.norm(dim=-1) == 0).any()):
-        raise InputError("quats: a quaternion has zero norm")
+                              distortion_coord, n, device, checks, primitives=(means, quats, scales, opacities))
+    if n:
+        checks.require((quats.detach().norm(dim=-1) > 0).all(), "quats: a quaternion has zero norm")
+    checks.raise_first_failure()
     if backend == "gsplat":
         check_gsplat_usable(device, means.dtype, distortion_coord, nearfar_k)
         return rasterize_gsplat(means, quats, scales, opacities, features, viewmat, K, width, height, background,

@@ -1,4 +1,10 @@
-"""Input checks run before any kernel: one clear ValueError naming the argument."""
+"""Input checks run before any kernel: one clear ValueError naming the argument.
+
+Shape, dtype and device checks are immediate. Value checks (NaN/inf, positive focal lengths, ...)
+need the tensors' values; on a GPU each one read back alone is a host-device synchronisation, and
+the eleven of a render cost more than the 20k-Gaussian render itself. So they are collected in a
+`ValueChecks` and read back together, once, in registration order.
+"""
 from __future__ import annotations
 
 import torch
@@ -7,8 +13,35 @@ from le3d.errors import InputError
 from le3d.raster.constants import MAX_CHANNELS, NEARFAR_MAX_K
 
 
-def check_tensor(name: str, t, shape: tuple, device: torch.device | None = None, finite: bool = True):
-    """shape entries: an int (exact) or None (any). Floating dtype required."""
+class ValueChecks:
+    """Device-side conditions read back with one synchronisation; raises for the first false one."""
+
+    def __init__(self):
+        self._conditions: list[tuple[torch.Tensor, str]] = []
+
+    def require(self, condition: torch.Tensor, message: str):
+        """condition: a 0-d bool tensor (any device)."""
+        self._conditions.append((condition, message))
+
+    def finite(self, name: str, t: torch.Tensor):
+        if t.numel():
+            self.require(torch.isfinite(t).all(), f"{name}: contains NaN or inf")
+
+    def raise_first_failure(self):
+        if not self._conditions:
+            return
+        flags = torch.stack([c.to(self._conditions[0][0].device) for c, _ in self._conditions]).tolist()
+        self._conditions, pending = [], self._conditions
+        for ok, (_, message) in zip(flags, pending):
+            if not ok:
+                raise InputError(message)
+
+
+def check_tensor(name: str, t, shape: tuple, device: torch.device | None = None, finite: bool = True,
+                 checks: ValueChecks | None = None):
+    """shape entries: an int (exact) or None (any). Floating dtype required.
+
+    With `checks`, the finiteness check joins them (read back later); without, it runs now."""
     if not isinstance(t, torch.Tensor):
         raise InputError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
     if not t.is_floating_point():
@@ -18,8 +51,11 @@ def check_tensor(name: str, t, shape: tuple, device: torch.device | None = None,
         raise InputError(f"{name}: expected shape {want}, got {list(t.shape)}")
     if device is not None and t.device != device:
         raise InputError(f"{name}: on {t.device}, but the primitives are on {device}")
-    if finite and t.numel() and not bool(torch.isfinite(t).all()):
-        raise InputError(f"{name}: contains NaN or inf")
+    if finite:
+        pending = checks if checks is not None else ValueChecks()
+        pending.finite(name, t)
+        if checks is None:
+            pending.raise_first_failure()
 
 
 def check_image_size(width, height):
@@ -29,27 +65,28 @@ def check_image_size(width, height):
 
 
 def check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                 distortion_coord, n: int, device: torch.device, primitives: tuple = ()):
+                 distortion_coord, n: int, device: torch.device, checks: ValueChecks, primitives: tuple = ()):
     """Checks the arguments every rasterizer shares; returns the background (zeros by default).
 
-    `primitives`: the footprint's own tensors, which must share one dtype with features/viewmat/K."""
-    check_tensor("features", features, (n, None), device)
+    Value checks join `checks` (the caller reads them back). `primitives`: the footprint's own
+    tensors, which must share one dtype with features/viewmat/K."""
+    check_tensor("features", features, (n, None), device, checks=checks)
     C = features.shape[1]
     if not 1 <= C <= MAX_CHANNELS:
         raise InputError(f"features: 1 to {MAX_CHANNELS} channels supported, got {C}")
-    check_tensor("viewmat", viewmat, (4, 4), device)
-    check_tensor("K", K, (3, 3), device)
-    if float(K[0, 0].detach()) <= 0 or float(K[1, 1].detach()) <= 0:
-        raise InputError("K: focal lengths K[0,0] and K[1,1] must be positive")
+    check_tensor("viewmat", viewmat, (4, 4), device, checks=checks)
+    check_tensor("K", K, (3, 3), device, checks=checks)
+    checks.require((K[0, 0].detach() > 0) & (K[1, 1].detach() > 0),
+                   "K: focal lengths K[0,0] and K[1,1] must be positive")
     check_image_size(width, height)
     if background is not None:
-        check_tensor("background", background, (C,), device)
+        check_tensor("background", background, (C,), device, checks=checks)
     if not (0 < near < far):
         raise InputError(f"near/far: need 0 < near < far, got near={near}, far={far}")
     if not isinstance(nearfar_k, int) or not 0 <= nearfar_k <= NEARFAR_MAX_K:
         raise InputError(f"nearfar_k: expected an int in 0..{NEARFAR_MAX_K}, got {nearfar_k!r}")
     if distortion_coord is not None:
-        check_tensor("distortion_coord", distortion_coord, (n,), device)
+        check_tensor("distortion_coord", distortion_coord, (n,), device, checks=checks)
     dtypes = {t.dtype for t in (*primitives, features, viewmat, K)}
     if len(dtypes) != 1:
         raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
