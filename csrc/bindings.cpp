@@ -1,10 +1,12 @@
-// Python bindings of le3d._C: the tile rasterizer's forward and backward per backend.
+// Python bindings of le3d._C: the tile rasterizer's forward and backward per backend, the fused
+// Gaussian projection per backend, and the CPU convex hull.
 #include <torch/extension.h>
 
 #include <thread>
 
 #include "le3d/common.h"
 #include "le3d/hull_api.h"
+#include "le3d/project_api.h"
 #include "le3d/rasterize_api.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,9 +26,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "le3d compiled tile rasterizer (CPU always, CUDA when built with it)";
   m.def("rasterize_forward_cpu", &le3d::rasterize_forward_cpu);
   m.def("rasterize_backward_cpu", &le3d::rasterize_backward_cpu);
+  m.def("project_gaussians_forward_cpu", &le3d::project_gaussians_forward_cpu);
+  m.def("project_gaussians_backward_cpu", &le3d::project_gaussians_backward_cpu);
 #ifdef LE3D_WITH_CUDA
   m.def("rasterize_forward_cuda", &le3d::rasterize_forward_cuda);
   m.def("rasterize_backward_cuda", &le3d::rasterize_backward_cuda);
+  m.def("project_gaussians_forward_cuda", &le3d::project_gaussians_forward_cuda);
+  m.def("project_gaussians_backward_cuda", &le3d::project_gaussians_backward_cuda);
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

@@ -7,7 +7,8 @@
 
 Scenes are fixed random Gaussians (seeded) in front of one camera, C=3, with depth, distortion
 (u = disparity) and near/far (k=4) outputs on. Convexes are timed at the same N when
-convex_splat is importable. Times are medians of --repeats runs after one warm-up; peak memory is
+convex_splat is importable. With gsplat side by side, le3d also runs with colour, alpha and depth
+only (no distortion, no near/far), which is what gsplat's RGB+ED mode computes. Times are medians of --repeats runs after one warm-up; peak memory is
 the CUDA allocator's peak (GPU) or the process's peak RSS during one step (CPU, Linux; includes torch itself).
 """
 from __future__ import annotations
@@ -65,11 +66,17 @@ def time_fn(fn, repeats, device):
     return statistics.median(times)
 
 
-def le3d_step(scene, width, height, backend, backward):
+def le3d_step(scene, width, height, backend, backward, regularizers=True):
+    """regularizers=False: colour, alpha and depth only (what gsplat's RGB+ED mode computes)."""
     leaves = {k: (v.clone().requires_grad_(backward) if k not in ("viewmat", "K") else v) for k, v in scene.items()}
-    out = le3d.rasterize_gaussians(**leaves, width=width, height=height, backend=backend, nearfar_k=4)
+    if not regularizers:
+        leaves.pop("distortion_coord")
+    out = le3d.rasterize_gaussians(**leaves, width=width, height=height, backend=backend,
+                                   nearfar_k=4 if regularizers else 0)
     if backward:
-        loss = out.image.sum() + out.depth.sum() + out.distortion.sum() + (out.far_depth - out.near_depth).sum()
+        loss = out.image.sum() + out.depth.sum() + out.alpha.sum()
+        if regularizers:
+            loss = loss + out.distortion.sum() + (out.far_depth - out.near_depth).sum()
         loss.backward()
 
 
@@ -171,6 +178,8 @@ def main():
         else:
             reference_case = None
         if have_gsplat:
+            cases.append((f"le3d {backends[0]} RGB+D only", "gaussian",
+                           lambda bw: le3d_step(scene, w, h, backends[0], bw, regularizers=False)))
             cases.append(("gsplat 1.5 rasterization (RGB+ED)", "gaussian", lambda bw: gsplat_step(scene, w, h, bw)))
         if have_convex and n <= 200000:
             cases.append((f"le3d {backends[0]}", "convex", lambda bw: convex_step(scene, w, h, backends[0], bw)))
@@ -204,11 +213,15 @@ def main():
         fast = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"] == f"le3d {backends[0]}"
                 and r["primitive"] == "gaussian"]
         gs = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"].startswith("gsplat")]
+        plain = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"].endswith("RGB+D only")]
         cx = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["primitive"] == "convex"]
         if ref and fast:
             print(f"ratio {n} {w}x{h}: reference / {backends[0]} fwd+bwd = {ref[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.1f}x")
         if gs and fast:
             print(f"ratio {n} {w}x{h}: le3d / gsplat fwd+bwd time = {fast[0]['fwd_bwd_ms'] / gs[0]['fwd_bwd_ms']:.2f}")
+        if gs and plain:
+            print(f"ratio {n} {w}x{h}: le3d RGB+D only / gsplat fwd+bwd time = "
+                  f"{plain[0]['fwd_bwd_ms'] / gs[0]['fwd_bwd_ms']:.2f}")
         if cx and fast:
             print(f"ratio {n} {w}x{h}: convex / gaussian fwd+bwd time = {cx[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.2f}")
     if args.markdown:

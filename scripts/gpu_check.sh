@@ -5,6 +5,7 @@
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda); when one fails,
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
 #   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
+#   3b. scripts/profile_raster.py: the kernels that take a 1M/1080p step's time (le3d and gsplat)
 #   4. the viewer's server-side frame time at 1080p with 1M Gaussians
 #   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
 #   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs)
@@ -56,7 +57,7 @@ fi
 "$PY" -c "import le3d; print(le3d.backend_info())" | tee -a "$LOGS/gpu.txt"
 
 step "CUDA tests (pytest -m cuda)"
-CUDA_TESTS=${CUDA_TESTS:-"tests/test_raster_gaussians.py tests/test_convex_raster.py tests/test_post_refocus.py tests/test_post_tonemap.py"}
+CUDA_TESTS=${CUDA_TESTS:-"tests/test_raster_gaussians.py tests/test_projection_fused.py tests/test_convex_raster.py tests/test_post_refocus.py tests/test_post_tonemap.py"}
 PYTEST_TIMEOUT=$("$PY" -c "import pytest_timeout" 2>/dev/null && echo "--timeout=120")
 # shellcheck disable=SC2086
 timeout "$(limit 240)" "$PY" -m pytest -q -m cuda -p no:cacheprovider $PYTEST_TIMEOUT $CUDA_TESTS 2>&1 \
@@ -91,6 +92,10 @@ else
 fi
 timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown \
   --json "$LOGS/bench_raster_cuda.json" "${BENCH_ARGS[@]}" 2>&1 | tee "$LOGS/bench_raster.log" | tail -25
+
+step "profile: kernels of one 1M/1080p step"
+GS_FLAG=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
+timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG 2>&1 | tee "$LOGS/profile.log" | head -60
 
 step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
 timeout "$(limit 120)" "$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \

@@ -17,6 +17,15 @@ namespace le3d {
 namespace {
 
 constexpr int kBlock = kTileSize * kTileSize;
+constexpr unsigned kFullWarp = 0xffffffffu;
+static_assert(kBlock % 32 == 0, "blocks are whole warps (the backward's warp sums need full warps)");
+
+// Sum of v over the 32 lanes of a warp, valid in lane 0.
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(kFullWarp, v, offset);
+  return v;
+}
 
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
 // same fields; slot t is filled by thread t).
@@ -222,31 +231,48 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     __syncthreads();
     const int n_batch = batch_end - batch_start;
     for (int b = 0; b < n_batch; ++b) {
+      // Every thread of the block walks the same primitive b, so the warp can sum its 32 pixels'
+      // gradients with shuffles and issue one atomic per value instead of one per pixel. No thread
+      // leaves the loop early: inactive ones (outside the image, past their last contributor,
+      // skipped) contribute zeros.
       const int list_index = batch_end - 1 - b;
-      if (list_index >= my_last || pb.position <= 0) continue;
       const float* p = sh.params + b * P;
       const int id = sh.id[b];
-      const float raw = Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
-      if (raw < kAlphaMin) continue;  // skipped in the forward pass too
-      const float* f = features + static_cast<int64_t>(id) * C;
-      float colour_dot = 0.0f;
-      for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
-      float d_raw, w, dz, du;
-      if (!pb.step(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du)) continue;
-      if (d_raw != 0.0f) {
-        float grad[P];
+      bool active = list_index < my_last && pb.position > 0;
+      float raw = 0.0f;
+      if (active) {
+        raw = Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
+        active = raw >= kAlphaMin;  // skipped in the forward pass too
+      }
+      float d_raw = 0.0f, w = 0.0f, dz = 0.0f, du = 0.0f;
+      if (active) {
+        const float* f = features + static_cast<int64_t>(id) * C;
+        float colour_dot = 0.0f;
+        for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
+        active = pb.step(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du);
+        if (!active) d_raw = w = dz = du = 0.0f;
+      }
+      if (!__any_sync(kFullWarp, active)) continue;  // warp-uniform: no pixel of this warp uses b
+      const bool leader = (threadIdx.x & 31) == 0;
+      float grad[P];
 #pragma unroll
-        for (int q = 0; q < P; ++q) grad[q] = 0.0f;
-        Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
-        float* gp = g_params + static_cast<int64_t>(id) * P;
+      for (int q = 0; q < P; ++q) grad[q] = 0.0f;
+      if (active && d_raw != 0.0f) Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
+      float* gp = g_params + static_cast<int64_t>(id) * P;
 #pragma unroll
-        for (int q = 0; q < P; ++q)
-          if (grad[q] != 0.0f) atomicAdd(gp + q, grad[q]);
+      for (int q = 0; q < P; ++q) {
+        const float v = warp_sum(grad[q]);
+        if (leader && v != 0.0f) atomicAdd(gp + q, v);
       }
       float* gf = g_features + static_cast<int64_t>(id) * C;
-      for (int c = 0; c < C && c < CMAX; ++c) atomicAdd(gf + c, w * dimg[c]);
-      if (dz != 0.0f) atomicAdd(g_depths + id, dz);
-      if (du != 0.0f) atomicAdd(g_coords + id, du);
+      for (int c = 0; c < C && c < CMAX; ++c) {
+        const float v = warp_sum(active ? w * dimg[c] : 0.0f);
+        if (leader && v != 0.0f) atomicAdd(gf + c, v);
+      }
+      dz = warp_sum(dz);
+      du = warp_sum(du);
+      if (leader && dz != 0.0f) atomicAdd(g_depths + id, dz);
+      if (leader && du != 0.0f) atomicAdd(g_coords + id, du);
     }
   }
 }

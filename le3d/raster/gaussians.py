@@ -7,6 +7,7 @@ from le3d.errors import InputError
 from le3d.raster.backends import rasterize, resolve_backend
 from le3d.raster.constants import FOOTPRINT_GAUSSIAN
 from le3d.raster.gsplat_backend import check_gsplat_usable, rasterize_gsplat
+from le3d.raster.project_function import project_gaussians_fused
 from le3d.raster.projection import gaussian_params, project_gaussians
 from le3d.raster.types import RenderOutput
 from le3d.raster.validate import ValueChecks, check_common, check_tensor
@@ -45,7 +46,10 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
                                 near, far)
     backend = resolve_backend(backend, device, means.dtype)
 
-    means2d, conics, depths, bounds, radii = project_gaussians(
+    # The compiled backends project with the fused kernels; the reference keeps the PyTorch twin,
+    # which also serves gradients w.r.t. K (the fused backward has none).
+    project = project_gaussians if backend == "torch" or K.requires_grad else project_gaussians_fused
+    means2d, conics, depths, bounds, radii = project(
         means, quats, scales, opacities, viewmat, K, width, height, near, far
     )
     params = gaussian_params(means2d, conics, opacities)

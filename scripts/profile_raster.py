@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""Where a GPU rasterizer step spends its time: torch.profiler over a few forward+backward steps.
+
+  python scripts/profile_raster.py --n 1000000 --size 1920x1080            # le3d CUDA, all outputs
+  python scripts/profile_raster.py --n 1000000 --size 1920x1080 --gsplat   # gsplat 1.5 beside it
+
+Prints the kernels (and CPU-side ops) with the most device time per step, on the scene of
+scripts/bench_raster.py. Used by scripts/gpu_check.sh to say what to speed up next.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_raster import gsplat_step, le3d_step, make_scene  # noqa: E402
+
+
+def top_kernels(fn, steps: int, rows: int, title: str):
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            fn()
+        torch.cuda.synchronize()
+    # kernels carry device time themselves; the CPU-side ops that launched them carry none ("self")
+    events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    events.sort(key=lambda e: e.self_device_time_total, reverse=True)
+    total = sum(e.self_device_time_total for e in events) / steps / 1e3
+    print(f"\n{title}: {total:.2f} ms of kernels per step ({steps} steps)")
+    for e in events[:rows]:
+        print(f"  {e.self_device_time_total / steps / 1e3:8.3f} ms  x{e.count // steps:<4} {e.key[:90]}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=14)
+    ap.add_argument("--gsplat", action="store_true", help="profile gsplat's rasterization() too")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("profile_raster.py needs a CUDA device")
+    w, h = (int(v) for v in args.size.split("x"))
+    scene = make_scene(args.n, w, h, "cuda")
+    top_kernels(lambda: le3d_step(scene, w, h, "cuda", True), args.steps, args.rows,
+                f"le3d cuda, all outputs, {args.n} Gaussians {w}x{h}, forward+backward")
+    top_kernels(lambda: le3d_step(scene, w, h, "cuda", True, regularizers=False), args.steps, args.rows,
+                "le3d cuda, RGB+D only")
+    if args.gsplat:
+        top_kernels(lambda: gsplat_step(scene, w, h, True), args.steps, args.rows, "gsplat 1.5 RGB+ED")
+
+
+if __name__ == "__main__":
+    main()
