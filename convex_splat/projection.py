@@ -43,16 +43,17 @@ def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX):
 
     Interior is on the left of i -> j in (x, y) coordinates: (-dy, dx).(q - p_i) > 0, so the outward
     normal is (dy, -dx) / |d|. ok is False when the edges do not form one closed cycle of >= 3 edges.
-    CPU tensors use the compiled loop (le3d._C.hull_edges_cpu), others (and builds without the
-    extension) the torch twin; both take the same decisions (tests/test_convex_raster.py).
+    CPU and CUDA tensors use the compiled loops (le3d._C.hull_edges_cpu / hull_edges_cuda), others
+    (and builds without the extension) the torch twin; all take the same decisions
+    (tests/test_convex_raster.py).
     """
     p = p.double()  # the topology decision in double: consistent orientation tests
     p = p - p.mean(1, keepdim=True)  # smaller magnitudes: less cancellation below
-    if p.device.type == "cpu":
-        ext = load_extension()
-        if ext is not None and hasattr(ext, "hull_edges_cpu"):
-            edge, ok = ext.hull_edges_cpu(p, float(tol))
-            return edge, ok
+    ext = load_extension()
+    if ext is not None and p.device.type == "cpu":
+        return tuple(ext.hull_edges_cpu(p, float(tol)))
+    if ext is not None and p.device.type == "cuda" and ext.with_cuda and p.shape[1] <= 8:
+        return tuple(ext.hull_edges_cuda(p, float(tol)))
     return hull_edges_torch(p, tol)
 
 

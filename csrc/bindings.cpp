@@ -33,6 +33,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rasterize_backward_cuda", &le3d::rasterize_backward_cuda);
   m.def("project_gaussians_forward_cuda", &le3d::project_gaussians_forward_cuda);
   m.def("project_gaussians_backward_cuda", &le3d::project_gaussians_backward_cuda);
+  m.def("hull_edges_cuda", &le3d::hull_edges_cuda);
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

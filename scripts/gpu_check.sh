@@ -95,7 +95,7 @@ timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 
 
 step "profile: kernels of one 1M/1080p step"
 GS_FLAG=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
-timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG 2>&1 | tee "$LOGS/profile.log" | head -60
+timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG --convex 200000:1280x720 2>&1 | tee "$LOGS/profile.log" | grep -v Warn | head -75
 
 step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
 timeout "$(limit 120)" "$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \

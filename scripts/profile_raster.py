@@ -3,6 +3,7 @@
 
   python scripts/profile_raster.py --n 1000000 --size 1920x1080            # le3d CUDA, all outputs
   python scripts/profile_raster.py --n 1000000 --size 1920x1080 --gsplat   # gsplat 1.5 beside it
+  python scripts/profile_raster.py --convex 200000:1280x720                 # and convexes
 
 Prints the kernels (and CPU-side ops) with the most device time per step, on the scene of
 scripts/bench_raster.py. Used by scripts/gpu_check.sh to say what to speed up next.
@@ -17,7 +18,21 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_raster import gsplat_step, le3d_step, make_scene  # noqa: E402
+from bench_raster import convex_step, gsplat_step, le3d_step, make_scene  # noqa: E402
+
+
+def top_cpu_ops(fn, steps: int, rows: int, title: str):
+    """Host-side time per step: what a small scene's step waits on besides kernels (launches, syncs)."""
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            fn()
+        torch.cuda.synchronize()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    print(f"\n{title}: host time by op (self), per step")
+    for e in events[:rows]:
+        print(f"  {e.self_cpu_time_total / steps / 1e3:8.3f} ms  x{e.count // steps:<4} {e.key[:90]}")
 
 
 def top_kernels(fn, steps: int, rows: int, title: str):
@@ -43,6 +58,8 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--rows", type=int, default=14)
     ap.add_argument("--gsplat", action="store_true", help="profile gsplat's rasterization() too")
+    ap.add_argument("--convex", default=None, metavar="N:WxH",
+                    help="also profile convexes (6 points each) at this size, e.g. 200000:1280x720")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("profile_raster.py needs a CUDA device")
@@ -54,6 +71,15 @@ def main():
                 "le3d cuda, RGB+D only")
     if args.gsplat:
         top_kernels(lambda: gsplat_step(scene, w, h, True), args.steps, args.rows, "gsplat 1.5 RGB+ED")
+    small = make_scene(20000, 256, 256, "cuda")
+    top_cpu_ops(lambda: le3d_step(small, 256, 256, "cuda", True), 10, args.rows,
+                "le3d cuda, 20000 Gaussians 256x256, all outputs, forward+backward")
+    if args.convex:
+        n, wh = args.convex.split(":")
+        cw, ch = (int(v) for v in wh.split("x"))
+        convex_scene = make_scene(int(n), cw, ch, "cuda")
+        top_kernels(lambda: convex_step(convex_scene, cw, ch, "cuda", True), args.steps, args.rows,
+                    f"le3d cuda convexes, {n} at {cw}x{ch}, all outputs, forward+backward")
 
 
 if __name__ == "__main__":

@@ -225,29 +225,49 @@ def test_hull_rules():
     assert not hull_edges(same)[1].any()
 
 
-def test_compiled_hull_takes_the_torch_twins_decisions():
-    """le3d._C.hull_edges_cpu against hull_edges_torch: the same edges and cycles on random point sets and
-    on the degenerate ones (duplicates, collinear runs, points within the tolerance of an edge)."""
-    from convex_splat.projection import HULL_TOL_PX, hull_edges_torch
-    from le3d._ext import load_extension
+def hull_test_sets():
+    """Random point sets and degenerate ones (duplicates, collinear runs, points within the tolerance
+    of an edge), centred, float64."""
+    from convex_splat.projection import HULL_TOL_PX
 
-    ext = load_extension()
-    if ext is None:
-        pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
     g = torch.Generator().manual_seed(11)
     sets = [torch.randn(3000, k, 2, generator=g, dtype=torch.float64) * 30 for k in (3, 6, 8)]
     grid = torch.randint(0, 2, (3000, 4, 2), generator=g).double() * 4  # many collinear and repeated points
     near_edge = torch.tensor([[0.0, 0], [10, 0], [10, 10], [0, 10], [5, HULL_TOL_PX * 0.5], [5, -HULL_TOL_PX * 2]])
     sets += [grid, near_edge[None].double(), torch.zeros(2, 5, 2, dtype=torch.float64)]
+    return [p - p.mean(1, keepdim=True) for p in sets]
+
+
+def assert_compiled_hull_agrees(compiled, device):
+    from convex_splat.projection import HULL_TOL_PX, hull_edges_torch
+
     accepted = []
-    for p in sets:
-        centred = p - p.mean(1, keepdim=True)
-        edge, ok = ext.hull_edges_cpu(centred, HULL_TOL_PX)
+    for centred in hull_test_sets():
+        centred = centred.to(device)
+        edge, ok = compiled(centred, HULL_TOL_PX)
         edge_t, ok_t = hull_edges_torch(centred, HULL_TOL_PX)
         assert torch.equal(edge, edge_t) and torch.equal(ok, ok_t)
         accepted.append(float(ok.double().mean()))
     assert 0.05 < accepted[3] < 0.95  # the grid mixes valid hulls and degenerate (rejected) ones
     assert accepted[4] == 1.0 and accepted[5] == 0.0
+
+
+def test_compiled_hull_takes_the_torch_twins_decisions():
+    """le3d._C.hull_edges_cpu against hull_edges_torch: the same edges and cycles on every test set."""
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    if ext is None:
+        pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
+    assert_compiled_hull_agrees(ext.hull_edges_cpu, "cpu")
+
+
+@pytest.mark.cuda
+def test_cuda_hull_takes_the_torch_twins_decisions():
+    """le3d._C.hull_edges_cuda (no fused multiply-adds) against hull_edges_torch on the GPU."""
+    from le3d._ext import load_extension
+
+    assert_compiled_hull_agrees(load_extension().hull_edges_cuda, "cuda")
 
 
 def test_means2d_grad_is_screen_translation():

@@ -75,8 +75,10 @@ def assert_fused_matches_twin(tensors, device, viewmat_grad=True):
     assert torch.equal(out["bounds"][~kept], out32["bounds"][~kept])
     assert torch.allclose(out["bounds"][kept], out32["bounds"][kept], rtol=1e-5, atol=1e-3)
     for name in ("means2d", "conics", "depths"):
-        err = rel_err(out[name], ref_out[name])
-        assert err < 1e-5, f"{name}: relative error {err:.2e}"
+        # against float64: within 1e-5, or within twice the float32 twin's own error where float32
+        # itself cannot do better (conics of near-degenerate Gaussians: 3e-5 at 20k random ones)
+        err, err32 = rel_err(out[name], ref_out[name]), rel_err(out32[name], ref_out[name])
+        assert err < max(1e-5, 2 * err32), f"{name}: relative error {err:.2e} (float32 twin {err32:.2e})"
     assert grad.keys() == ref_grad.keys()
     for name in ref_grad:
         err = rel_err(grad[name], ref_grad[name])

@@ -125,10 +125,11 @@ void forward_tiles(const float* params, const float* features, const float* dept
     TileBatch<Footprint> batch;
     batch.gather(params, depths, coords, ids, begin, end);
     float colour[kMaxChannels];
+    float ring_w[kNearFarMaxK], ring_z[kNearFarMaxK];
     for (int i = ty * kTileSize; i < std::min(height, (ty + 1) * kTileSize); ++i) {
       for (int j = tx * kTileSize; j < std::min(width, (tx + 1) * kTileSize); ++j) {
         const float px = j + 0.5f, py = i + 0.5f;
-        PixelForward pf;
+        PixelForward pf(RingBuffer{ring_w, ring_z, 1});
         std::fill(colour, colour + C, 0.0f);
         for (int k = 0; k < end - begin; ++k) {
           const float raw = Footprint::raw_alpha_fast(batch.params.data() + static_cast<size_t>(k) * P,

@@ -6,6 +6,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 
+#include <cub/device/device_radix_sort.cuh>
+
 #include "le3d/common.h"
 #include "le3d/composite.h"
 #include "le3d/footprint_convex.h"
@@ -28,23 +30,34 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
-// same fields; slot t is filled by thread t).
-template <typename Footprint>
+// same fields; slot t is filled by thread t). With at most 4 channels the features come along, so
+// the per-pixel loops read them from shared memory rather than each thread from global memory.
+template <typename Footprint, int CMAX>
 struct SharedBatch {
   static constexpr int P = Footprint::kParams;
+  static constexpr bool kFeatures = CMAX <= 4;
   float params[kBlock * P];
   float depth[kBlock];
   float coord[kBlock];
   float threshold[kBlock];
+  float feature[kFeatures ? kBlock * CMAX : 1];
   int id[kBlock];
 
   __device__ void load(int slot, int primitive, const float* __restrict__ all_params,
-                       const float* __restrict__ depths, const float* __restrict__ coords) {
+                       const float* __restrict__ depths, const float* __restrict__ coords,
+                       const float* __restrict__ features, int C) {
     id[slot] = primitive;
     depth[slot] = depths[primitive];
     coord[slot] = coords ? coords[primitive] : 0.0f;
     for (int q = 0; q < P; ++q) params[slot * P + q] = all_params[static_cast<int64_t>(primitive) * P + q];
     threshold[slot] = Footprint::skip_threshold(params + slot * P);
+    if (kFeatures)
+      for (int c = 0; c < C; ++c) feature[slot * CMAX + c] = features[static_cast<int64_t>(primitive) * C + c];
+  }
+
+  // The features of slot b: from shared memory when loaded, else from global memory.
+  __device__ const float* features_of(int b, const float* __restrict__ features, int C) const {
+    return kFeatures ? feature + b * CMAX : features + static_cast<int64_t>(id[b]) * C;
   }
 };
 
@@ -83,7 +96,22 @@ __global__ void fill_keys_kernel(int N, const float* __restrict__ bounds,
     }
 }
 
-// Per-tile lists in (depth, id) order, in the same format as the CPU backend.
+// offsets[t] = index of the first sorted entry of tile t (offsets[tiles] = M): each entry writes the
+// offsets of the tiles between its predecessor's tile and its own.
+__global__ void tile_offsets_kernel(int M, const uint64_t* __restrict__ sorted_keys, int tiles,
+                                    int* __restrict__ offsets) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= M) return;
+  const int tile = static_cast<int>(sorted_keys[i] >> 32);
+  const int prev = i == 0 ? -1 : static_cast<int>(sorted_keys[i - 1] >> 32);
+  for (int t = prev + 1; t <= tile; ++t) offsets[t] = i;
+  if (i == M - 1)
+    for (int t = tile + 1; t <= tiles; ++t) offsets[t] = M;
+}
+
+// Per-tile lists in (depth, id) order, in the same format as the CPU backend. One radix sort of
+// (tile, depth bits) keys over only the bits in use (32 + bits of the tile count), stable, so equal
+// depths keep the id order.
 void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, int width, int height,
                     torch::Tensor* offsets_out, torch::Tensor* ids_out) {
   const int N = static_cast<int>(depths.size(0));
@@ -100,20 +128,37 @@ void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, in
   count_tiles_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), width, height,
                                                counts.data_ptr<int>());
   auto ends = counts.cumsum(0, torch::kInt64);
-  const int64_t total = ends[-1].item<int64_t>();
+  const int64_t total = ends[-1].item<int64_t>();  // the one host sync of a render: sizes the lists
+  TORCH_CHECK(total < (int64_t{1} << 31), "le3d cuda rasterizer: more than 2^31 tile entries");
+  const int M = static_cast<int>(total);
+  if (M == 0) {
+    *offsets_out = torch::zeros({tiles + 1}, int_opts);
+    *ids_out = torch::empty({0}, int_opts);
+    return;
+  }
   auto starts = ends - counts.to(torch::kInt64);
-  auto keys = torch::empty({total}, depths.options().dtype(torch::kInt64));
-  auto values = torch::empty({total}, int_opts);
-  if (total > 0)
-    fill_keys_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), depths.data_ptr<float>(),
-                                               width, height, starts.data_ptr<int64_t>(),
-                                               keys.data_ptr<int64_t>(), values.data_ptr<int>());
-  auto sorted = torch::sort(keys, /*stable=*/true, /*dim=*/0, /*descending=*/false);
-  auto sorted_keys = std::get<0>(sorted);
-  *ids_out = values.index_select(0, std::get<1>(sorted)).contiguous();
-  auto tile_of = torch::bitwise_right_shift(sorted_keys, 32);
-  auto per_tile = torch::bincount(tile_of, /*weights=*/{}, /*minlength=*/tiles);
-  *offsets_out = torch::cat({torch::zeros({1}, per_tile.options()), per_tile.cumsum(0)}).to(torch::kInt32);
+  auto key_opts = depths.options().dtype(torch::kInt64);
+  auto keys = torch::empty({M}, key_opts), sorted_keys = torch::empty({M}, key_opts);
+  auto values = torch::empty({M}, int_opts), sorted_values = torch::empty({M}, int_opts);
+  fill_keys_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), depths.data_ptr<float>(), width, height,
+                                             starts.data_ptr<int64_t>(), keys.data_ptr<int64_t>(),
+                                             values.data_ptr<int>());
+  int tile_bits = 0;
+  while ((1 << tile_bits) < tiles) ++tile_bits;
+  const auto* keys_in = reinterpret_cast<const uint64_t*>(keys.data_ptr<int64_t>());
+  auto* keys_out = reinterpret_cast<uint64_t*>(sorted_keys.data_ptr<int64_t>());
+  size_t temp_bytes = 0;
+  C10_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, values.data_ptr<int>(),
+                                                 sorted_values.data_ptr<int>(), M, 0, 32 + tile_bits, stream));
+  auto temp = torch::empty({static_cast<int64_t>(temp_bytes)}, depths.options().dtype(torch::kUInt8));
+  C10_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data_ptr(), temp_bytes, keys_in, keys_out,
+                                                 values.data_ptr<int>(), sorted_values.data_ptr<int>(), M, 0,
+                                                 32 + tile_bits, stream));
+  auto offsets = torch::empty({tiles + 1}, int_opts);
+  tile_offsets_kernel<<<(M + 255) / 256, 256, 0, stream>>>(M, keys_out, tiles, offsets.data_ptr<int>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  *offsets_out = offsets;
+  *ids_out = sorted_values;
 }
 
 template <typename Footprint, int CMAX>
@@ -125,7 +170,8 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     float* __restrict__ alpha, float* __restrict__ depth, float* __restrict__ distortion,
     float* __restrict__ near, float* __restrict__ far, float* __restrict__ aux) {
   constexpr int P = Footprint::kParams;
-  __shared__ SharedBatch<Footprint> sh;
+  __shared__ SharedBatch<Footprint, CMAX> sh;
+  extern __shared__ float ring_memory[];  // 2 * nearfar_k * kBlock floats (see RingBuffer)
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
   const int t = threadIdx.x;
@@ -134,7 +180,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   const bool inside = i < height && j < width;
   const float px = j + 0.5f, py = i + 0.5f;
   const int begin = offsets[tile], end = offsets[tile + 1];
-  PixelForward pf;
+  PixelForward pf(RingBuffer{ring_memory + t, ring_memory + nearfar_k * kBlock + t, kBlock});
   float colour[CMAX];
 #pragma unroll
   for (int c = 0; c < CMAX; ++c) colour[c] = 0.0f;
@@ -143,7 +189,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     if (__syncthreads_count(done) == kBlock) break;
     const int idx = start + t;
     if (idx < end) {
-      sh.load(t, ids[idx], params, depths, coords);
+      sh.load(t, ids[idx], params, depths, coords, features, C);
     }
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
@@ -154,7 +200,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
       if (step == PixelForward::kDone) {
         done = true;
       } else if (step == PixelForward::kAdded) {
-        const float* f = features + static_cast<int64_t>(sh.id[b]) * C;
+        const float* f = sh.features_of(b, features, C);
         for (int c = 0; c < C && c < CMAX; ++c) colour[c] += w * f[c];
       }
     }
@@ -182,7 +228,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     const float* __restrict__ d_far, float* __restrict__ g_params, float* __restrict__ g_features,
     float* __restrict__ g_depths, float* __restrict__ g_coords) {
   constexpr int P = Footprint::kParams;
-  __shared__ SharedBatch<Footprint> sh;
+  __shared__ SharedBatch<Footprint, CMAX> sh;
   __shared__ int sh_max_last;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
@@ -226,7 +272,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     __syncthreads();
     const int idx = batch_end - 1 - t;
     if (idx >= batch_start) {
-      sh.load(t, ids[idx], params, depths, coords);
+      sh.load(t, ids[idx], params, depths, coords, features, C);
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
@@ -246,7 +292,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       }
       float d_raw = 0.0f, w = 0.0f, dz = 0.0f, du = 0.0f;
       if (active) {
-        const float* f = features + static_cast<int64_t>(id) * C;
+        const float* f = sh.features_of(b, features, C);
         float colour_dot = 0.0f;
         for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
         active = pb.step(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du);
@@ -301,8 +347,11 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   bin_primitives(bounds, depths, W, H, &offsets, &ids);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
+  const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));
   dispatch_channels(C, [&](auto cmax) {
-    forward_kernel<Footprint, decltype(cmax)::value><<<tiles, kBlock, 0, stream>>>(
+    auto* kernel = forward_kernel<Footprint, decltype(cmax)::value>;
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, ring_bytes));
+    kernel<<<tiles, kBlock, ring_bytes, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         offsets.data_ptr<int>(), ids.data_ptr<int>(), out.image.data_ptr<float>(),

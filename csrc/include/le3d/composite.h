@@ -10,14 +10,27 @@
 
 namespace le3d {
 
+// Where a pixel keeps the weights and depths of its last k contributors (for far_depth): slot s is
+// at w[s * stride] and z[s * stride]. The CPU points it at arrays on its stack (stride 1); the CUDA
+// kernel at shared memory (stride = threads per block, so a warp's accesses hit distinct banks),
+// because per-thread arrays indexed at run time live in local memory, which cost the forward
+// kernel two thirds of its time at nearfar_k = 4 on an H100.
+struct RingBuffer {
+  float* w;
+  float* z;
+  int stride;
+};
+
 struct PixelForward {
   float T = 1.0f;
   float W = 0.0f, U = 0.0f, S = 0.0f, depth = 0.0f;
   int n = 0;
   int last = 0;  // one past the last contributor's index within its tile's list (0: none)
   float near_wz = 0.0f, near_w = 0.0f;
-  float ring_w[kNearFarMaxK];
-  float ring_z[kNearFarMaxK];
+  RingBuffer ring;
+  int ring_slot = 0;  // n % k, kept as a counter (no integer division per contributor)
+
+  LE3D_HD explicit PixelForward(RingBuffer ring_buffer) : ring(ring_buffer) {}
 
   enum Step { kSkip = 0, kAdded = 1, kDone = 2 };
 
@@ -37,8 +50,9 @@ struct PixelForward {
         near_wz += w * z;
         near_w += w;
       }
-      ring_w[n % nearfar_k] = w;
-      ring_z[n % nearfar_k] = z;
+      ring.w[ring_slot * ring.stride] = w;
+      ring.z[ring_slot * ring.stride] = z;
+      ring_slot = ring_slot + 1 == nearfar_k ? 0 : ring_slot + 1;
     }
     n += 1;
     last = list_index + 1;
@@ -52,15 +66,15 @@ struct PixelForward {
   LE3D_HD float far_weight(int k) const {
     const int m = n < k ? n : k;
     float sw = 0.0f;
-    for (int i = 0; i < m; ++i) sw += ring_w[i];
+    for (int i = 0; i < m; ++i) sw += ring.w[i * ring.stride];
     return sw;
   }
   LE3D_HD float far_depth(int k) const {
     const int m = n < k ? n : k;
     float swz = 0.0f, sw = 0.0f;
     for (int i = 0; i < m; ++i) {
-      swz += ring_w[i] * ring_z[i];
-      sw += ring_w[i];
+      swz += ring.w[i * ring.stride] * ring.z[i * ring.stride];
+      sw += ring.w[i * ring.stride];
     }
     return sw > 0.0f ? swz / sw : 0.0f;
   }

@@ -1,0 +1,91 @@
+// 2D convex-hull edges of one convex's projected points: the all-triples test of
+// convex_splat.projection.hull_edges_torch, in double, with the same formulas in the same order of
+// operations, so that the CPU loop, the CUDA kernel and the torch twin take the same decisions.
+// (On the GPU the products and sums are written with round-to-nearest intrinsics, which the
+// compiler may not fuse into FMAs: a fused a*b - c*d would round differently from torch.)
+#pragma once
+#include <cmath>
+
+#include "le3d/common.h"
+
+namespace le3d {
+
+LE3D_HD double hull_mul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+LE3D_HD double hull_add(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+LE3D_HD double hull_sub(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+// X(a, b) = p_a x p_b, G(a, b) = p_a . p_b for points q [K, 2]
+LE3D_HD double hull_cross(const double* q, int a, int b) {
+  return hull_sub(hull_mul(q[2 * a], q[2 * b + 1]), hull_mul(q[2 * a + 1], q[2 * b]));
+}
+LE3D_HD double hull_dot(const double* q, int a, int b) {
+  return hull_add(hull_mul(q[2 * a], q[2 * b]), hull_mul(q[2 * a + 1], q[2 * b + 1]));
+}
+
+// q: K (<= KMAX) points, centred on their mean. Sets edge[i * K + j] (zeroed by the caller) for
+// each hull edge i -> j (interior on its left) and returns whether the edges form one cycle of >= 3.
+template <int KMAX>
+LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
+  bool dup[KMAX];
+  for (int a = 0; a < K; ++a) {
+    dup[a] = false;
+    for (int b = 0; b < a; ++b) {
+      const double d = fmax(fabs(hull_sub(q[2 * a], q[2 * b])), fabs(hull_sub(q[2 * a + 1], q[2 * b + 1])));
+      if (d <= tol) dup[a] = true;
+    }
+  }
+  int out_deg[KMAX], in_deg[KMAX], edges = 0;
+  for (int a = 0; a < K; ++a) out_deg[a] = in_deg[a] = 0;
+  for (int i = 0; i < K; ++i) {
+    if (dup[i]) continue;
+    const double gii = hull_dot(q, i, i);
+    for (int j = 0; j < K; ++j) {
+      if (j == i || dup[j]) continue;
+      const double gij = hull_dot(q, i, j);
+      const double l2 = hull_sub(hull_add(gii, hull_dot(q, j, j)), 2 * gij);
+      const double len2 = l2 > 0 ? l2 : 0;
+      const double len = sqrt(len2);
+      if (!(len > tol)) continue;
+      const double tol_len = hull_mul(tol, len);
+      const double xij = hull_cross(q, i, j);
+      bool all_fine = true;
+      for (int k = 0; k < K && all_fine; ++k) {
+        if (k == i || k == j || dup[k]) continue;
+        const double cross = hull_add(hull_add(xij, hull_cross(q, j, k)), hull_cross(q, k, i));
+        const double dot = hull_sub(hull_sub(hull_dot(q, j, k), hull_dot(q, i, k)), hull_sub(gij, gii));
+        const bool inside = cross > tol_len;
+        const bool between = fabs(cross) <= tol_len && dot > 0 && dot < len2;
+        all_fine = inside || between;
+      }
+      if (all_fine) {
+        edge[i * K + j] = true;
+        ++out_deg[i];
+        ++in_deg[j];
+        ++edges;
+      }
+    }
+  }
+  bool cycle = edges >= 3;
+  for (int a = 0; a < K && cycle; ++a) cycle = out_deg[a] == in_deg[a] && out_deg[a] <= 1;
+  return cycle;
+}
+
+}  // namespace le3d
