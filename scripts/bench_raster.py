@@ -80,18 +80,26 @@ def le3d_step(scene, width, height, backend, backward, regularizers=True):
         loss.backward()
 
 
+def convex_scene(scene):
+    """Convexes (6 points each) around the scene's Gaussian means, built once per scene (outside the
+    timed steps: generating them on the CPU and copying them over took longer than a GPU render)."""
+    if "convex" not in scene:
+        n = scene["means"].shape[0]
+        g = torch.Generator().manual_seed(1)
+        scale = scene["scales"].mean(-1, keepdim=True)[:, None, :]
+        offsets = torch.nn.functional.normalize(torch.randn(n, 6, 3, generator=g), dim=-1).to(scene["means"].device)
+        size = scale[:, 0, 0] * 2
+        # delta and sigma are in inverse world units: 5 / size gives the same soft blob as ConvexSet's init
+        scene["convex"] = dict(points=scene["means"][:, None, :] + offsets * scale * 2, delta=5.0 / size,
+                               sigma=5.0 / size)
+    return scene["convex"]
+
+
 def convex_step(scene, width, height, backend, backward):
     import convex_splat
 
-    n = scene["means"].shape[0]
-    g = torch.Generator().manual_seed(1)
-    scale = scene["scales"].mean(-1, keepdim=True)[:, None, :]
-    offsets = torch.nn.functional.normalize(torch.randn(n, 6, 3, generator=g), dim=-1).to(scene["means"].device)
-    points = (scene["means"][:, None, :] + offsets * scale * 2).requires_grad_(backward)
-    # delta and sigma are in inverse world units: 5 / size gives the same soft blob as ConvexSet's init
-    size = (scale[:, 0, 0] * 2).to(points.device)
-    delta = (5.0 / size).requires_grad_(backward)
-    sigma = (5.0 / size).requires_grad_(backward)
+    c = convex_scene(scene)
+    points, delta, sigma = (c[k].clone().requires_grad_(backward) for k in ("points", "delta", "sigma"))
     opac = scene["opacities"].clone().requires_grad_(backward)
     feats = scene["features"].clone().requires_grad_(backward)
     out = convex_splat.rasterize_convexes(points, delta, sigma, opac, feats, scene["viewmat"], scene["K"], width,

@@ -11,7 +11,8 @@
 #   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs)
 # Every step has a time limit and the whole check a budget, so a hang or a slow build never eats
 # the rest: a step that would start with too little time left is reported as skipped.
-# Env: PY (python; default .venv/bin/python, else python3), SKIP_GSPLAT=1, SKIP_TRAIN=1,
+# Env: PY (python; default .venv/bin/python, else python3), SKIP_GSPLAT=1, SKIP_TRAIN=1, NCU=1 (Nsight
+#      Compute metrics of the two rasterizer kernels: occupancy, registers, stall reasons),
 #      BUDGET (s, default 480), GSPLAT_JOBS / MAX_JOBS (parallel compile jobs), CUDA_TESTS (files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -96,6 +97,16 @@ timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 
 step "profile: kernels of one 1M/1080p step"
 GS_FLAG=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
 timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG --convex 200000:1280x720 2>&1 | tee "$LOGS/profile.log" | grep -v Warn | head -75
+
+NCU_BIN=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+if [ "${NCU:-0}" = 1 ] && [ -n "$NCU_BIN" ]; then
+  step "ncu: le3d's forward and backward kernels at 1M/1080p (NCU=1)"
+  timeout "$(limit 75)" "$NCU_BIN" --kernel-name regex:"forward_kernel|backward_kernel" --launch-count 2 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      "$PY" -c "import sys; sys.path.insert(0, 'scripts'); from bench_raster import make_scene, le3d_step
+s = make_scene(1000000, 1920, 1080, 'cuda'); le3d_step(s, 1920, 1080, 'cuda', True)" >"$LOGS/ncu.log" 2>&1
+  grep -E "forward_kernel|backward_kernel|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Th|Memory Throughput|Block Limit|Stall|stall" "$LOGS/ncu.log" | head -60
+fi
 
 step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
 timeout "$(limit 120)" "$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \

@@ -305,8 +305,10 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       for (int q = 0; q < P; ++q) grad[q] = 0.0f;
       if (active && d_raw != 0.0f) Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
       float* gp = g_params + static_cast<int64_t>(id) * P;
+      const int used = Footprint::used_params(p);  // the same for the whole warp (one primitive)
 #pragma unroll
       for (int q = 0; q < P; ++q) {
+        if (q >= used) break;  // a convex's unused edge slots: zero gradients, no sums
         const float v = warp_sum(grad[q]);
         if (leader && v != 0.0f) atomicAdd(gp + q, v);
       }
@@ -316,9 +318,11 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
         if (leader && v != 0.0f) atomicAdd(gf + c, v);
       }
       dz = warp_sum(dz);
-      du = warp_sum(du);
       if (leader && dz != 0.0f) atomicAdd(g_depths + id, dz);
-      if (leader && du != 0.0f) atomicAdd(g_coords + id, du);
+      if (coords != nullptr) {  // no distortion output: du is zero
+        du = warp_sum(du);
+        if (leader && du != 0.0f) atomicAdd(g_coords + id, du);
+      }
     }
   }
 }

@@ -21,6 +21,9 @@ struct ConvexFootprint {
     return e < 0 ? 0 : (e > kMaxEdges ? kMaxEdges : e);
   }
 
+  // How many leading params can have a non-zero gradient: the header and the E active edges.
+  LE3D_HD static int used_params(const float* p) { return kHeader + 3 * edges(p); }
+
   // v[e] = delta s L_e(q) for the E active edges; returns their max.
   LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* v) {
     const float ds = p[1] * p[2];

@@ -11,6 +11,9 @@ namespace le3d {
 struct GaussianFootprint {
   static constexpr int kParams = 6;
 
+  // How many leading params can have a non-zero gradient (all of them).
+  LE3D_HD static int used_params(const float*) { return kParams; }
+
   // Unclamped alpha o * G(q); the caller applies the 0.99 clamp and the 1/255 skip.
   LE3D_HD static float raw_alpha(const float* p, float px, float py) {
     const float dx = p[0] - px, dy = p[1] - py;
