@@ -206,7 +206,8 @@ void backward_tiles(const float* params, const float* features, const float* dep
         for (int k = last - 1; k >= 0 && pb.position > 0; --k) {
           const int id = batch.id[k];
           const float* p = batch.params.data() + static_cast<size_t>(k) * P;
-          const float raw = Footprint::raw_alpha_fast(p, batch.threshold[k], px, py);
+          typename Footprint::Eval ev;  // kept for the gradient (a convex's exponentials, once)
+          const float raw = Footprint::raw_alpha_eval(p, batch.threshold[k], px, py, &ev);
           if (raw < kAlphaMin) continue;  // skipped in the forward pass too
           const float* f = features + static_cast<int64_t>(id) * C;
           float colour_dot = 0.0f;
@@ -215,7 +216,7 @@ void backward_tiles(const float* params, const float* features, const float* dep
           if (!pb.step(raw, batch.depth[k], batch.coord[k], colour_dot, pg, &d_raw, &w, &dz, &du))
             continue;
           if (d_raw != 0.0f)
-            Footprint::raw_alpha_backward(p, px, py, raw, d_raw, g_params + static_cast<int64_t>(id) * P);
+            Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, g_params + static_cast<int64_t>(id) * P);
           float* gf = g_features + static_cast<int64_t>(id) * C;
           for (int c = 0; c < C; ++c) gf[c] += w * dimg[c];
           g_depths[id] += dz;

@@ -43,39 +43,52 @@ struct ConvexFootprint {
     return p[4] <= 1.0f && p[3] * m > 5.55f * p[1];
   }
 
-  LE3D_HD static float raw_alpha(const float* p, float px, float py) {
+  // What the gradient needs from the forward evaluation at one pixel: the unnormalised softmax
+  // weights of the edges, 1 / their sum, phi and the coverage (E = 0: alpha was 0, no gradient).
+  // The CPU backward keeps it between the alpha and the gradient of a convex-pixel pair, so the E
+  // exponentials are evaluated once per pair instead of twice.
+  struct Eval {
+    float w[kMaxEdges];
+    float inv_sum, ph, coverage;
+    int E;
+  };
+
+  LE3D_HD static float evaluate(const float* p, float px, float py, Eval* ev) {
+    ev->E = 0;
     const int E = edges(p);
     if (E < 3) return 0.0f;
-    float v[kMaxEdges];
-    const float m = scaled_distances(p, px, py, E, v);
+    const float m = scaled_distances(p, px, py, E, ev->w);
     if (surely_invisible(p, m)) return 0.0f;
     float sum = 0.0f;
-    for (int e = 0; e < E; ++e) sum += expf(v[e] - m);
-    const float ph = (m + logf(sum)) / p[1];
-    const float coverage = 1.0f / (1.0f + expf(p[3] * ph));  // sigmoid(-sigma phi)
-    return p[4] * coverage;
+    for (int e = 0; e < E; ++e) {
+      ev->w[e] = expf(ev->w[e] - m);
+      sum += ev->w[e];
+    }
+    ev->ph = (m + logf(sum)) / p[1];
+    ev->coverage = 1.0f / (1.0f + expf(p[3] * ev->ph));  // sigmoid(-sigma phi)
+    ev->inv_sum = 1.0f / sum;
+    ev->E = E;
+    return p[4] * ev->coverage;
+  }
+
+  LE3D_HD static float raw_alpha(const float* p, float px, float py) {
+    Eval ev;
+    return evaluate(p, px, py, &ev);
   }
 
   // No cheap early-out for convexes (see GaussianFootprint::skip_threshold).
   LE3D_HD static float skip_threshold(const float*) { return -INFINITY; }
   LE3D_HD static float raw_alpha_fast(const float* p, float, float px, float py) { return raw_alpha(p, px, py); }
+  LE3D_HD static float raw_alpha_eval(const float* p, float, float px, float py, Eval* ev) {
+    return evaluate(p, px, py, ev);
+  }
 
-  // `raw` (the forward value) is not needed here: the softmax weights are recomputed.
-  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float /*raw*/, float grad_raw,
-                                         float* grad) {
-    const int E = edges(p);
-    if (E < 3) return;
+  // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams], from the pixel's evaluation.
+  LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float /*raw*/, const Eval& ev,
+                                              float grad_raw, float* grad) {
+    if (ev.E == 0) return;  // raw alpha was 0 here: no gradient
     const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
-    float v[kMaxEdges];
-    const float m = scaled_distances(p, px, py, E, v);
-    if (surely_invisible(p, m)) return;  // raw_alpha was 0 here: no gradient
-    float sum = 0.0f;
-    for (int e = 0; e < E; ++e) {
-      v[e] = expf(v[e] - m);  // v now holds the unnormalised softmax weights
-      sum += v[e];
-    }
-    const float ph = (m + logf(sum)) / delta;
-    const float coverage = 1.0f / (1.0f + expf(sigma * ph));
+    const float ph = ev.ph, coverage = ev.coverage;
     grad[4] += coverage * grad_raw;
     // d coverage / d phi = -sigma C (1 - C); d coverage / d sigma = -phi C (1 - C)
     const float dcov = o * grad_raw * coverage * (1.0f - coverage);
@@ -83,12 +96,11 @@ struct ConvexFootprint {
     grad[3] += -ph * dcov;
     // phi = LSE(delta s L) / delta.  With softmax weights pi_e:
     // d phi / d L_e = s pi_e;  d phi / d s = sum pi_e L_e;  d phi / d delta = (s sum pi_e L_e - phi) / delta
-    const float inv_sum = 1.0f / sum;
     float weighted_L = 0.0f;
-    for (int e = 0; e < E; ++e) {
+    for (int e = 0; e < ev.E; ++e) {
       const float* q = p + kHeader + 3 * e;
       const float L = q[0] * px + q[1] * py + q[2];
-      const float pi = v[e] * inv_sum;
+      const float pi = ev.w[e] * ev.inv_sum;
       weighted_L += pi * L;
       const float dL = dphi * s * pi;
       float* g = grad + kHeader + 3 * e;
@@ -98,6 +110,15 @@ struct ConvexFootprint {
     }
     grad[2] += dphi * weighted_L;
     grad[1] += dphi * (s * weighted_L - ph) / delta;
+  }
+
+  // The same, re-evaluating the pixel (for callers that keep no Eval: the CUDA backward, where
+  // holding E weights per thread across the compositing step costs registers).
+  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
+                                         float* grad) {
+    Eval ev;
+    evaluate(p, px, py, &ev);
+    raw_alpha_backward_eval(p, px, py, raw, ev, grad_raw, grad);
   }
 };
 

@@ -36,6 +36,12 @@ struct GaussianFootprint {
     return p[5] * expf(power);
   }
 
+  // The evaluation interface of ConvexFootprint: nothing beyond raw alpha is worth keeping here.
+  struct Eval {};
+  LE3D_HD static float raw_alpha_eval(const float* p, float threshold, float px, float py, Eval*) {
+    return raw_alpha_fast(p, threshold, px, py);
+  }
+
   // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams].
   // `raw` is raw_alpha(p, px, py) from the caller (> 0), so exp(power) = raw / o needs no expf.
   LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
@@ -49,6 +55,10 @@ struct GaussianFootprint {
     grad[3] += dpower * -dx * dy;
     grad[4] += dpower * -0.5f * dy * dy;
     grad[5] += g * grad_raw;
+  }
+  LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float raw, const Eval&,
+                                              float grad_raw, float* grad) {
+    raw_alpha_backward(p, px, py, raw, grad_raw, grad);
   }
 };
 
