@@ -1,5 +1,5 @@
 // Python bindings of le3d._C: the tile rasterizer's forward and backward per backend, the fused
-// Gaussian projection per backend, and the CPU convex hull.
+// Gaussian projection (one entry point per direction, any device), and the convex hull.
 #include <torch/extension.h>
 
 #include <thread>
@@ -26,18 +26,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "le3d compiled tile rasterizer (CPU always, CUDA when built with it)";
   m.def("rasterize_forward_cpu", &le3d::rasterize_forward_cpu);
   m.def("rasterize_backward_cpu", &le3d::rasterize_backward_cpu);
-  m.def("project_gaussians_forward_cpu", &le3d::project_gaussians_forward_cpu);
-  m.def("project_gaussians_backward_cpu", &le3d::project_gaussians_backward_cpu);
 #ifdef LE3D_WITH_CUDA
   m.def("rasterize_forward_cuda", &le3d::rasterize_forward_cuda);
   m.def("rasterize_backward_cuda", &le3d::rasterize_backward_cuda);
-  m.def("project_gaussians_forward_cuda", &le3d::project_gaussians_forward_cuda);
-  m.def("project_gaussians_backward_cuda", &le3d::project_gaussians_backward_cuda);
   m.def("hull_edges_cuda", &le3d::hull_edges_cuda);
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;
 #endif
+  m.def("project_gaussians_forward", &le3d::project_gaussians_forward);
+  m.def("project_gaussians_backward", &le3d::project_gaussians_backward);
   m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
   m.def("cpu_threads", &cpu_threads);
   m.attr("tile_size") = le3d::kTileSize;

@@ -80,19 +80,22 @@ def le3d_step(scene, width, height, backend, backward, regularizers=True):
         loss.backward()
 
 
+_CONVEX_SCENES: dict = {}  # id(scene) -> (scene, its convexes); holding the scene keeps its id unique
+
+
 def convex_scene(scene):
     """Convexes (6 points each) around the scene's Gaussian means, built once per scene (outside the
     timed steps: generating them on the CPU and copying them over took longer than a GPU render)."""
-    if "convex" not in scene:
+    if id(scene) not in _CONVEX_SCENES:
         n = scene["means"].shape[0]
         g = torch.Generator().manual_seed(1)
         scale = scene["scales"].mean(-1, keepdim=True)[:, None, :]
         offsets = torch.nn.functional.normalize(torch.randn(n, 6, 3, generator=g), dim=-1).to(scene["means"].device)
         size = scale[:, 0, 0] * 2
         # delta and sigma are in inverse world units: 5 / size gives the same soft blob as ConvexSet's init
-        scene["convex"] = dict(points=scene["means"][:, None, :] + offsets * scale * 2, delta=5.0 / size,
-                               sigma=5.0 / size)
-    return scene["convex"]
+        _CONVEX_SCENES[id(scene)] = (scene, dict(points=scene["means"][:, None, :] + offsets * scale * 2,
+                                                 delta=5.0 / size, sigma=5.0 / size))
+    return _CONVEX_SCENES[id(scene)][1]
 
 
 def convex_step(scene, width, height, backend, backward):

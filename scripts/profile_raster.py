@@ -21,32 +21,31 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_raster import convex_step, gsplat_step, le3d_step, make_scene  # noqa: E402
 
 
-def top_cpu_ops(fn, steps: int, rows: int, title: str):
-    """Host-side time per step: what a small scene's step waits on besides kernels (launches, syncs)."""
+def profiled(fn, steps: int):
+    """torch.profiler events of `steps` calls of fn (after one warm-up), device-synchronised."""
     fn()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             fn()
         torch.cuda.synchronize()
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    return prof.key_averages()
+
+
+def top_cpu_ops(fn, steps: int, rows: int, title: str):
+    """Host-side time per step: what a small scene's step waits on besides kernels (launches, syncs)."""
+    events = sorted(profiled(fn, steps), key=lambda e: e.self_cpu_time_total, reverse=True)
     print(f"\n{title}: host time by op (self), per step")
     for e in events[:rows]:
         print(f"  {e.self_cpu_time_total / steps / 1e3:8.3f} ms  x{e.count // steps:<4} {e.key[:90]}")
 
 
 def top_kernels(fn, steps: int, rows: int, title: str):
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(steps):
-            fn()
-        torch.cuda.synchronize()
     # kernels carry device time themselves; the CPU-side ops that launched them carry none ("self")
-    events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    events = [e for e in profiled(fn, steps) if e.self_device_time_total > 0]
     events.sort(key=lambda e: e.self_device_time_total, reverse=True)
-    total = sum(e.self_device_time_total for e in events) / steps / 1e3
-    print(f"\n{title}: {total:.2f} ms of kernels per step ({steps} steps)")
+    # (an autograd Function's row repeats the time of the kernel it launched, so no total is printed)
+    print(f"\n{title}: device time per step ({steps} steps)")
     for e in events[:rows]:
         print(f"  {e.self_device_time_total / steps / 1e3:8.3f} ms  x{e.count // steps:<4} {e.key[:90]}")
 

@@ -13,19 +13,11 @@ import torch
 from le3d._ext import load_extension
 
 
-def _kernels(device: torch.device):
-    ext = load_extension()
-    if device.type == "cuda":
-        return ext.project_gaussians_forward_cuda, ext.project_gaussians_backward_cuda
-    return ext.project_gaussians_forward_cpu, ext.project_gaussians_backward_cpu
-
-
 class ProjectGaussians(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means, quats, scales, opacities, viewmat, K, width: int, height: int, near: float,
                 far: float):
-        forward_kernel, _ = _kernels(means.device)
-        means2d, conics, depths, bounds, radii = forward_kernel(
+        means2d, conics, depths, bounds, radii = load_extension().project_gaussians_forward(
             means, quats, scales, opacities, viewmat, K, width, height, near, far)
         ctx.save_for_backward(means, quats, scales, viewmat, K)
         ctx.config = (width, height, near, far)
@@ -36,14 +28,13 @@ class ProjectGaussians(torch.autograd.Function):
     def backward(ctx, d_means2d, d_conics, d_depths, _d_bounds, _d_radii):
         means, quats, scales, viewmat, K = ctx.saved_tensors
         width, height, near, far = ctx.config
-        _, backward_kernel = _kernels(means.device)
 
         def dense(g, shape):
             return means.new_zeros(shape) if g is None else g.contiguous()
 
         n = means.shape[0]
         viewmat_grad = ctx.needs_input_grad[4]
-        d_means, d_quats, d_scales, d_view_shares = backward_kernel(
+        d_means, d_quats, d_scales, d_view_shares = load_extension().project_gaussians_backward(
             means, quats, scales, viewmat, K, width, height, near, far, dense(d_means2d, (n, 2)),
             dense(d_conics, (n, 3)), dense(d_depths, (n,)), viewmat_grad)
         d_viewmat = None

@@ -1,4 +1,6 @@
-// Entry points of the fused Gaussian projection (math in project_gaussian.h), one per device.
+// The fused Gaussian projection (math in project_gaussian.h): one entry point per direction
+// (csrc/project.cpp: checks, allocation, dispatch on the tensors' device) over one loop per device
+// (cpu/project_cpu.cpp, cuda/project_cuda.cu).
 // Inputs (float32, contiguous, one device): means [N,3], quats [N,4], scales [N,3], opacities [N],
 // viewmat [4,4], K [3,3].
 // forward -> {means2d [N,2], conics [N,3], depths [N], bounds [N,4], radii [N] int32}
@@ -13,58 +15,41 @@
 
 namespace le3d {
 
-// Shape/dtype/device checks and output allocation shared by the CPU and CUDA entry points.
-inline void check_projection_inputs(const std::vector<torch::Tensor>& ts, const char* who) {
-  const auto device = ts[0].device();
-  for (const auto& t : ts) {
-    TORCH_CHECK(t.device() == device, who, ": tensors must share one device");
-    TORCH_CHECK(t.scalar_type() == torch::kFloat32, who, ": tensors must be float32");
-    TORCH_CHECK(t.is_contiguous(), who, ": tensors must be contiguous");
-  }
-}
+// Raw pointers of the inputs, on the device the loop runs on (viewmat and K too: the CUDA loop reads
+// them on the device, so a render needs no host sync).
+struct ProjectionArgs {
+  int64_t N;
+  const float *means, *quats, *scales, *opacities, *viewmat, *K;
+  int width, height;
+  float near, far;
+};
 
 struct ProjectionOutputs {
-  torch::Tensor means2d, conics, depths, bounds, radii;
-  explicit ProjectionOutputs(const torch::Tensor& means)
-      : means2d(torch::empty({means.size(0), 2}, means.options())),
-        conics(torch::empty({means.size(0), 3}, means.options())),
-        depths(torch::empty({means.size(0)}, means.options())),
-        bounds(torch::empty({means.size(0), 4}, means.options())),
-        radii(torch::empty({means.size(0)}, means.options().dtype(torch::kInt32))) {}
-  std::vector<torch::Tensor> list() const { return {means2d, conics, depths, bounds, radii}; }
+  float *means2d, *conics, *depths, *bounds;
+  int* radii;
 };
 
-struct ProjectionGrads {
-  torch::Tensor d_means, d_quats, d_scales, d_viewmat;
-  ProjectionGrads(const torch::Tensor& means, bool viewmat_grad)
-      : d_means(torch::empty_like(means)), d_quats(torch::empty({means.size(0), 4}, means.options())),
-        d_scales(torch::empty_like(means)),
-        d_viewmat(torch::empty({viewmat_grad ? means.size(0) : 0, kViewmatGrads}, means.options())) {}
-  std::vector<torch::Tensor> list() const { return {d_means, d_quats, d_scales, d_viewmat}; }
+struct ProjectionGradients {
+  const float *d_means2d, *d_conics, *d_depths;  // upstream
+  float *d_means, *d_quats, *d_scales, *d_viewmat;  // d_viewmat: nullptr unless requested
 };
 
-std::vector<torch::Tensor> project_gaussians_forward_cpu(
-    const torch::Tensor& means, const torch::Tensor& quats, const torch::Tensor& scales,
-    const torch::Tensor& opacities, const torch::Tensor& viewmat, const torch::Tensor& K, int64_t width,
-    int64_t height, double near, double far);
-
-std::vector<torch::Tensor> project_gaussians_backward_cpu(
-    const torch::Tensor& means, const torch::Tensor& quats, const torch::Tensor& scales,
-    const torch::Tensor& viewmat, const torch::Tensor& K, int64_t width, int64_t height, double near, double far,
-    const torch::Tensor& d_means2d, const torch::Tensor& d_conics, const torch::Tensor& d_depths,
-    bool viewmat_grad);
-
+void project_forward_loop_cpu(const ProjectionArgs& args, const ProjectionOutputs& out);
+void project_backward_loop_cpu(const ProjectionArgs& args, const ProjectionGradients& grads);
 #ifdef LE3D_WITH_CUDA
-std::vector<torch::Tensor> project_gaussians_forward_cuda(
+void project_forward_loop_cuda(const ProjectionArgs& args, const ProjectionOutputs& out);
+void project_backward_loop_cuda(const ProjectionArgs& args, const ProjectionGradients& grads);
+#endif
+
+std::vector<torch::Tensor> project_gaussians_forward(
     const torch::Tensor& means, const torch::Tensor& quats, const torch::Tensor& scales,
     const torch::Tensor& opacities, const torch::Tensor& viewmat, const torch::Tensor& K, int64_t width,
     int64_t height, double near, double far);
 
-std::vector<torch::Tensor> project_gaussians_backward_cuda(
+std::vector<torch::Tensor> project_gaussians_backward(
     const torch::Tensor& means, const torch::Tensor& quats, const torch::Tensor& scales,
     const torch::Tensor& viewmat, const torch::Tensor& K, int64_t width, int64_t height, double near, double far,
     const torch::Tensor& d_means2d, const torch::Tensor& d_conics, const torch::Tensor& d_depths,
     bool viewmat_grad);
-#endif
 
 }  // namespace le3d
