@@ -101,7 +101,7 @@ timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG --convex 200000:1
 NCU_BIN=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
 if [ "${NCU:-0}" = 1 ] && [ -n "$NCU_BIN" ]; then
   step "ncu: le3d's forward and backward kernels at 1M/1080p (NCU=1)"
-  timeout "$(limit 75)" "$NCU_BIN" --kernel-name regex:"forward_kernel|backward_kernel" --launch-count 2 \
+  timeout "$(limit 75)" "$NCU_BIN" --kernel-name regex:"(^|:)(forward|backward)_kernel" --launch-count 2 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
       "$PY" -c "import sys; sys.path.insert(0, 'scripts'); from bench_raster import make_scene, le3d_step
 s = make_scene(1000000, 1920, 1080, 'cuda'); le3d_step(s, 1920, 1080, 'cuda', True)" >"$LOGS/ncu.log" 2>&1
