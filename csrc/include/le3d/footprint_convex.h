@@ -24,23 +24,34 @@ struct ConvexFootprint {
   // How many leading params can have a non-zero gradient: the header and the E active edges.
   LE3D_HD static int used_params(const float* p) { return kHeader + 3 * edges(p); }
 
-  // v[e] = delta s L_e(q) for the E active edges; returns their max.
-  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* v) {
+  // v[e] = delta s L_e(q) for the E active edges; returns their max, and its edge in *argmax.
+  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* v, int* argmax) {
     const float ds = p[1] * p[2];
     float m = -INFINITY;
+    *argmax = 0;
     for (int e = 0; e < E; ++e) {
       const float* q = p + kHeader + 3 * e;
       v[e] = ds * (q[0] * px + q[1] * py + q[2]);
-      m = v[e] > m ? v[e] : m;
+      if (v[e] > m) {
+        m = v[e];
+        *argmax = e;
+      }
     }
     return m;
   }
 
-  // sigma phi >= sigma m / delta; when that exceeds ln(254) the raw alpha o * sigmoid(-sigma phi)
-  // is below 1/255 for any o <= 1, so the compositor would skip it anyway (the 5.55 > ln(254) =
-  // 5.537 keeps a margin for rounding). Saves the exponentials outside the convex.
-  LE3D_HD static bool surely_invisible(const float* p, float m) {
-    return p[4] <= 1.0f && p[3] * m > 5.55f * p[1];
+  // The early-out of a convex, once per convex and tile batch: alpha = o sigmoid(-sigma phi) is below
+  // the compositor's 1/255 exactly when sigma phi > ln(255 o - 1), and phi >= m / delta
+  // (m = max_e delta s L_e), so a pixel with sigma m > threshold delta needs no exponentials: the
+  // compositor would skip it anyway. threshold = ln(255 o - 1) + 1e-3 (a margin for rounding), or -inf
+  // when 255 o <= 1 (never visible).
+  LE3D_HD static float skip_threshold(const float* p) {
+    const float x = 255.0f * p[4] - 1.0f;
+    return x > 0.0f ? logf(x) + 1e-3f : -INFINITY;
+  }
+
+  LE3D_HD static bool surely_invisible(const float* p, float threshold, float m) {
+    return p[3] * m > threshold * p[1];
   }
 
   // What the gradient needs from the forward evaluation at one pixel: the unnormalised softmax
@@ -53,15 +64,18 @@ struct ConvexFootprint {
     int E;
   };
 
-  LE3D_HD static float evaluate(const float* p, float px, float py, Eval* ev) {
+  // Raw alpha at one pixel (0 when surely invisible), and what its gradient needs in *ev.
+  // threshold: skip_threshold(p).
+  LE3D_HD static float evaluate(const float* p, float threshold, float px, float py, Eval* ev) {
     ev->E = 0;
     const int E = edges(p);
     if (E < 3) return 0.0f;
-    const float m = scaled_distances(p, px, py, E, ev->w);
-    if (surely_invisible(p, m)) return 0.0f;
+    int argmax;
+    const float m = scaled_distances(p, px, py, E, ev->w, &argmax);
+    if (surely_invisible(p, threshold, m)) return 0.0f;
     float sum = 0.0f;
     for (int e = 0; e < E; ++e) {
-      ev->w[e] = expf(ev->w[e] - m);
+      ev->w[e] = e == argmax ? 1.0f : expf(ev->w[e] - m);  // exp(0) = 1: one exponential fewer
       sum += ev->w[e];
     }
     ev->ph = (m + logf(sum)) / p[1];
@@ -73,14 +87,15 @@ struct ConvexFootprint {
 
   LE3D_HD static float raw_alpha(const float* p, float px, float py) {
     Eval ev;
-    return evaluate(p, px, py, &ev);
+    return evaluate(p, skip_threshold(p), px, py, &ev);
   }
 
-  // No cheap early-out for convexes (see GaussianFootprint::skip_threshold).
-  LE3D_HD static float skip_threshold(const float*) { return -INFINITY; }
-  LE3D_HD static float raw_alpha_fast(const float* p, float, float px, float py) { return raw_alpha(p, px, py); }
-  LE3D_HD static float raw_alpha_eval(const float* p, float, float px, float py, Eval* ev) {
-    return evaluate(p, px, py, ev);
+  LE3D_HD static float raw_alpha_fast(const float* p, float threshold, float px, float py) {
+    Eval ev;
+    return evaluate(p, threshold, px, py, &ev);
+  }
+  LE3D_HD static float raw_alpha_eval(const float* p, float threshold, float px, float py, Eval* ev) {
+    return evaluate(p, threshold, px, py, ev);
   }
 
   // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams], from the pixel's evaluation.
@@ -117,7 +132,7 @@ struct ConvexFootprint {
   LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
                                          float* grad) {
     Eval ev;
-    evaluate(p, px, py, &ev);
+    evaluate(p, skip_threshold(p), px, py, &ev);
     raw_alpha_backward_eval(p, px, py, raw, ev, grad_raw, grad);
   }
 };
