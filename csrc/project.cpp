@@ -2,6 +2,7 @@
 // loop by the tensors' device (the loops: cpu/project_cpu.cpp, cuda/project_cuda.cu).
 #include <torch/extension.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "le3d/project_api.h"
@@ -32,6 +33,27 @@ ProjectionArgs make_args(const torch::Tensor& means, const torch::Tensor& quats,
                         static_cast<int>(height), static_cast<float>(near), static_cast<float>(far)};
 }
 
+// Runs the loop for the tensors' device: `cpu` on the CPU, `cuda` (nullptr in builds without CUDA,
+// which check_inputs has already refused CUDA tensors for) on a GPU, under that GPU's guard.
+template <typename Data>
+using Loop = void (*)(const ProjectionArgs&, const Data&);
+
+template <typename Data>
+void run_loop(const torch::Tensor& like, const ProjectionArgs& args, const Data& data, Loop<Data> cpu,
+              std::type_identity_t<Loop<Data>> cuda) {
+  if (!like.is_cuda()) return cpu(args, data);
+#ifdef LE3D_WITH_CUDA
+  const at::cuda::OptionalCUDAGuard guard(like.device());
+  cuda(args, data);
+#endif
+}
+
+#ifdef LE3D_WITH_CUDA
+#define LE3D_CUDA_LOOP(loop) loop
+#else
+#define LE3D_CUDA_LOOP(loop) nullptr
+#endif
+
 }  // namespace
 
 std::vector<torch::Tensor> project_gaussians_forward(
@@ -48,13 +70,7 @@ std::vector<torch::Tensor> project_gaussians_forward(
                                 far);
     const ProjectionOutputs out{means2d.data_ptr<float>(), conics.data_ptr<float>(), depths.data_ptr<float>(),
                                 bounds.data_ptr<float>(), radii.data_ptr<int>()};
-#ifdef LE3D_WITH_CUDA
-    if (means.is_cuda()) {
-      const at::cuda::OptionalCUDAGuard guard(means.device());
-      project_forward_loop_cuda(args, out);
-    } else
-#endif
-      project_forward_loop_cpu(args, out);
+    run_loop(means, args, out, project_forward_loop_cpu, LE3D_CUDA_LOOP(project_forward_loop_cuda));
   }
   return {means2d, conics, depths, bounds, radii};
 }
@@ -74,13 +90,7 @@ std::vector<torch::Tensor> project_gaussians_backward(
                                     d_depths.data_ptr<float>(),  d_means.data_ptr<float>(),
                                     d_quats.data_ptr<float>(),   d_scales.data_ptr<float>(),
                                     viewmat_grad ? d_viewmat.data_ptr<float>() : nullptr};
-#ifdef LE3D_WITH_CUDA
-    if (means.is_cuda()) {
-      const at::cuda::OptionalCUDAGuard guard(means.device());
-      project_backward_loop_cuda(args, grads);
-    } else
-#endif
-      project_backward_loop_cpu(args, grads);
+    run_loop(means, args, grads, project_backward_loop_cpu, LE3D_CUDA_LOOP(project_backward_loop_cuda));
   }
   return {d_means, d_quats, d_scales, d_viewmat};
 }
