@@ -8,11 +8,27 @@
 #include "le3d/hull_api.h"
 #include "le3d/project_api.h"
 #include "le3d/rasterize_api.h"
+#include "cpu/vector_math.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 namespace {
+// vexp and vlog of csrc/cpu/vector_math.h elementwise (float32 CPU tensor), for their accuracy test.
+std::vector<torch::Tensor> vector_math_cpu(const torch::Tensor& x) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32, "vector_math_cpu: float32 CPU tensor");
+  auto in = x.contiguous();
+  auto e = torch::empty_like(in), l = torch::empty_like(in);
+  const float* src = in.data_ptr<float>();
+  float* pe = e.data_ptr<float>();
+  float* pl = l.data_ptr<float>();
+  for (int64_t i = 0; i < in.numel(); ++i) {
+    pe[i] = le3d::vexp(src[i]);
+    pl[i] = le3d::vlog(src[i]);
+  }
+  return {e, l};
+}
+
 int cpu_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -38,6 +54,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project_gaussians_backward", &le3d::project_gaussians_backward);
   m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
   m.def("cpu_threads", &cpu_threads);
+  m.def("vector_math_cpu", &vector_math_cpu);
   m.attr("tile_size") = le3d::kTileSize;
   m.attr("nearfar_max_k") = le3d::kNearFarMaxK;
   m.attr("max_channels") = le3d::kMaxChannels;

@@ -1,6 +1,7 @@
 // C++ CPU backend of the tile rasterizer: binning, per-tile forward, per-tile backward.
 // Tiles are processed in parallel with OpenMP; the per-pixel math is in include/le3d/.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "le3d/footprint_gaussian.h"
 #include "le3d/rasterize_api.h"
 #include "le3d/tiles.h"
+#include "footprint_rows.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -34,9 +36,9 @@ int thread_id() {
 }
 
 void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
-                  const torch::Tensor& depths, const torch::Tensor& coords,
+                  const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
                   const torch::Tensor& background, int64_t nearfar_k) {
-  for (const auto* t : {&params, &features, &depths, &background}) {
+  for (const auto* t : {&params, &features, &depths, &bounds, &background}) {
     TORCH_CHECK(t->device().is_cpu(), "le3d cpu rasterizer: tensors must be on the CPU");
     TORCH_CHECK(t->scalar_type() == torch::kFloat32, "le3d cpu rasterizer: tensors must be float32");
     TORCH_CHECK(t->is_contiguous(), "le3d cpu rasterizer: tensors must be contiguous");
@@ -44,6 +46,7 @@ void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
   TORCH_CHECK(features.size(1) >= 1 && features.size(1) <= kMaxChannels, "features: 1..64 channels");
   TORCH_CHECK(nearfar_k >= 0 && nearfar_k <= kNearFarMaxK, "nearfar_k out of range");
   TORCH_CHECK(coords.numel() == 0 || coords.numel() == params.size(0), "coords: [N] or empty");
+  TORCH_CHECK(bounds.dim() == 2 && bounds.size(0) == params.size(0) && bounds.size(1) == 4, "bounds: [N, 4]");
 }
 
 // Per-tile lists of primitive ids, each in (depth, id) order.
@@ -82,22 +85,35 @@ void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, in
   *ids_out = ids;
 }
 
-// A tile's primitives copied into contiguous arrays (front to back), so the per-pixel loops read
-// memory in order, plus each primitive's skip threshold (computed once per tile, not per pixel).
+// Where a tile lies in the image: its first pixel and how many of its rows and columns exist.
+struct TileGeometry {
+  int x0, y0, rows, cols;
+  TileGeometry(int tile, int width, int height) {
+    const int tiles_x = (width + kTileSize - 1) / kTileSize;
+    x0 = (tile % tiles_x) * kTileSize;
+    y0 = (tile / tiles_x) * kTileSize;
+    rows = std::min(kTileSize, height - y0);
+    cols = std::min(kTileSize, width - x0);
+  }
+  int64_t pixel(int r, int c, int width) const { return static_cast<int64_t>(y0 + r) * width + x0 + c; }
+};
+
+// A tile's primitives copied into contiguous arrays (front to back), so the loops read memory in
+// order, with each primitive's skip threshold and the box of tile pixels its screen bound reaches
+// (rows r0..r1, columns c0..c1, tile-local): outside it alpha < 1/255 by the bound's construction,
+// so no pixel there is evaluated or composited.
 template <typename Footprint>
 struct TileBatch {
   std::vector<float> params, depth, coord, threshold;
-  std::vector<int> id;
+  std::vector<int> id, r0, r1, c0, c1;
 
-  void gather(const float* all_params, const float* depths, const float* coords, const int* ids,
-              int begin, int end) {
+  void gather(const float* all_params, const float* depths, const float* coords, const float* bounds,
+              const int* ids, int begin, int end, const TileGeometry& tile) {
     constexpr int P = Footprint::kParams;
     const int n = end - begin;
     params.resize(static_cast<size_t>(n) * P);
-    depth.resize(n);
-    coord.resize(n);
-    threshold.resize(n);
-    id.resize(n);
+    for (auto* v : {&depth, &coord, &threshold}) v->resize(n);
+    for (auto* v : {&id, &r0, &r1, &c0, &c1}) v->resize(n);
     for (int k = 0; k < n; ++k) {
       const int i = ids[begin + k];
       id[k] = i;
@@ -106,122 +122,212 @@ struct TileBatch {
       depth[k] = depths[i];
       coord[k] = coords ? coords[i] : 0.0f;
       threshold[k] = Footprint::skip_threshold(params.data() + static_cast<size_t>(k) * P);
+      // Pixel j is inside the bound when xmin <= j + 0.5 <= xmax (as tile_rect); the list holds only
+      // primitives whose bound reaches this tile, so the clipped ranges are not empty.
+      const float* b = bounds + 4 * static_cast<int64_t>(i);
+      // (Clamped as floats: a huge primitive's bound may not fit an int.)
+      c0[k] = static_cast<int>(std::fmax(std::ceil(b[0] - 0.5f) - tile.x0, 0.0f));
+      r0[k] = static_cast<int>(std::fmax(std::ceil(b[1] - 0.5f) - tile.y0, 0.0f));
+      c1[k] = static_cast<int>(std::fmin(std::floor(b[2] - 0.5f) - tile.x0, tile.cols - 1.0f));
+      r1[k] = static_cast<int>(std::fmin(std::floor(b[3] - 0.5f) - tile.y0, tile.rows - 1.0f));
     }
+  }
+  const float* params_of(int k) const { return params.data() + static_cast<size_t>(k) * Footprint::kParams; }
+};
+
+// Per-thread working memory of the forward pass, reused across tiles.
+struct ForwardScratch {
+  std::vector<PixelForward> pixels;
+  std::vector<float> ring_w, ring_z, colour, alpha;
+  std::vector<int> row_alive;  // pixels of each row still compositing
+  std::vector<unsigned char> done;
+  explicit ForwardScratch(int C)
+      : ring_w(rows::kTilePixels * kNearFarMaxK), ring_z(rows::kTilePixels * kNearFarMaxK),
+        colour(static_cast<size_t>(rows::kTilePixels) * C), alpha(rows::kTilePixels),
+        row_alive(kTileSize), done(rows::kTilePixels) {
+    pixels.reserve(rows::kTilePixels);
   }
 };
 
+// Front to back, one primitive at a time: its alpha over the rows of its box (vectorised, see
+// footprint_rows.h), then every live pixel of the box composites it.
 template <typename Footprint>
-void forward_tiles(const float* params, const float* features, const float* depths,
-                   const float* coords, const float* background, int C, int width, int height,
+void forward_tiles(const float* params, const float* features, const float* depths, const float* coords,
+                   const float* bounds, const float* background, int C, int width, int height,
                    int nearfar_k, const int* offsets, const int* ids, float* image, float* alpha,
                    float* depth, float* distortion, float* near, float* far, float* aux) {
-  const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  const int tiles_y = (height + kTileSize - 1) / kTileSize;
-  constexpr int P = Footprint::kParams;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int tile = 0; tile < tiles_x * tiles_y; ++tile) {
-    const int tx = tile % tiles_x, ty = tile / tiles_x;
-    const int begin = offsets[tile], end = offsets[tile + 1];
+  const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
+#pragma omp parallel
+  {
+    ForwardScratch scratch(C);
     TileBatch<Footprint> batch;
-    batch.gather(params, depths, coords, ids, begin, end);
-    float colour[kMaxChannels];
-    float ring_w[kNearFarMaxK], ring_z[kNearFarMaxK];
-    for (int i = ty * kTileSize; i < std::min(height, (ty + 1) * kTileSize); ++i) {
-      for (int j = tx * kTileSize; j < std::min(width, (tx + 1) * kTileSize); ++j) {
-        const float px = j + 0.5f, py = i + 0.5f;
-        PixelForward pf(RingBuffer{ring_w, ring_z, 1});
-        std::fill(colour, colour + C, 0.0f);
-        for (int k = 0; k < end - begin; ++k) {
-          const float raw = Footprint::raw_alpha_fast(batch.params.data() + static_cast<size_t>(k) * P,
-                                                      batch.threshold[k], px, py);
-          float w;
-          const int step = pf.add(raw, batch.depth[k], batch.coord[k], nearfar_k, k, &w);
-          if (step == PixelForward::kDone) break;
-          if (step == PixelForward::kAdded) {
-            const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
-            for (int c = 0; c < C; ++c) colour[c] += w * f[c];
+#pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < tiles; ++t) {
+      const TileGeometry tile(t, width, height);
+      batch.gather(params, depths, coords, bounds, ids, offsets[t], offsets[t + 1], tile);
+      auto& pixels = scratch.pixels;
+      pixels.clear();
+      for (int px = 0; px < rows::kTilePixels; ++px)
+        pixels.emplace_back(RingBuffer{&scratch.ring_w[px * kNearFarMaxK], &scratch.ring_z[px * kNearFarMaxK], 1});
+      std::fill(scratch.colour.begin(), scratch.colour.end(), 0.0f);
+      std::fill(scratch.done.begin(), scratch.done.end(), 0);
+      int alive = tile.rows * tile.cols;
+      for (int r = 0; r < kTileSize; ++r) scratch.row_alive[r] = r < tile.rows ? tile.cols : 0;
+      const int n = offsets[t + 1] - offsets[t];
+      for (int k = 0; k < n && alive > 0; ++k) {
+        int r0 = batch.r0[k], r1 = batch.r1[k];
+        while (r0 <= r1 && scratch.row_alive[r0] == 0) ++r0;
+        while (r1 >= r0 && scratch.row_alive[r1] == 0) --r1;
+        if (r0 > r1) continue;
+        FootprintRows<Footprint>::alpha(batch.params_of(k), batch.threshold[k], tile.x0, tile.y0, r0, r1,
+                                        scratch.alpha.data());
+        const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
+        for (int r = r0; r <= r1; ++r) {
+          for (int c = batch.c0[k]; c <= batch.c1[k]; ++c) {
+            const int px = r * kTileSize + c;
+            if (scratch.done[px]) continue;
+            float w;
+            const int step = pixels[px].add(scratch.alpha[px], batch.depth[k], batch.coord[k], nearfar_k, k, &w);
+            if (step == PixelForward::kAdded) {
+              float* colour = &scratch.colour[static_cast<size_t>(px) * C];
+              for (int ch = 0; ch < C; ++ch) colour[ch] += w * f[ch];
+            } else if (step == PixelForward::kDone) {
+              scratch.done[px] = 1;
+              scratch.row_alive[r] -= 1;
+              alive -= 1;
+            }
           }
         }
-        const int64_t pix = static_cast<int64_t>(i) * width + j;
-        for (int c = 0; c < C; ++c) image[pix * C + c] = colour[c] + pf.T * background[c];
-        alpha[pix] = 1.0f - pf.T;
-        depth[pix] = pf.depth;
-        distortion[pix] = pf.distortion();
-        near[pix] = nearfar_k > 0 ? pf.near_depth() : 0.0f;
-        far[pix] = nearfar_k > 0 ? pf.far_depth(nearfar_k) : 0.0f;
-        pf.save(aux + pix * kAuxDim, nearfar_k);
+      }
+      for (int r = 0; r < tile.rows; ++r) {
+        for (int c = 0; c < tile.cols; ++c) {
+          const int px = r * kTileSize + c;
+          const PixelForward& pf = pixels[px];
+          const int64_t pix = tile.pixel(r, c, width);
+          const float* colour = &scratch.colour[static_cast<size_t>(px) * C];
+          for (int ch = 0; ch < C; ++ch) image[pix * C + ch] = colour[ch] + pf.T * background[ch];
+          alpha[pix] = 1.0f - pf.T;
+          depth[pix] = pf.depth;
+          distortion[pix] = pf.distortion();
+          near[pix] = nearfar_k > 0 ? pf.near_depth() : 0.0f;
+          far[pix] = nearfar_k > 0 ? pf.far_depth(nearfar_k) : 0.0f;
+          pf.save(aux + pix * kAuxDim, nearfar_k);
+        }
       }
     }
   }
 }
 
+// Per-thread working memory of the backward pass, reused across tiles.
+struct BackwardScratch {
+  std::vector<PixelBackward> pixels;
+  std::vector<PixelGrads> grads;
+  std::vector<int> last;      // one past each pixel's last contributor (0 outside the image)
+  std::vector<int> row_last;  // the largest `last` of each row
+  std::vector<float> alpha, d_raw, feature_grad;
+  explicit BackwardScratch(int C)
+      : pixels(rows::kTilePixels), grads(rows::kTilePixels), last(rows::kTilePixels), row_last(kTileSize),
+        alpha(rows::kTilePixels), d_raw(rows::kTilePixels), feature_grad(C) {}
+};
+
+// Back to front, one primitive at a time, from the largest last contributor of the tile: its alpha
+// over the rows of its box, each pixel's compositing step (which gives dL/d(raw alpha) per pixel),
+// then the footprint's parameter gradient summed over those pixels in one vectorised pass.
 template <typename Footprint>
-void backward_tiles(const float* params, const float* features, const float* depths,
-                    const float* coords, const float* background, int N, int C, int width,
-                    int height, int nearfar_k, const float* near, const float* far, const float* aux,
-                    const int* offsets, const int* ids, const float* d_image, const float* d_alpha,
-                    const float* d_depth, const float* d_distortion, const float* d_near,
-                    const float* d_far, float* grad_buffers) {
+void backward_tiles(const float* params, const float* features, const float* depths, const float* coords,
+                    const float* bounds, const float* background, int N, int C, int width, int height,
+                    int nearfar_k, const float* near, const float* far, const float* aux, const int* offsets,
+                    const int* ids, const float* d_image, const float* d_alpha, const float* d_depth,
+                    const float* d_distortion, const float* d_near, const float* d_far, float* grad_buffers) {
   // grad_buffers: [threads][N * (P + C + 2) + C], one private slice per thread, summed later.
-  const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  const int tiles_y = (height + kTileSize - 1) / kTileSize;
+  const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
   const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
-  // Static round-robin tiles: each thread always sums the same tiles in the same order, so
-  // gradients are bit-for-bit reproducible for a given thread count (training resumes exactly).
-#pragma omp parallel for schedule(static, 1)
-  for (int tile = 0; tile < tiles_x * tiles_y; ++tile) {
+#pragma omp parallel
+  {
+    BackwardScratch scratch(C);
+    TileBatch<Footprint> batch;
     float* g = grad_buffers + thread_id() * stride;
     float* g_params = g;
     float* g_features = g + static_cast<int64_t>(N) * P;
     float* g_depths = g_features + static_cast<int64_t>(N) * C;
     float* g_coords = g_depths + N;
     float* g_background = g_coords + N;
-    const int tx = tile % tiles_x, ty = tile / tiles_x;
-    const int begin = offsets[tile];
-    TileBatch<Footprint> batch;
-    batch.gather(params, depths, coords, ids, begin, offsets[tile + 1]);
-    for (int i = ty * kTileSize; i < std::min(height, (ty + 1) * kTileSize); ++i) {
-      for (int j = tx * kTileSize; j < std::min(width, (tx + 1) * kTileSize); ++j) {
-        const float px = j + 0.5f, py = i + 0.5f;
-        const int64_t pix = static_cast<int64_t>(i) * width + j;
-        const float* a = aux + pix * kAuxDim;
-        const float* dimg = d_image + pix * C;
-        PixelGrads pg;
-        pg.d_alpha = d_alpha[pix];
-        pg.d_depth = d_depth[pix];
-        pg.d_distortion = coords ? d_distortion[pix] : 0.0f;
-        pg.d_near = nearfar_k > 0 ? d_near[pix] : 0.0f;
-        pg.d_far = nearfar_k > 0 ? d_far[pix] : 0.0f;
-        pg.near = near[pix];
-        pg.far = far[pix];
-        float bg_dot = 0.0f;
-        for (int c = 0; c < C; ++c) {
-          bg_dot += dimg[c] * background[c];
-          g_background[c] += dimg[c] * a[kAuxTransmittance];
+    // Static round-robin tiles: each thread always sums the same tiles in the same order, so
+    // gradients are bit-for-bit reproducible for a given thread count (training resumes exactly).
+#pragma omp for schedule(static, 1)
+    for (int t = 0; t < tiles; ++t) {
+      const TileGeometry tile(t, width, height);
+      batch.gather(params, depths, coords, bounds, ids, offsets[t], offsets[t + 1], tile);
+      std::fill(scratch.last.begin(), scratch.last.end(), 0);
+      std::fill(scratch.row_last.begin(), scratch.row_last.end(), 0);
+      int k_end = 0;
+      for (int r = 0; r < tile.rows; ++r) {
+        for (int c = 0; c < tile.cols; ++c) {
+          const int px = r * kTileSize + c;
+          const int64_t pix = tile.pixel(r, c, width);
+          const float* a = aux + pix * kAuxDim;
+          const float* dimg = d_image + pix * C;
+          PixelGrads& pg = scratch.grads[px];
+          pg.d_alpha = d_alpha[pix];
+          pg.d_depth = d_depth[pix];
+          pg.d_distortion = coords ? d_distortion[pix] : 0.0f;
+          pg.d_near = nearfar_k > 0 ? d_near[pix] : 0.0f;
+          pg.d_far = nearfar_k > 0 ? d_far[pix] : 0.0f;
+          pg.near = near[pix];
+          pg.far = far[pix];
+          float bg_dot = 0.0f;
+          for (int ch = 0; ch < C; ++ch) {
+            bg_dot += dimg[ch] * background[ch];
+            g_background[ch] += dimg[ch] * a[kAuxTransmittance];
+          }
+          scratch.pixels[px].init(a, bg_dot, pg, nearfar_k);
+          scratch.last[px] = static_cast<int>(a[kAuxLastIndex]);
+          scratch.row_last[r] = std::max(scratch.row_last[r], scratch.last[px]);
+          k_end = std::max(k_end, scratch.last[px]);
         }
-        PixelBackward pb;
-        pb.init(a, bg_dot, pg, nearfar_k);
-        const int last = static_cast<int>(a[kAuxLastIndex]);
-        for (int k = last - 1; k >= 0 && pb.position > 0; --k) {
-          const int id = batch.id[k];
-          const float* p = batch.params.data() + static_cast<size_t>(k) * P;
-          typename Footprint::Eval ev;  // kept for the gradient (a convex's exponentials, once)
-          const float raw = Footprint::raw_alpha_eval(p, batch.threshold[k], px, py, &ev);
-          if (raw < kAlphaMin) continue;  // skipped in the forward pass too
-          const float* f = features + static_cast<int64_t>(id) * C;
-          float colour_dot = 0.0f;
-          for (int c = 0; c < C; ++c) colour_dot += dimg[c] * f[c];
-          float d_raw, w, dz, du;
-          if (!pb.step(raw, batch.depth[k], batch.coord[k], colour_dot, pg, &d_raw, &w, &dz, &du))
-            continue;
-          if (d_raw != 0.0f)
-            Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, g_params + static_cast<int64_t>(id) * P);
-          float* gf = g_features + static_cast<int64_t>(id) * C;
-          for (int c = 0; c < C; ++c) gf[c] += w * dimg[c];
-          g_depths[id] += dz;
-          g_coords[id] += du;
+      }
+      for (int k = k_end - 1; k >= 0; --k) {
+        int r0 = batch.r0[k], r1 = batch.r1[k];
+        while (r0 <= r1 && scratch.row_last[r0] <= k) ++r0;
+        while (r1 >= r0 && scratch.row_last[r1] <= k) --r1;
+        if (r0 > r1) continue;
+        const float* p = batch.params_of(k);
+        FootprintRows<Footprint>::alpha(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, scratch.alpha.data());
+        std::fill(scratch.d_raw.begin() + r0 * kTileSize, scratch.d_raw.begin() + (r1 + 1) * kTileSize, 0.0f);
+        const int id = batch.id[k];
+        const float* f = features + static_cast<int64_t>(id) * C;
+        float* gf = scratch.feature_grad.data();
+        std::fill(gf, gf + C, 0.0f);
+        float dz_sum = 0.0f, du_sum = 0.0f;
+        bool contributed = false;
+        for (int r = r0; r <= r1; ++r) {
+          for (int c = batch.c0[k]; c <= batch.c1[k]; ++c) {
+            const int px = r * kTileSize + c;
+            PixelBackward& pb = scratch.pixels[px];
+            if (k >= scratch.last[px] || pb.position <= 0) continue;
+            const float raw = scratch.alpha[px];
+            if (raw < kAlphaMin) continue;  // skipped in the forward pass too
+            const float* dimg = d_image + tile.pixel(r, c, width) * C;
+            float colour_dot = 0.0f;
+            for (int ch = 0; ch < C; ++ch) colour_dot += dimg[ch] * f[ch];
+            float d_raw, w, dz, du;
+            if (!pb.step(raw, batch.depth[k], batch.coord[k], colour_dot, scratch.grads[px], &d_raw, &w, &dz, &du))
+              continue;
+            scratch.d_raw[px] = d_raw;
+            for (int ch = 0; ch < C; ++ch) gf[ch] += w * dimg[ch];
+            dz_sum += dz;
+            du_sum += du;
+            contributed = true;
+          }
         }
+        if (!contributed) continue;
+        FootprintRows<Footprint>::grad(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, scratch.alpha.data(),
+                                       scratch.d_raw.data(), g_params + static_cast<int64_t>(id) * P);
+        float* g_f = g_features + static_cast<int64_t>(id) * C;
+        for (int ch = 0; ch < C; ++ch) g_f[ch] += gf[ch];
+        g_depths[id] += dz_sum;
+        g_coords[id] += du_sum;
       }
     }
   }
@@ -239,7 +345,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   bin_primitives(bounds, depths, W, H, &offsets, &ids);
   forward_tiles<Footprint>(params.data_ptr<float>(), features.data_ptr<float>(),
                            depths.data_ptr<float>(),
-                           coords.numel() ? coords.data_ptr<float>() : nullptr,
+                           coords.numel() ? coords.data_ptr<float>() : nullptr, bounds.data_ptr<float>(),
                            background.data_ptr<float>(), C, W, H, k, offsets.data_ptr<int>(),
                            ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
                            out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(),
@@ -250,8 +356,8 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
 template <typename Footprint>
 std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& params, const torch::Tensor& features, const torch::Tensor& depths,
-    const torch::Tensor& coords, const torch::Tensor& background, int W, int H, int k,
-    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
+    const torch::Tensor& coords, const torch::Tensor& bounds, const torch::Tensor& background, int W, int H,
+    int k, const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
     const torch::Tensor& offsets, const torch::Tensor& ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
@@ -263,8 +369,8 @@ std::vector<torch::Tensor> backward_impl(
   auto buffers = torch::zeros({threads, stride}, features.options());
   backward_tiles<Footprint>(
       params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
-      coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H,
-      k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
+      coords.numel() ? coords.data_ptr<float>() : nullptr, bounds.data_ptr<float>(),
+      background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
       offsets.data_ptr<int>(), ids.data_ptr<int>(), d_image.data_ptr<float>(),
       d_alpha.data_ptr<float>(), d_depth.data_ptr<float>(), d_distortion.data_ptr<float>(),
       d_near.data_ptr<float>(), d_far.data_ptr<float>(), buffers.data_ptr<float>());
@@ -284,7 +390,7 @@ std::vector<torch::Tensor> rasterize_forward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
     const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k) {
-  check_inputs(params, features, depths, coords, background, nearfar_k);
+  check_inputs(params, features, depths, coords, bounds, background, nearfar_k);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
     return forward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k);
@@ -294,20 +400,20 @@ std::vector<torch::Tensor> rasterize_forward_cpu(
 
 std::vector<torch::Tensor> rasterize_backward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& background,
-    int64_t width, int64_t height, int64_t nearfar_k, const torch::Tensor& near,
-    const torch::Tensor& far, const torch::Tensor& aux, const torch::Tensor& tile_offsets,
-    const torch::Tensor& tile_ids, const torch::Tensor& d_image, const torch::Tensor& d_alpha,
-    const torch::Tensor& d_depth, const torch::Tensor& d_distortion, const torch::Tensor& d_near,
-    const torch::Tensor& d_far) {
-  check_inputs(params, features, depths, coords, background, nearfar_k);
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
+    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
+    const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
+    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
+    const torch::Tensor& d_near, const torch::Tensor& d_far) {
+  check_inputs(params, features, depths, coords, bounds, background, nearfar_k);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
-    return backward_impl<GaussianFootprint>(params, features, depths, coords, background, W, H, k,
+    return backward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k,
                                             near, far, aux, tile_offsets, tile_ids, d_image,
                                             d_alpha, d_depth, d_distortion, d_near, d_far);
   TORCH_CHECK(footprint == kFootprintConvex, "unknown footprint kind");
-  return backward_impl<ConvexFootprint>(params, features, depths, coords, background, W, H, k, near,
+  return backward_impl<ConvexFootprint>(params, features, depths, coords, bounds, background, W, H, k, near,
                                         far, aux, tile_offsets, tile_ids, d_image, d_alpha, d_depth,
                                         d_distortion, d_near, d_far);
 }

@@ -417,12 +417,13 @@ std::vector<torch::Tensor> rasterize_forward_cuda(
 
 std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& background,
-    int64_t width, int64_t height, int64_t nearfar_k, const torch::Tensor& near,
-    const torch::Tensor& far, const torch::Tensor& aux, const torch::Tensor& tile_offsets,
-    const torch::Tensor& tile_ids, const torch::Tensor& d_image, const torch::Tensor& d_alpha,
-    const torch::Tensor& d_depth, const torch::Tensor& d_distortion, const torch::Tensor& d_near,
-    const torch::Tensor& d_far) {
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& /*bounds: the
+    kernel evaluates every pixel of a tile, a thread per pixel*/,
+    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
+    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
+    const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
+    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
+    const torch::Tensor& d_near, const torch::Tensor& d_far) {
   check_cuda_inputs({&params, &features, &depths, &background, &d_image, &d_alpha, &d_depth});
   const at::cuda::OptionalCUDAGuard guard(params.device());
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);

@@ -33,14 +33,15 @@ class RasterizeTiles(torch.autograd.Function):
         image, alpha, depth, distortion, near, far, aux, offsets, ids = forward_kernel(
             params, footprint, features, depths, coords_arg, bounds, background, width, height, nearfar_k
         )
-        ctx.save_for_backward(params, features, depths, coords_arg, background, near, far, aux, offsets, ids)
+        ctx.save_for_backward(params, features, depths, coords_arg, bounds, background, near, far, aux, offsets,
+                              ids)
         ctx.config = (footprint, width, height, nearfar_k, coords is not None)
         ctx.mark_non_differentiable(aux)
         return image, alpha, depth, distortion, near, far
 
     @staticmethod
     def backward(ctx, d_image, d_alpha, d_depth, d_distortion, d_near, d_far):
-        params, features, depths, coords, background, near, far, aux, offsets, ids = ctx.saved_tensors
+        params, features, depths, coords, bounds, background, near, far, aux, offsets, ids = ctx.saved_tensors
         footprint, width, height, nearfar_k, has_coords = ctx.config
         _, backward_kernel = _kernels(params.device)
 
@@ -48,7 +49,7 @@ class RasterizeTiles(torch.autograd.Function):
             return torch.zeros_like(like) if g is None else g.contiguous()
 
         d_params, d_features, d_depths, d_coords, d_background = backward_kernel(
-            params, footprint, features, depths, coords, background, width, height, nearfar_k, near, far,
+            params, footprint, features, depths, coords, bounds, background, width, height, nearfar_k, near, far,
             aux, offsets, ids, (d_image.contiguous() if d_image is not None
                                    else features.new_zeros(height, width, features.shape[1])),
             dense(d_alpha, near), dense(d_depth, near), dense(d_distortion, near), dense(d_near, near),

@@ -111,6 +111,8 @@ struct PixelBackward {
   // dL/dT_final = dL/dcolour . bg - dL/dalpha (the caller computes the colour part).
   LE3D_HD void init(const float* aux, float dL_dT_final_colour, const PixelGrads& g, int k) {
     T = aux[kAuxTransmittance];
+    W_after = 0.0f;  // (the CPU reuses one PixelBackward per pixel of a tile across tiles)
+    U_after = 0.0f;
     count = static_cast<int>(aux[kAuxCount]);
     position = count;
     W_total = aux[kAuxWeightSum];

@@ -5,7 +5,8 @@
 //   coords [N] distortion coordinate u (or an empty tensor), bounds [N, 4], background [C].
 // forward returns {image [H,W,C], alpha, depth, distortion, near, far [H,W], aux [H,W,kAuxDim],
 //   tile_offsets [tiles+1] int32, tile_ids [M] int32}.
-// backward returns {d_params, d_features, d_depths, d_coords, d_background}.
+// backward takes the forward's inputs (bounds included: the CPU evaluates only the pixels a
+// primitive's bound reaches) and returns {d_params, d_features, d_depths, d_coords, d_background}.
 #pragma once
 #include <torch/extension.h>
 
@@ -37,12 +38,12 @@ std::vector<torch::Tensor> rasterize_forward_cpu(
 
 std::vector<torch::Tensor> rasterize_backward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& background,
-    int64_t width, int64_t height, int64_t nearfar_k, const torch::Tensor& near,
-    const torch::Tensor& far, const torch::Tensor& aux, const torch::Tensor& tile_offsets,
-    const torch::Tensor& tile_ids, const torch::Tensor& d_image, const torch::Tensor& d_alpha,
-    const torch::Tensor& d_depth, const torch::Tensor& d_distortion, const torch::Tensor& d_near,
-    const torch::Tensor& d_far);
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
+    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
+    const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
+    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
+    const torch::Tensor& d_near, const torch::Tensor& d_far);
 
 #ifdef LE3D_WITH_CUDA
 std::vector<torch::Tensor> rasterize_forward_cuda(
@@ -52,12 +53,12 @@ std::vector<torch::Tensor> rasterize_forward_cuda(
 
 std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& background,
-    int64_t width, int64_t height, int64_t nearfar_k, const torch::Tensor& near,
-    const torch::Tensor& far, const torch::Tensor& aux, const torch::Tensor& tile_offsets,
-    const torch::Tensor& tile_ids, const torch::Tensor& d_image, const torch::Tensor& d_alpha,
-    const torch::Tensor& d_depth, const torch::Tensor& d_distortion, const torch::Tensor& d_near,
-    const torch::Tensor& d_far);
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
+    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
+    const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
+    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
+    const torch::Tensor& d_near, const torch::Tensor& d_far);
 #endif
 
 }  // namespace le3d

@@ -1,0 +1,216 @@
+// Row loops of footprint_rows.h. Every inner loop runs over the kTileSize pixels of one row with no
+// branches, so the compiler vectorises it; each function is compiled twice (AVX2 + FMA, and the
+// baseline x86-64 for older CPUs), the loader picks the one the CPU runs.
+// The formulas are those of footprint_gaussian.h / footprint_convex.h (the scalar versions, used by
+// the CUDA kernels); tests/test_raster_cpu.py and tests/test_convex_raster.py hold both to the
+// PyTorch reference.
+#include "footprint_rows.h"
+
+#include <cmath>
+
+#include "vector_math.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LE3D_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define LE3D_VECTOR_CLONES
+#endif
+// Vectorise this loop over a row's pixels: without it the compiler unrolls the 16 iterations
+// completely and then often finds the straight-line code not worth vectorising.
+#define LE3D_ROW_LOOP _Pragma("omp simd")
+
+namespace le3d {
+namespace rows {
+namespace {
+
+constexpr int kW = kTileSize;
+
+// Pixel-centre x of the row's pixels.
+inline void centres_x(int x0, float* px) {
+  LE3D_ROW_LOOP
+  for (int c = 0; c < kW; ++c) px[c] = static_cast<float>(x0 + c) + 0.5f;
+}
+
+// A convex at one row of pixels: the edges' unnormalised softmax weights exp(delta s L_e - m) with
+// m = max_e delta s L_e, and their sum.
+struct ConvexRow {
+  float w[ConvexFootprint::kMaxEdges][kW];
+  float m[kW], sum[kW];
+};
+
+inline void convex_row(const float* p, float threshold, int E, const float* px, float py, ConvexRow* row) {
+  const float ds = p[1] * p[2];
+  LE3D_ROW_LOOP
+  for (int c = 0; c < kW; ++c) row->m[c] = -INFINITY;
+  for (int e = 0; e < E; ++e) {
+    const float* q = p + ConvexFootprint::kHeader + 3 * e;
+    const float base = q[1] * py + q[2];
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      const float v = ds * (q[0] * px[c] + base);
+      row->w[e][c] = v;
+      row->m[c] = v > row->m[c] ? v : row->m[c];
+    }
+  }
+  LE3D_ROW_LOOP
+  for (int c = 0; c < kW; ++c) row->sum[c] = 0.0f;
+  for (int e = 0; e < E; ++e) {
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      const float w = vexp(row->w[e][c] - row->m[c]);
+      row->w[e][c] = w;
+      row->sum[c] += w;
+    }
+  }
+}
+
+inline bool any_nonzero(const float* v) {
+  int any = 0;
+  _Pragma("omp simd reduction(| : any)")
+  for (int c = 0; c < kW; ++c) any |= v[c] != 0.0f;
+  return any != 0;
+}
+
+}  // namespace
+
+LE3D_VECTOR_CLONES
+void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+  float px[kW];
+  centres_x(x0, px);
+  const float a = p[2], b = p[3], cc = p[4], o = p[5];
+  for (int r = r0; r <= r1; ++r) {
+    const float dy = p[1] - (static_cast<float>(y0 + r) + 0.5f);
+    float* row = out + r * kW;
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      const float dx = p[0] - px[c];
+      const float power = -(0.5f * (a * dx * dx + cc * dy * dy) + b * dx * dy);
+      const float value = o * vexp(power);
+      row[c] = (power < threshold || power > 0.0f) ? 0.0f : value;
+    }
+  }
+}
+
+LE3D_VECTOR_CLONES
+void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* raw, const float* d_raw,
+                   float* grad) {
+  constexpr int P = GaussianFootprint::kParams;
+  float px[kW];
+  centres_x(x0, px);
+  float acc[P][kW] = {};
+  const float a = p[2], b = p[3], cc = p[4], inv_o = 1.0f / p[5];
+  for (int r = r0; r <= r1; ++r) {
+    const float* dr = d_raw + r * kW;
+    if (!any_nonzero(dr)) continue;
+    const float* al = raw + r * kW;
+    const float dy = p[1] - (static_cast<float>(y0 + r) + 0.5f);
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      const float dx = p[0] - px[c];
+      const float dpower = al[c] * dr[c];  // d raw / d power = raw
+      acc[0][c] -= dpower * (a * dx + b * dy);
+      acc[1][c] -= dpower * (cc * dy + b * dx);
+      acc[2][c] -= dpower * 0.5f * dx * dx;
+      acc[3][c] -= dpower * dx * dy;
+      acc[4][c] -= dpower * 0.5f * dy * dy;
+      acc[5][c] += al[c] * inv_o * dr[c];
+    }
+  }
+  for (int i = 0; i < P; ++i) {
+    float s = 0.0f;
+    for (int c = 0; c < kW; ++c) s += acc[i][c];
+    grad[i] += s;
+  }
+}
+
+LE3D_VECTOR_CLONES
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+  const int E = ConvexFootprint::edges(p);
+  if (E < 3) {
+    for (int i = r0 * kW; i < (r1 + 1) * kW; ++i) out[i] = 0.0f;
+    return;
+  }
+  float px[kW];
+  centres_x(x0, px);
+  const float delta = p[1], sigma = p[3], o = p[4];
+  const float skip_above = threshold * delta;  // the early-out of ConvexFootprint::surely_invisible
+  ConvexRow row;
+  for (int r = r0; r <= r1; ++r) {
+    convex_row(p, threshold, E, px, static_cast<float>(y0 + r) + 0.5f, &row);
+    float* dst = out + r * kW;
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      const float ph = (row.m[c] + vlog(row.sum[c])) / delta;
+      const float coverage = 1.0f / (1.0f + vexp(sigma * ph));  // sigmoid(-sigma phi)
+      dst[c] = sigma * row.m[c] > skip_above ? 0.0f : o * coverage;
+    }
+  }
+}
+
+LE3D_VECTOR_CLONES
+void convex_grad(const float* p, float threshold, int x0, int y0, int r0, int r1, const float* d_raw,
+                 float* grad) {
+  const int E = ConvexFootprint::edges(p);
+  if (E < 3) return;
+  constexpr int H = ConvexFootprint::kHeader;
+  float px[kW];
+  centres_x(x0, px);
+  const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
+  float acc_header[H][kW] = {};
+  float acc_edges[ConvexFootprint::kMaxEdges][3][kW] = {};
+  ConvexRow row;
+  float ph[kW], dphi[kW], weighted_L[kW];
+  for (int r = r0; r <= r1; ++r) {
+    const float* dr = d_raw + r * kW;
+    if (!any_nonzero(dr)) continue;
+    const float py = static_cast<float>(y0 + r) + 0.5f;
+    convex_row(p, threshold, E, px, py, &row);
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      ph[c] = (row.m[c] + vlog(row.sum[c])) / delta;
+      const float coverage = 1.0f / (1.0f + vexp(sigma * ph[c]));
+      // d coverage / d phi = -sigma C (1 - C); d coverage / d sigma = -phi C (1 - C)
+      const float dcov = o * dr[c] * coverage * (1.0f - coverage);
+      dphi[c] = -sigma * dcov;
+      acc_header[4][c] += coverage * dr[c];
+      acc_header[3][c] -= ph[c] * dcov;
+      weighted_L[c] = 0.0f;
+      row.sum[c] = 1.0f / row.sum[c];
+    }
+    // phi = LSE(delta s L) / delta, softmax weights pi_e: d phi / d L_e = s pi_e,
+    // d phi / d s = sum pi_e L_e, d phi / d delta = (s sum pi_e L_e - phi) / delta
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + H + 3 * e;
+      const float base = q[1] * py + q[2];
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) {
+        const float L = q[0] * px[c] + base;
+        const float pi = row.w[e][c] * row.sum[c];
+        weighted_L[c] += pi * L;
+        const float dL = dphi[c] * s * pi;
+        acc_edges[e][0][c] += dL * px[c];
+        acc_edges[e][1][c] += dL * py;
+        acc_edges[e][2][c] += dL;
+      }
+    }
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      acc_header[2][c] += dphi[c] * weighted_L[c];
+      acc_header[1][c] += dphi[c] * (s * weighted_L[c] - ph[c]) / delta;
+    }
+  }
+  for (int i = 1; i < H; ++i) {
+    float sum = 0.0f;
+    for (int c = 0; c < kW; ++c) sum += acc_header[i][c];
+    grad[i] += sum;
+  }
+  for (int e = 0; e < E; ++e)
+    for (int j = 0; j < 3; ++j) {
+      float sum = 0.0f;
+      for (int c = 0; c < kW; ++c) sum += acc_edges[e][j][c];
+      grad[H + 3 * e + j] += sum;
+    }
+}
+
+}  // namespace rows
+}  // namespace le3d

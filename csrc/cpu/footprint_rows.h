@@ -1,0 +1,61 @@
+// One primitive over a band of pixel rows of one tile, for the CPU backend: the footprints of
+// footprint_gaussian.h / footprint_convex.h rearranged so that the loops run over the 16 pixels of a
+// row (and vectorise, with vector_math.h's exp/log), where the scalar versions run over one pixel.
+// The CPU pays most of its time in these evaluations (a convex: E exponentials, a log and a sigmoid
+// per pixel), so doing 8 pixels per instruction is what brings it near the Gaussian's cost.
+//
+// Layout: a tile's pixel (row r, column c) is at index r * kTileSize + c, its centre at
+// (x0 + c + 0.5, y0 + r + 0.5) where (x0, y0) is the tile's first pixel. Only rows r0..r1 are read
+// or written (the rows the primitive's screen bound reaches); values beyond the image are computed
+// and ignored by the caller.
+#pragma once
+#include "le3d/common.h"
+#include "le3d/footprint_convex.h"
+#include "le3d/footprint_gaussian.h"
+
+namespace le3d {
+namespace rows {
+
+constexpr int kTilePixels = kTileSize * kTileSize;
+
+// out[pixel] = raw alpha (as Footprint::raw_alpha_fast: 0 where surely below 1/255).
+void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out);
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out);
+
+// grad[kParams] += sum over the rows' pixels of d_raw[pixel] * d(raw alpha)/d(params).
+// raw: this primitive's gaussian_alpha output (the Gaussian's gradient needs no exponential);
+// pixels with d_raw = 0 add nothing, and rows without a non-zero d_raw are skipped.
+void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* raw, const float* d_raw,
+                   float* grad);
+void convex_grad(const float* p, float threshold, int x0, int y0, int r0, int r1, const float* d_raw,
+                 float* grad);
+
+}  // namespace rows
+
+// The row functions of a footprint type, for the templated tile loops.
+template <typename Footprint>
+struct FootprintRows;
+
+template <>
+struct FootprintRows<GaussianFootprint> {
+  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+    rows::gaussian_alpha(p, threshold, x0, y0, r0, r1, out);
+  }
+  static void grad(const float* p, float /*threshold*/, int x0, int y0, int r0, int r1, const float* raw,
+                   const float* d_raw, float* grad) {
+    rows::gaussian_grad(p, x0, y0, r0, r1, raw, d_raw, grad);
+  }
+};
+
+template <>
+struct FootprintRows<ConvexFootprint> {
+  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+    rows::convex_alpha(p, threshold, x0, y0, r0, r1, out);
+  }
+  static void grad(const float* p, float threshold, int x0, int y0, int r0, int r1, const float* /*raw*/,
+                   const float* d_raw, float* grad) {
+    rows::convex_grad(p, threshold, x0, y0, r0, r1, d_raw, grad);
+  }
+};
+
+}  // namespace le3d
