@@ -31,38 +31,50 @@ inline void centres_x(int x0, float* px) {
   for (int c = 0; c < kW; ++c) px[c] = static_cast<float>(x0 + c) + 0.5f;
 }
 
-// A convex at one row of pixels: the edges' unnormalised softmax weights exp(delta s L_e - m) with
-// m = max_e delta s L_e, and their sum.
+// A convex at one row of pixels: v_e = delta s L_e and m = max_e v_e (distances()), then the edges'
+// unnormalised softmax weights exp(v_e - m) in place of v_e, and their sum (weights()).
 struct ConvexRow {
   float w[ConvexFootprint::kMaxEdges][kW];
   float m[kW], sum[kW];
-};
 
-inline void convex_row(const float* p, float threshold, int E, const float* px, float py, ConvexRow* row) {
-  const float ds = p[1] * p[2];
-  LE3D_ROW_LOOP
-  for (int c = 0; c < kW; ++c) row->m[c] = -INFINITY;
-  for (int e = 0; e < E; ++e) {
-    const float* q = p + ConvexFootprint::kHeader + 3 * e;
-    const float base = q[1] * py + q[2];
+  void distances(const float* p, int E, const float* px, float py) {
+    const float ds = p[1] * p[2];
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) {
-      const float v = ds * (q[0] * px[c] + base);
-      row->w[e][c] = v;
-      row->m[c] = v > row->m[c] ? v : row->m[c];
+    for (int c = 0; c < kW; ++c) m[c] = -INFINITY;
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + ConvexFootprint::kHeader + 3 * e;
+      const float base = q[1] * py + q[2];
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) {
+        const float v = ds * (q[0] * px[c] + base);
+        w[e][c] = v;
+        m[c] = v > m[c] ? v : m[c];
+      }
     }
   }
-  LE3D_ROW_LOOP
-  for (int c = 0; c < kW; ++c) row->sum[c] = 0.0f;
-  for (int e = 0; e < E; ++e) {
+
+  // Whether any pixel of the row passes the early-out sigma m <= skip_above
+  // (ConvexFootprint::surely_invisible): a row that does not needs no exponential.
+  bool any_visible(float sigma, float skip_above) const {
+    int any = 0;
+    _Pragma("omp simd reduction(| : any)")
+    for (int c = 0; c < kW; ++c) any |= !(sigma * m[c] > skip_above);
+    return any != 0;
+  }
+
+  void weights(int E) {
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) {
-      const float w = vexp(row->w[e][c] - row->m[c]);
-      row->w[e][c] = w;
-      row->sum[c] += w;
+    for (int c = 0; c < kW; ++c) sum[c] = 0.0f;
+    for (int e = 0; e < E; ++e) {
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) {
+        const float x = vexp(w[e][c] - m[c]);
+        w[e][c] = x;
+        sum[c] += x;
+      }
     }
   }
-}
+};
 
 inline bool any_nonzero(const float* v) {
   int any = 0;
@@ -124,7 +136,7 @@ void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* 
 }
 
 LE3D_VECTOR_CLONES
-void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out, RowCache* cache) {
   const int E = ConvexFootprint::edges(p);
   if (E < 3) {
     for (int i = r0 * kW; i < (r1 + 1) * kW; ++i) out[i] = 0.0f;
@@ -136,19 +148,37 @@ void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r
   const float skip_above = threshold * delta;  // the early-out of ConvexFootprint::surely_invisible
   ConvexRow row;
   for (int r = r0; r <= r1; ++r) {
-    convex_row(p, threshold, E, px, static_cast<float>(y0 + r) + 0.5f, &row);
     float* dst = out + r * kW;
+    row.distances(p, E, px, static_cast<float>(y0 + r) + 0.5f);
+    if (!row.any_visible(sigma, skip_above)) {
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) dst[c] = 0.0f;
+      continue;
+    }
+    row.weights(E);
+    float phi[kW], coverage[kW];
     LE3D_ROW_LOOP
     for (int c = 0; c < kW; ++c) {
-      const float ph = (row.m[c] + vlog(row.sum[c])) / delta;
-      const float coverage = 1.0f / (1.0f + vexp(sigma * ph));  // sigmoid(-sigma phi)
-      dst[c] = sigma * row.m[c] > skip_above ? 0.0f : o * coverage;
+      phi[c] = (row.m[c] + vlog(row.sum[c])) / delta;
+      coverage[c] = 1.0f / (1.0f + vexp(sigma * phi[c]));  // sigmoid(-sigma phi)
+      dst[c] = sigma * row.m[c] > skip_above ? 0.0f : o * coverage[c];
+    }
+    if (!cache) continue;
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      cache->phi[r][c] = phi[c];
+      cache->coverage[r][c] = coverage[c];
+      row.sum[c] = 1.0f / row.sum[c];
+    }
+    for (int e = 0; e < E; ++e) {
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = row.w[e][c] * row.sum[c];
     }
   }
 }
 
 LE3D_VECTOR_CLONES
-void convex_grad(const float* p, float threshold, int x0, int y0, int r0, int r1, const float* d_raw,
+void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_raw, const RowCache& cache,
                  float* grad) {
   const int E = ConvexFootprint::edges(p);
   if (E < 3) return;
@@ -158,36 +188,33 @@ void convex_grad(const float* p, float threshold, int x0, int y0, int r0, int r1
   const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
   float acc_header[H][kW] = {};
   float acc_edges[ConvexFootprint::kMaxEdges][3][kW] = {};
-  ConvexRow row;
-  float ph[kW], dphi[kW], weighted_L[kW];
+  float dphi[kW], weighted_L[kW];
   for (int r = r0; r <= r1; ++r) {
     const float* dr = d_raw + r * kW;
-    if (!any_nonzero(dr)) continue;
+    if (!any_nonzero(dr)) continue;  // (a row without a visible pixel has no cache, and d_raw = 0)
+    const float* ph = cache.phi[r];
+    const float* coverage = cache.coverage[r];
     const float py = static_cast<float>(y0 + r) + 0.5f;
-    convex_row(p, threshold, E, px, py, &row);
     LE3D_ROW_LOOP
     for (int c = 0; c < kW; ++c) {
-      ph[c] = (row.m[c] + vlog(row.sum[c])) / delta;
-      const float coverage = 1.0f / (1.0f + vexp(sigma * ph[c]));
       // d coverage / d phi = -sigma C (1 - C); d coverage / d sigma = -phi C (1 - C)
-      const float dcov = o * dr[c] * coverage * (1.0f - coverage);
+      const float dcov = o * dr[c] * coverage[c] * (1.0f - coverage[c]);
       dphi[c] = -sigma * dcov;
-      acc_header[4][c] += coverage * dr[c];
+      acc_header[4][c] += coverage[c] * dr[c];
       acc_header[3][c] -= ph[c] * dcov;
       weighted_L[c] = 0.0f;
-      row.sum[c] = 1.0f / row.sum[c];
     }
     // phi = LSE(delta s L) / delta, softmax weights pi_e: d phi / d L_e = s pi_e,
     // d phi / d s = sum pi_e L_e, d phi / d delta = (s sum pi_e L_e - phi) / delta
     for (int e = 0; e < E; ++e) {
       const float* q = p + H + 3 * e;
       const float base = q[1] * py + q[2];
+      const float* pi = cache.softmax[r][e];
       LE3D_ROW_LOOP
       for (int c = 0; c < kW; ++c) {
         const float L = q[0] * px[c] + base;
-        const float pi = row.w[e][c] * row.sum[c];
-        weighted_L[c] += pi * L;
-        const float dL = dphi[c] * s * pi;
+        weighted_L[c] += pi[c] * L;
+        const float dL = dphi[c] * s * pi[c];
         acc_edges[e][0][c] += dL * px[c];
         acc_edges[e][1][c] += dL * py;
         acc_edges[e][2][c] += dL;

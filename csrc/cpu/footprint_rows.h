@@ -18,16 +18,25 @@ namespace rows {
 
 constexpr int kTilePixels = kTileSize * kTileSize;
 
+// What a convex's gradient needs from its alpha evaluation, per pixel of the rows evaluated (rows
+// whose pixels all fail the early-out are not filled: their alpha, and so their d_raw, is 0).
+struct RowCache {
+  float softmax[kTileSize][ConvexFootprint::kMaxEdges][kTileSize];  // the edges' softmax weights
+  float phi[kTileSize][kTileSize];
+  float coverage[kTileSize][kTileSize];
+};
+
 // out[pixel] = raw alpha (as Footprint::raw_alpha_fast: 0 where surely below 1/255).
+// A convex also fills *cache when given (for convex_grad); the Gaussian's needs none.
 void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out);
-void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out);
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out, RowCache* cache);
 
 // grad[kParams] += sum over the rows' pixels of d_raw[pixel] * d(raw alpha)/d(params).
-// raw: this primitive's gaussian_alpha output (the Gaussian's gradient needs no exponential);
-// pixels with d_raw = 0 add nothing, and rows without a non-zero d_raw are skipped.
+// Pixels with d_raw = 0 add nothing, and rows without a non-zero d_raw are skipped. The Gaussian's
+// reads its alpha (raw: no exponential needed), the convex's the cache its alpha call filled.
 void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* raw, const float* d_raw,
                    float* grad);
-void convex_grad(const float* p, float threshold, int x0, int y0, int r0, int r1, const float* d_raw,
+void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_raw, const RowCache& cache,
                  float* grad);
 
 }  // namespace rows
@@ -38,23 +47,25 @@ struct FootprintRows;
 
 template <>
 struct FootprintRows<GaussianFootprint> {
-  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out,
+                    rows::RowCache* /*cache*/) {
     rows::gaussian_alpha(p, threshold, x0, y0, r0, r1, out);
   }
-  static void grad(const float* p, float /*threshold*/, int x0, int y0, int r0, int r1, const float* raw,
-                   const float* d_raw, float* grad) {
+  static void grad(const float* p, int x0, int y0, int r0, int r1, const float* raw, const float* d_raw,
+                   const rows::RowCache& /*cache*/, float* grad) {
     rows::gaussian_grad(p, x0, y0, r0, r1, raw, d_raw, grad);
   }
 };
 
 template <>
 struct FootprintRows<ConvexFootprint> {
-  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
-    rows::convex_alpha(p, threshold, x0, y0, r0, r1, out);
+  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out,
+                    rows::RowCache* cache) {
+    rows::convex_alpha(p, threshold, x0, y0, r0, r1, out, cache);
   }
-  static void grad(const float* p, float threshold, int x0, int y0, int r0, int r1, const float* /*raw*/,
-                   const float* d_raw, float* grad) {
-    rows::convex_grad(p, threshold, x0, y0, r0, r1, d_raw, grad);
+  static void grad(const float* p, int x0, int y0, int r0, int r1, const float* /*raw*/, const float* d_raw,
+                   const rows::RowCache& cache, float* grad) {
+    rows::convex_grad(p, x0, y0, r0, r1, d_raw, cache, grad);
   }
 };
 

@@ -180,7 +180,7 @@ void forward_tiles(const float* params, const float* features, const float* dept
         while (r1 >= r0 && scratch.row_alive[r1] == 0) --r1;
         if (r0 > r1) continue;
         FootprintRows<Footprint>::alpha(batch.params_of(k), batch.threshold[k], tile.x0, tile.y0, r0, r1,
-                                        scratch.alpha.data());
+                                        scratch.alpha.data(), nullptr);
         const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
         for (int r = r0; r <= r1; ++r) {
           for (int c = batch.c0[k]; c <= batch.c1[k]; ++c) {
@@ -225,6 +225,7 @@ struct BackwardScratch {
   std::vector<int> last;      // one past each pixel's last contributor (0 outside the image)
   std::vector<int> row_last;  // the largest `last` of each row
   std::vector<float> alpha, d_raw, feature_grad;
+  rows::RowCache cache;  // the current primitive's evaluation, kept for its gradient
   explicit BackwardScratch(int C)
       : pixels(rows::kTilePixels), grads(rows::kTilePixels), last(rows::kTilePixels), row_last(kTileSize),
         alpha(rows::kTilePixels), d_raw(rows::kTilePixels), feature_grad(C) {}
@@ -293,7 +294,8 @@ void backward_tiles(const float* params, const float* features, const float* dep
         while (r1 >= r0 && scratch.row_last[r1] <= k) --r1;
         if (r0 > r1) continue;
         const float* p = batch.params_of(k);
-        FootprintRows<Footprint>::alpha(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, scratch.alpha.data());
+        FootprintRows<Footprint>::alpha(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, scratch.alpha.data(),
+                                        &scratch.cache);
         std::fill(scratch.d_raw.begin() + r0 * kTileSize, scratch.d_raw.begin() + (r1 + 1) * kTileSize, 0.0f);
         const int id = batch.id[k];
         const float* f = features + static_cast<int64_t>(id) * C;
@@ -322,8 +324,8 @@ void backward_tiles(const float* params, const float* features, const float* dep
           }
         }
         if (!contributed) continue;
-        FootprintRows<Footprint>::grad(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, scratch.alpha.data(),
-                                       scratch.d_raw.data(), g_params + static_cast<int64_t>(id) * P);
+        FootprintRows<Footprint>::grad(p, tile.x0, tile.y0, r0, r1, scratch.alpha.data(), scratch.d_raw.data(),
+                                       scratch.cache, g_params + static_cast<int64_t>(id) * P);
         float* g_f = g_features + static_cast<int64_t>(id) * C;
         for (int ch = 0; ch < C; ++ch) g_f[ch] += gf[ch];
         g_depths[id] += dz_sum;
