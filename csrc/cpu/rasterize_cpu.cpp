@@ -49,38 +49,47 @@ void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
   TORCH_CHECK(bounds.dim() == 2 && bounds.size(0) == params.size(0) && bounds.size(1) == 4, "bounds: [N, 4]");
 }
 
-// Per-tile lists of primitive ids, each in (depth, id) order.
-void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, int width, int height,
-                    torch::Tensor* offsets_out, torch::Tensor* ids_out) {
+// Per-tile lists of primitive ids, each in (depth, id) order. A primitive goes to the tiles of its
+// screen bound that its footprint reaches (Footprint::reaches_tile: exact, the bound's box is loose
+// around tilted ellipses and rounded hulls).
+template <typename Footprint>
+void bin_primitives(const float* params, const torch::Tensor& bounds, const torch::Tensor& depths, int width,
+                    int height, torch::Tensor* offsets_out, torch::Tensor* ids_out) {
+  constexpr int P = Footprint::kParams;
   const int N = static_cast<int>(depths.size(0));
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tiles_y = (height + kTileSize - 1) / kTileSize;
   const float* b = bounds.data_ptr<float>();
   const float* z = depths.data_ptr<float>();
   std::vector<TileRect> rects(N);
+  std::vector<float> thresholds(N);
   std::vector<int> order;
   order.reserve(N);
   for (int i = 0; i < N; ++i) {
     rects[i] = tile_rect(b + 4 * i, width, height);
+    thresholds[i] = Footprint::skip_threshold(params + static_cast<int64_t>(i) * P);
     if (!rects[i].empty()) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(), [z](int a, int c) { return z[a] < z[c]; });
+  // Calls visit(tile) for each tile primitive i reaches.
+  auto for_each_tile = [&](int i, auto&& visit) {
+    const TileRect& r = rects[i];
+    const float* p = params + static_cast<int64_t>(i) * P;
+    float box[4];
+    for (int ty = r.y0; ty <= r.y1; ++ty)
+      for (int tx = r.x0; tx <= r.x1; ++tx) {
+        tile_centre_box(tx, ty, width, height, box);
+        if (Footprint::reaches_tile(p, thresholds[i], box)) visit(ty * tiles_x + tx);
+      }
+  };
   auto offsets = torch::zeros({tiles_x * tiles_y + 1}, torch::kInt32);
   int* off = offsets.data_ptr<int>();
-  for (int i : order) {
-    const TileRect& r = rects[i];
-    for (int ty = r.y0; ty <= r.y1; ++ty)
-      for (int tx = r.x0; tx <= r.x1; ++tx) off[ty * tiles_x + tx + 1] += 1;
-  }
+  for (int i : order) for_each_tile(i, [off](int t) { off[t + 1] += 1; });
   for (int t = 0; t < tiles_x * tiles_y; ++t) off[t + 1] += off[t];
   auto ids = torch::empty({off[tiles_x * tiles_y]}, torch::kInt32);
   int* out = ids.data_ptr<int>();
   std::vector<int> cursor(off, off + tiles_x * tiles_y);
-  for (int i : order) {
-    const TileRect& r = rects[i];
-    for (int ty = r.y0; ty <= r.y1; ++ty)
-      for (int tx = r.x0; tx <= r.x1; ++tx) out[cursor[ty * tiles_x + tx]++] = i;
-  }
+  for (int i : order) for_each_tile(i, [&](int t) { out[cursor[t]++] = i; });
   *offsets_out = offsets;
   *ids_out = ids;
 }
@@ -344,7 +353,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   const int C = static_cast<int>(features.size(1));
   PixelOutputs out(H, W, C, features.options());
   torch::Tensor offsets, ids;
-  bin_primitives(bounds, depths, W, H, &offsets, &ids);
+  bin_primitives<Footprint>(params.data_ptr<float>(), bounds, depths, W, H, &offsets, &ids);
   forward_tiles<Footprint>(params.data_ptr<float>(), features.data_ptr<float>(),
                            depths.data_ptr<float>(),
                            coords.numel() ? coords.data_ptr<float>() : nullptr, bounds.data_ptr<float>(),

@@ -69,31 +69,49 @@ void check_cuda_inputs(const std::vector<const torch::Tensor*>& ts) {
   }
 }
 
-__global__ void count_tiles_kernel(int N, const float* __restrict__ bounds, int width, int height,
-                                   int* __restrict__ counts) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= N) return;
-  counts[i] = tile_rect(bounds + 4 * i, width, height).count();
+// Calls visit(tile) for each tile of primitive i's screen box that its footprint reaches
+// (Footprint::reaches_tile); the count and the key kernels walk the same tiles in the same order.
+template <typename Footprint, typename Visit>
+__device__ void for_each_reached_tile(int i, const float* __restrict__ params, const float* __restrict__ bounds,
+                                      int width, int height, Visit&& visit) {
+  const TileRect r = tile_rect(bounds + 4 * i, width, height);
+  if (r.empty()) return;
+  const float* p = params + static_cast<int64_t>(i) * Footprint::kParams;
+  const float threshold = Footprint::skip_threshold(p);
+  const int tiles_x = (width + kTileSize - 1) / kTileSize;
+  float box[4];
+  for (int ty = r.y0; ty <= r.y1; ++ty)
+    for (int tx = r.x0; tx <= r.x1; ++tx) {
+      tile_centre_box(tx, ty, width, height, box);
+      if (Footprint::reaches_tile(p, threshold, box)) visit(ty * tiles_x + tx);
+    }
 }
 
-__global__ void fill_keys_kernel(int N, const float* __restrict__ bounds,
+template <typename Footprint>
+__global__ void count_tiles_kernel(int N, const float* __restrict__ params, const float* __restrict__ bounds,
+                                   int width, int height, int* __restrict__ counts) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= N) return;
+  int count = 0;
+  for_each_reached_tile<Footprint>(i, params, bounds, width, height, [&](int) { ++count; });
+  counts[i] = count;
+}
+
+template <typename Footprint>
+__global__ void fill_keys_kernel(int N, const float* __restrict__ params, const float* __restrict__ bounds,
                                  const float* __restrict__ depths, int width, int height,
                                  const int64_t* __restrict__ starts, int64_t* __restrict__ keys,
                                  int* __restrict__ values) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= N) return;
-  const TileRect r = tile_rect(bounds + 4 * i, width, height);
-  if (r.empty()) return;
-  const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  // Culled primitives never reach here, so depth > near > 0 and its float bits sort like the value.
+  // Culled primitives reach no tile, so depth > near > 0 here and its float bits sort like the value.
   const uint32_t depth_bits = __float_as_uint(depths[i]);
   int64_t out = starts[i];
-  for (int ty = r.y0; ty <= r.y1; ++ty)
-    for (int tx = r.x0; tx <= r.x1; ++tx) {
-      keys[out] = (static_cast<int64_t>(ty * tiles_x + tx) << 32) | depth_bits;
-      values[out] = i;
-      ++out;
-    }
+  for_each_reached_tile<Footprint>(i, params, bounds, width, height, [&](int tile) {
+    keys[out] = (static_cast<int64_t>(tile) << 32) | depth_bits;
+    values[out] = i;
+    ++out;
+  });
 }
 
 // offsets[t] = index of the first sorted entry of tile t (offsets[tiles] = M): each entry writes the
@@ -111,9 +129,10 @@ __global__ void tile_offsets_kernel(int M, const uint64_t* __restrict__ sorted_k
 
 // Per-tile lists in (depth, id) order, in the same format as the CPU backend. One radix sort of
 // (tile, depth bits) keys over only the bits in use (32 + bits of the tile count), stable, so equal
-// depths keep the id order.
-void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, int width, int height,
-                    torch::Tensor* offsets_out, torch::Tensor* ids_out) {
+// depths keep the id order. A primitive goes to the tiles of its box that its footprint reaches.
+template <typename Footprint>
+void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, const torch::Tensor& depths,
+                    int width, int height, torch::Tensor* offsets_out, torch::Tensor* ids_out) {
   const int N = static_cast<int>(depths.size(0));
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   auto int_opts = depths.options().dtype(torch::kInt32);
@@ -125,8 +144,8 @@ void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, in
   }
   auto counts = torch::empty({N}, int_opts);
   const int grid = (N + 255) / 256;
-  count_tiles_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), width, height,
-                                               counts.data_ptr<int>());
+  count_tiles_kernel<Footprint><<<grid, 256, 0, stream>>>(N, params.data_ptr<float>(), bounds.data_ptr<float>(),
+                                                          width, height, counts.data_ptr<int>());
   auto ends = counts.cumsum(0, torch::kInt64);
   const int64_t total = ends[-1].item<int64_t>();  // the one host sync of a render: sizes the lists
   TORCH_CHECK(total < (int64_t{1} << 31), "le3d cuda rasterizer: more than 2^31 tile entries");
@@ -140,9 +159,10 @@ void bin_primitives(const torch::Tensor& bounds, const torch::Tensor& depths, in
   auto key_opts = depths.options().dtype(torch::kInt64);
   auto keys = torch::empty({M}, key_opts), sorted_keys = torch::empty({M}, key_opts);
   auto values = torch::empty({M}, int_opts), sorted_values = torch::empty({M}, int_opts);
-  fill_keys_kernel<<<grid, 256, 0, stream>>>(N, bounds.data_ptr<float>(), depths.data_ptr<float>(), width, height,
-                                             starts.data_ptr<int64_t>(), keys.data_ptr<int64_t>(),
-                                             values.data_ptr<int>());
+  fill_keys_kernel<Footprint><<<grid, 256, 0, stream>>>(N, params.data_ptr<float>(), bounds.data_ptr<float>(),
+                                                        depths.data_ptr<float>(), width, height,
+                                                        starts.data_ptr<int64_t>(), keys.data_ptr<int64_t>(),
+                                                        values.data_ptr<int>());
   int tile_bits = 0;
   while ((1 << tile_bits) < tiles) ++tile_bits;
   const auto* keys_in = reinterpret_cast<const uint64_t*>(keys.data_ptr<int64_t>());
@@ -348,7 +368,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   const int C = static_cast<int>(features.size(1));
   PixelOutputs out(H, W, C, features.options());
   torch::Tensor offsets, ids;
-  bin_primitives(bounds, depths, W, H, &offsets, &ids);
+  bin_primitives<Footprint>(params, bounds, depths, W, H, &offsets, &ids);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
   const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));

@@ -54,6 +54,25 @@ struct ConvexFootprint {
     return p[3] * m > threshold * p[1];
   }
 
+  // False only when every point of box = {x_lo, y_lo, x_hi, y_hi} (a tile's pixel centres) is surely
+  // invisible: the binning then leaves the tile out of this convex's list. The screen bound is a box
+  // around the offset hull, so its corners reach tiles the rounded shape misses. Exact: for every
+  // point of the box, m >= delta s L_e >= delta s min_box L_e for each edge e, and L_e's minimum over
+  // a box is at a corner; a relative margin covers rounding.
+  LE3D_HD static bool reaches_tile(const float* p, float threshold, const float* box) {
+    const int E = edges(p);
+    if (E < 3) return false;  // raw alpha is 0 everywhere
+    const float ds = p[1] * p[2];
+    for (int e = 0; e < E; ++e) {
+      const float* q = p + kHeader + 3 * e;
+      const float L_min = fminf(q[0] * box[0], q[0] * box[2]) + fminf(q[1] * box[1], q[1] * box[3]) + q[2];
+      const float slack = 1e-5f * (fabsf(q[0]) * fmaxf(fabsf(box[0]), fabsf(box[2])) +
+                                   fabsf(q[1]) * fmaxf(fabsf(box[1]), fabsf(box[3])) + fabsf(q[2]));
+      if (surely_invisible(p, threshold, ds * (L_min - slack))) return false;
+    }
+    return true;
+  }
+
   // What the gradient needs from the forward evaluation at one pixel: the unnormalised softmax
   // weights of the edges, 1 / their sum, phi and the coverage (E = 0: alpha was 0, no gradient).
   // The CPU backward keeps it between the alpha and the gradient of a convex-pixel pair, so the E

@@ -36,6 +36,34 @@ struct GaussianFootprint {
     return p[5] * expf(power);
   }
 
+  // False only when raw_alpha_fast is 0 at every point of box = {x_lo, y_lo, x_hi, y_hi} (a tile's
+  // pixel centres): the binning then leaves the tile out of this Gaussian's list. The screen bound is
+  // the box of the alpha >= 1/255 ellipse, so a tilted or elongated Gaussian's box reaches tiles
+  // the ellipse misses. Exact: the quadratic form's minimum over the box is at the mean (inside) or
+  // on an edge, where it is a parabola in one variable; a relative margin covers rounding.
+  LE3D_HD static bool reaches_tile(const float* p, float threshold, const float* box) {
+    const float mx = p[0], my = p[1], a = p[2], b = p[3], c = p[4];
+    if (!(a > 0.0f && c > 0.0f)) return true;  // not a proper conic: keep the tile
+    if (mx >= box[0] && mx <= box[2] && my >= box[1] && my <= box[3]) return true;
+    float q_min = INFINITY, scale = 0.0f;
+    for (int side = 0; side < 4; ++side) {
+      float dx, dy;
+      if (side < 2) {  // the vertical edge x = box[0] or box[2]: the minimum over y is at dy = -b dx / c
+        dx = box[side == 0 ? 0 : 2] - mx;
+        dy = fminf(fmaxf(-b * dx / c, box[1] - my), box[3] - my);
+      } else {  // the horizontal edge y = box[1] or box[3]
+        dy = box[side == 2 ? 1 : 3] - my;
+        dx = fminf(fmaxf(-b * dy / a, box[0] - mx), box[2] - mx);
+      }
+      const float q = 0.5f * (a * dx * dx + c * dy * dy) + b * dx * dy;
+      if (q < q_min) {
+        q_min = q;
+        scale = 0.5f * (a * dx * dx + c * dy * dy) + fabsf(b * dx * dy);
+      }
+    }
+    return -q_min >= threshold - 1e-5f * scale;  // the pixels skip where power = -q < threshold
+  }
+
   // The evaluation interface of ConvexFootprint: nothing beyond raw alpha is worth keeping here.
   struct Eval {};
   LE3D_HD static float raw_alpha_eval(const float* p, float threshold, float px, float py, Eval*) {

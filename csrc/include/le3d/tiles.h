@@ -33,4 +33,13 @@ LE3D_HD TileRect tile_rect(const float* b, int width, int height) {
   return r;
 }
 
+// The box spanned by the centres of tile (tx, ty)'s pixels inside the image:
+// box = {x_lo, y_lo, x_hi, y_hi}. Footprints test it in reaches_tile() when primitives are binned.
+LE3D_HD void tile_centre_box(int tx, int ty, int width, int height, float* box) {
+  box[0] = tx * kTileSize + 0.5f;
+  box[1] = ty * kTileSize + 0.5f;
+  box[2] = ((tx + 1) * kTileSize < width ? (tx + 1) * kTileSize : width) - 0.5f;
+  box[3] = ((ty + 1) * kTileSize < height ? (ty + 1) * kTileSize : height) - 0.5f;
+}
+
 }  // namespace le3d
