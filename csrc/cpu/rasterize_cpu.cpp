@@ -215,12 +215,7 @@ void forward_tiles(const float* params, const float* features, const float* dept
           const int64_t pix = tile.pixel(r, c, width);
           const float* colour = &scratch.colour[static_cast<size_t>(px) * C];
           for (int ch = 0; ch < C; ++ch) image[pix * C + ch] = colour[ch] + pf.T * background[ch];
-          alpha[pix] = 1.0f - pf.T;
-          depth[pix] = pf.depth;
-          distortion[pix] = pf.distortion();
-          near[pix] = nearfar_k > 0 ? pf.near_depth() : 0.0f;
-          far[pix] = nearfar_k > 0 ? pf.far_depth(nearfar_k) : 0.0f;
-          pf.save(aux + pix * kAuxDim, nearfar_k);
+          pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
         }
       }
     }
@@ -279,13 +274,7 @@ void backward_tiles(const float* params, const float* features, const float* dep
           const float* a = aux + pix * kAuxDim;
           const float* dimg = d_image + pix * C;
           PixelGrads& pg = scratch.grads[px];
-          pg.d_alpha = d_alpha[pix];
-          pg.d_depth = d_depth[pix];
-          pg.d_distortion = coords ? d_distortion[pix] : 0.0f;
-          pg.d_near = nearfar_k > 0 ? d_near[pix] : 0.0f;
-          pg.d_far = nearfar_k > 0 ? d_far[pix] : 0.0f;
-          pg.near = near[pix];
-          pg.far = far[pix];
+          pg.load(pix, d_alpha, d_depth, coords ? d_distortion : nullptr, d_near, d_far, near, far, nearfar_k);
           float bg_dot = 0.0f;
           for (int ch = 0; ch < C; ++ch) {
             bg_dot += dimg[ch] * background[ch];

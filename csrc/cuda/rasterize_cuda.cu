@@ -228,12 +228,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   if (!inside) return;
   const int64_t pix = static_cast<int64_t>(i) * width + j;
   for (int c = 0; c < C && c < CMAX; ++c) image[pix * C + c] = colour[c] + pf.T * background[c];
-  alpha[pix] = 1.0f - pf.T;
-  depth[pix] = pf.depth;
-  distortion[pix] = pf.distortion();
-  near[pix] = nearfar_k > 0 ? pf.near_depth() : 0.0f;
-  far[pix] = nearfar_k > 0 ? pf.far_depth(nearfar_k) : 0.0f;
-  pf.save(aux + pix * kAuxDim, nearfar_k);
+  pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
 }
 
 template <typename Footprint, int CMAX>
@@ -269,13 +264,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
   PixelBackward pb;
   float dimg[CMAX];
   if (inside) {
-    pg.d_alpha = d_alpha[pix];
-    pg.d_depth = d_depth[pix];
-    pg.d_distortion = coords ? d_distortion[pix] : 0.0f;
-    pg.d_near = nearfar_k > 0 ? d_near[pix] : 0.0f;
-    pg.d_far = nearfar_k > 0 ? d_far[pix] : 0.0f;
-    pg.near = near[pix];
-    pg.far = far[pix];
+    pg.load(pix, d_alpha, d_depth, coords ? d_distortion : nullptr, d_near, d_far, near, far, nearfar_k);
     float bg_dot = 0.0f;
     for (int c = 0; c < C && c < CMAX; ++c) {
       dimg[c] = d_image[pix * C + c];

@@ -6,6 +6,8 @@
 // distortion D = 2 |S|, S = sum_k w_k (u_k W_<k - U_<k) (= sum_{i,j} w_i w_j |u_i - u_j| when u is
 // monotone in depth); near/far = w-weighted mean depth of the first/last k contributors.
 #pragma once
+#include <cstdint>
+
 #include "le3d/common.h"
 
 namespace le3d {
@@ -79,6 +81,18 @@ struct PixelForward {
     return sw > 0.0f ? swz / sw : 0.0f;
   }
 
+  // Writes the pixel's alpha, depth, distortion, near and far outputs and its aux slots (the caller
+  // writes the colour, which it accumulates itself) into the [H, W] arrays at index pix.
+  LE3D_HD void write_outputs(int64_t pix, float* alpha_out, float* depth_out, float* distortion_out,
+                             float* near_out, float* far_out, float* aux_out, int nearfar_k) const {
+    alpha_out[pix] = 1.0f - T;
+    depth_out[pix] = depth;
+    distortion_out[pix] = distortion();
+    near_out[pix] = nearfar_k > 0 ? near_depth() : 0.0f;
+    far_out[pix] = nearfar_k > 0 ? far_depth(nearfar_k) : 0.0f;
+    save(aux_out + pix * kAuxDim, nearfar_k);
+  }
+
   // Fills aux[kAuxDim] for the backward pass.
   LE3D_HD void save(float* aux, int nearfar_k) const {
     aux[kAuxTransmittance] = T;
@@ -96,6 +110,20 @@ struct PixelForward {
 struct PixelGrads {
   float d_alpha = 0.0f, d_depth = 0.0f, d_distortion = 0.0f, d_near = 0.0f, d_far = 0.0f;
   float near = 0.0f, far = 0.0f;  // forward outputs
+
+  // Pixel `pix`'s values from the [H, W] arrays (d_distortion: nullptr without a distortion output;
+  // d_near and d_far are read only when nearfar_k > 0).
+  LE3D_HD void load(int64_t pix, const float* d_alpha_in, const float* d_depth_in, const float* d_distortion_in,
+                    const float* d_near_in, const float* d_far_in, const float* near_in, const float* far_in,
+                    int nearfar_k) {
+    d_alpha = d_alpha_in[pix];
+    d_depth = d_depth_in[pix];
+    d_distortion = d_distortion_in ? d_distortion_in[pix] : 0.0f;
+    d_near = nearfar_k > 0 ? d_near_in[pix] : 0.0f;
+    d_far = nearfar_k > 0 ? d_far_in[pix] : 0.0f;
+    near = near_in[pix];
+    far = far_in[pix];
+  }
 };
 
 // Walks the contributors back to front (the caller iterates the tile list from aux's last index

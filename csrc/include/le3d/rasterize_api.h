@@ -31,34 +31,25 @@ struct PixelOutputs {
   }
 };
 
-std::vector<torch::Tensor> rasterize_forward_cpu(
-    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
-    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k);
+// One signature per direction, shared by the CPU and CUDA entry points.
+using RasterizeForward = std::vector<torch::Tensor>(
+    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features, const torch::Tensor& depths,
+    const torch::Tensor& coords, const torch::Tensor& bounds, const torch::Tensor& background, int64_t width,
+    int64_t height, int64_t nearfar_k);
 
-std::vector<torch::Tensor> rasterize_backward_cpu(
-    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
-    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
-    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
-    const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
-    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
-    const torch::Tensor& d_near, const torch::Tensor& d_far);
+using RasterizeBackward = std::vector<torch::Tensor>(
+    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features, const torch::Tensor& depths,
+    const torch::Tensor& coords, const torch::Tensor& bounds, const torch::Tensor& background, int64_t width,
+    int64_t height, int64_t nearfar_k, const torch::Tensor& near, const torch::Tensor& far,
+    const torch::Tensor& aux, const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids,
+    const torch::Tensor& d_image, const torch::Tensor& d_alpha, const torch::Tensor& d_depth,
+    const torch::Tensor& d_distortion, const torch::Tensor& d_near, const torch::Tensor& d_far);
 
+RasterizeForward rasterize_forward_cpu;
+RasterizeBackward rasterize_backward_cpu;
 #ifdef LE3D_WITH_CUDA
-std::vector<torch::Tensor> rasterize_forward_cuda(
-    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
-    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k);
-
-std::vector<torch::Tensor> rasterize_backward_cuda(
-    const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
-    const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
-    const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
-    const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
-    const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
-    const torch::Tensor& d_near, const torch::Tensor& d_far);
+RasterizeForward rasterize_forward_cuda;
+RasterizeBackward rasterize_backward_cuda;
 #endif
 
 }  // namespace le3d
