@@ -94,6 +94,69 @@ def hull_edges_torch(p: torch.Tensor, tol: float = HULL_TOL_PX):
     return edge, ok
 
 
+@torch.no_grad()
+def hull_slots(pix: torch.Tensor, tol: float = HULL_TOL_PX):
+    """[N, K, 2] pixel points -> (slot_i, slot_j [N, 8] int64, n_edges [N] int64, ok [N] bool).
+
+    Slot e holds the hull edge slot_i -> slot_j: the hull's vertices take the first n_edges slots in
+    point order (each with the edge leaving it), the other points and zeros pad the rest. CPU tensors
+    use le3d._C.hull_slots_cpu (one loop), others hull_slots_torch over hull_edges.
+    """
+    ext = load_extension()
+    if ext is not None and pix.device.type == "cpu":
+        p = pix.double()
+        return tuple(ext.hull_slots_cpu(p - p.mean(1, keepdim=True), float(tol), CONVEX_MAX_EDGES))
+    return hull_slots_torch(pix, tol)
+
+
+@torch.no_grad()
+def hull_slots_torch(pix: torch.Tensor, tol: float = HULL_TOL_PX):
+    """hull_slots from hull_edges' [N, K, K] edge matrix, in torch (any device)."""
+    N, Kp, _ = pix.shape
+    edge, ok = hull_edges(pix, tol)
+    has_out = edge.any(-1)  # [N, K]
+    target = edge.int().argmax(-1)  # [N, K]: j of the edge leaving i (the first; 0 if none)
+    order = torch.argsort((~has_out).int(), dim=-1, stable=True)  # hull vertices first
+    if Kp < CONVEX_MAX_EDGES:
+        order = torch.cat([order, order.new_zeros(N, CONVEX_MAX_EDGES - Kp)], -1)
+    slot_i = order[:, :CONVEX_MAX_EDGES]
+    return slot_i, torch.gather(target, 1, slot_i), has_out.sum(-1), ok
+
+
+@torch.no_grad()
+def screen_bounds(start, normal, slot_i, slot_j, active, grow):
+    """The screen bound [N, 4] of convexes whose hull edges (slot e: from start[:, e], unit outward
+    normal normal[:, e], where active) are each pushed out by grow [N] pixels (see the module docstring).
+    CPU tensors use le3d._C.convex_screen_bounds_cpu, others screen_bounds_torch."""
+    ext = load_extension()
+    if ext is not None and start.device.type == "cpu" and start.dtype == torch.float32:
+        return ext.convex_screen_bounds_cpu(start.contiguous(), normal.contiguous(), slot_i, slot_j, active,
+                                            grow.float().contiguous(), _BOUND_MARGIN_REL, _BOUND_MARGIN_ABS,
+                                            _MITER_MIN)[0]
+    return screen_bounds_torch(start, normal, slot_i, slot_j, active, grow)
+
+
+@torch.no_grad()
+def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
+    """screen_bounds in torch (any device): the bounding box of the hull vertices moved by their miters."""
+    N, S, _ = start.shape
+    # Miter offsets of the hull vertices: every edge pushed out by grow. Slot e is the edge
+    # a_e -> b_e leaving vertex a_e; the edge entering a_e is the slot whose b is a_e.
+    n_in_at = torch.zeros(N, S, 2, dtype=normal.dtype, device=normal.device)
+    n_in_at.scatter_add_(1, slot_j[..., None].expand(-1, -1, 2),
+                         torch.where(active[..., None], normal, torch.zeros_like(normal)))
+    n_in = torch.gather(n_in_at, 1, slot_i[..., None].expand(-1, -1, 2))
+    miter = (n_in + normal) / (1 + (n_in * normal).sum(-1, keepdim=True)).clamp(min=_MITER_MIN)
+    vert = start + grow[:, None, None] * miter
+    inf = torch.full_like(vert, math.inf)
+    lo = torch.where(active[..., None], vert, inf).amin(1)
+    hi = torch.where(active[..., None], vert, -inf).amax(1)
+    span = (hi - lo).clamp(min=0)
+    lo = lo - span * _BOUND_MARGIN_REL - _BOUND_MARGIN_ABS - grow[:, None] * _BOUND_MARGIN_REL
+    hi = hi + span * _BOUND_MARGIN_REL + _BOUND_MARGIN_ABS + grow[:, None] * _BOUND_MARGIN_REL
+    return torch.cat([lo, hi], -1)
+
+
 def project_points(points, viewmat, K):
     """[N, K, 3] world points -> (camera-space points [N, K, 3], fx, fy, cx, cy)."""
     R = viewmat[:3, :3]
@@ -125,17 +188,8 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
         pix = pix + (means2d_tap - means2d_tap.detach())[:, None, :]
     s = zc_safe / (0.5 * (fx + fy))
 
-    edge, hull_ok = hull_edges(pix.detach())
+    slot_i, slot_j, n_edges, hull_ok = hull_slots(pix.detach())
     with torch.no_grad():
-        has_out = edge.any(-1)  # [N, K]
-        target = edge.int().argmax(-1)  # [N, K]: j of the edge leaving i
-        order = torch.argsort((~has_out).int(), dim=-1, stable=True)  # hull vertices first
-        n_edges = has_out.sum(-1)
-        if Kp < CONVEX_MAX_EDGES:
-            pad = CONVEX_MAX_EDGES - Kp
-            order = torch.cat([order, order.new_zeros(N, pad)], -1)
-        slot_i = order[:, :CONVEX_MAX_EDGES]
-        slot_j = torch.gather(target, 1, slot_i)
         slot = torch.arange(CONVEX_MAX_EDGES, device=points.device)
         active = (slot[None, :] < n_edges[:, None]) & hull_ok[:, None]  # [N, 8]
     a = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))
@@ -154,22 +208,7 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
         o = opacities.detach()
         reach = torch.log((255.0 * o - 1.0).clamp(min=1e-30)) / sigma.detach()  # phi threshold (world)
         g = reach.clamp(min=0) / s.detach().abs().clamp(min=1e-30)  # pixels
-        # Miter offsets of the hull vertices: every edge pushed out by g. Slot e is the edge
-        # a_e -> b_e leaving vertex a_e; the edge entering a_e is the slot whose b is a_e.
-        n_out = nrm.detach()  # [N, 8, 2]
-        n_in_at = torch.zeros(N, CONVEX_MAX_EDGES, 2, dtype=n_out.dtype, device=n_out.device)
-        n_in_at.scatter_add_(1, slot_j[..., None].expand(-1, -1, 2),
-                             torch.where(active[..., None], n_out, torch.zeros_like(n_out)))
-        n_in = torch.gather(n_in_at, 1, slot_i[..., None].expand(-1, -1, 2))
-        miter = (n_in + n_out) / (1 + (n_in * n_out).sum(-1, keepdim=True)).clamp(min=_MITER_MIN)
-        vert = a.detach() + g[:, None, None] * miter
-        inf = torch.full_like(vert, math.inf)
-        lo = torch.where(active[..., None], vert, inf).amin(1)
-        hi = torch.where(active[..., None], vert, -inf).amax(1)
-        span = (hi - lo).clamp(min=0)
-        lo = lo - span * _BOUND_MARGIN_REL - _BOUND_MARGIN_ABS - g[:, None] * _BOUND_MARGIN_REL
-        hi = hi + span * _BOUND_MARGIN_REL + _BOUND_MARGIN_ABS + g[:, None] * _BOUND_MARGIN_REL
-        bounds = torch.cat([lo, hi], -1)
+        bounds = screen_bounds(a.detach(), nrm.detach(), slot_i, slot_j, active, g)
         keep = valid & hull_ok & (o > ALPHA_MIN) & torch.isfinite(bounds).all(-1)
         keep &= torch.isfinite(pix.detach()).all(-1).all(-1)
         bounds = torch.where(keep[:, None], bounds, torch.zeros_like(bounds))

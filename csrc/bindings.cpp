@@ -53,6 +53,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project_gaussians_forward", &le3d::project_gaussians_forward);
   m.def("project_gaussians_backward", &le3d::project_gaussians_backward);
   m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
+  m.def("hull_slots_cpu", &le3d::hull_slots_cpu);
+  m.def("convex_screen_bounds_cpu", &le3d::convex_screen_bounds_cpu);
   m.def("cpu_threads", &cpu_threads);
   m.def("vector_math_cpu", &vector_math_cpu);
   m.attr("tile_size") = le3d::kTileSize;

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from convex_splat import rasterize_convexes
-from convex_splat.projection import hull_edges
+from convex_splat.projection import HULL_TOL_PX, hull_edges
 from le3d.raster.constants import ALPHA_MIN
 from le3d.raster.reference import convex_raw_alpha
 from scenes import camera
@@ -260,6 +260,36 @@ def test_compiled_hull_takes_the_torch_twins_decisions():
     if ext is None:
         pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
     assert_compiled_hull_agrees(ext.hull_edges_cpu, "cpu")
+
+
+def test_compiled_slots_and_bounds_match_the_torch_twins():
+    """le3d._C.hull_slots_cpu / convex_screen_bounds_cpu (the CPU path of project_convexes) against
+    hull_slots_torch / screen_bounds_torch, on the hull test sets (slots exactly, bounds to rounding)."""
+    from convex_splat.projection import hull_slots_torch, screen_bounds_torch
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    if ext is None:
+        pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
+    g = torch.Generator().manual_seed(5)
+    for centred in hull_test_sets():
+        pix = (centred + 100.0).float()  # pixels; the slot functions centre them again themselves
+        p = pix.double()
+        compiled = ext.hull_slots_cpu(p - p.mean(1, keepdim=True), HULL_TOL_PX, 8)
+        twin = hull_slots_torch(pix)
+        for a, b in zip(compiled, twin):
+            assert torch.equal(a, b)
+        slot_i, slot_j, n_edges, ok = twin
+        active = (torch.arange(8)[None] < n_edges[:, None]) & ok[:, None]
+        start = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))  # slot_i < K
+        normal = torch.nn.functional.normalize(torch.randn(len(pix), 8, 2, generator=g), dim=-1)
+        grow = torch.rand(len(pix), generator=g) * 20
+        got = ext.convex_screen_bounds_cpu(start, normal, slot_i, slot_j, active, grow, 1e-3, 1e-2, 1e-6)[0]
+        want = screen_bounds_torch(start, normal, slot_i, slot_j, active, grow)
+        finite = torch.isfinite(want)
+        assert torch.equal(finite, torch.isfinite(got))
+        assert torch.allclose(got[finite], want[finite], rtol=1e-6, atol=1e-4)
+        assert ok.any() == finite.any()
 
 
 @pytest.mark.cuda

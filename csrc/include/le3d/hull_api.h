@@ -11,6 +11,19 @@ namespace le3d {
 // -> {edge [N, K, K] bool (i -> j is a hull edge), ok [N] bool (the edges form one cycle of >= 3)}.
 std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double tol);
 
+// The same decisions as parameter slots: {slot_i, slot_j [N, slots] int64 (slot e holds the hull edge
+// slot_i -> slot_j; hull vertices first in index order, then the other points, then zeros), n_edges [N]
+// int64, ok [N] bool} (twin: convex_splat.projection.hull_slots_torch).
+std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& centred, double tol, int64_t slots);
+
+// The convex screen bound: start [N, S, 2] (each slot's first point, pixels), normal [N, S, 2] (its
+// edge's unit outward normal), slot_i / slot_j [N, S], active [N, S], grow [N] (pixels each edge is
+// pushed out) -> {bounds [N, 4]} (twin: convex_splat.projection.screen_bounds_torch).
+std::vector<torch::Tensor> convex_screen_bounds_cpu(const torch::Tensor& start, const torch::Tensor& normal,
+                                                    const torch::Tensor& slot_i, const torch::Tensor& slot_j,
+                                                    const torch::Tensor& active, const torch::Tensor& grow,
+                                                    double margin_rel, double margin_abs, double miter_min);
+
 #ifdef LE3D_WITH_CUDA
 // The same on CUDA tensors (K <= 8).
 std::vector<torch::Tensor> hull_edges_cuda(const torch::Tensor& centred, double tol);
