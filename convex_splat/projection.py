@@ -123,6 +123,50 @@ def hull_slots_torch(pix: torch.Tensor, tol: float = HULL_TOL_PX):
     return slot_i, torch.gather(target, 1, slot_i), has_out.sum(-1), ok
 
 
+def edge_params(pix, slot_i, slot_j, active):
+    """The hull edges as footprint parameters: [N, S, 3] unit outward normal and offset c (L(q) = n.q + c,
+    pixels; zero where not active), differentiable w.r.t. pix, plus each slot's first point and
+    normal (detached, for the screen bound). Float32 CPU tensors use the compiled loops
+    (le3d._C.convex_edges_forward_cpu / _backward_cpu), others edge_params_torch."""
+    ext = load_extension()
+    if ext is not None and pix.device.type == "cpu" and pix.dtype == torch.float32:
+        return ConvexEdges.apply(pix.contiguous(), slot_i.contiguous(), slot_j.contiguous(), active.contiguous())
+    return edge_params_torch(pix, slot_i, slot_j, active)
+
+
+def edge_params_torch(pix, slot_i, slot_j, active):
+    """edge_params in torch (any device, any dtype), differentiable by autograd."""
+    a = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))
+    b = torch.gather(pix, 1, slot_j[..., None].expand(-1, -1, 2))
+    dummy = pix.new_tensor([1.0, 0.0])  # inactive slots: a placeholder direction, no gradient
+    dvec = torch.where(active[..., None], b - a, dummy)
+    a = torch.where(active[..., None], a, torch.zeros_like(a))
+    length = dvec.norm(dim=-1, keepdim=True)
+    nrm = torch.stack([dvec[..., 1], -dvec[..., 0]], -1) / length
+    c = -(nrm * a).sum(-1)
+    zero = torch.zeros_like(c)
+    edges = torch.stack([torch.where(active, nrm[..., 0], zero), torch.where(active, nrm[..., 1], zero),
+                         torch.where(active, c, zero)], -1)
+    return edges, a.detach(), nrm.detach()
+
+
+class ConvexEdges(torch.autograd.Function):
+    """edge_params over le3d._C's CPU loops (one forward, one backward)."""
+
+    @staticmethod
+    def forward(ctx, pix, slot_i, slot_j, active):
+        edges, start, normal = load_extension().convex_edges_forward_cpu(pix, slot_i, slot_j, active)
+        ctx.save_for_backward(pix, slot_i, slot_j, active)
+        ctx.mark_non_differentiable(start, normal)
+        return edges, start, normal
+
+    @staticmethod
+    def backward(ctx, d_edges, _d_start, _d_normal):
+        pix, slot_i, slot_j, active = ctx.saved_tensors
+        d_pix = load_extension().convex_edges_backward_cpu(pix, slot_i, slot_j, active, d_edges.contiguous())
+        return d_pix, None, None, None
+
+
 @torch.no_grad()
 def screen_bounds(start, normal, slot_i, slot_j, active, grow):
     """The screen bound [N, 4] of convexes whose hull edges (slot e: from start[:, e], unit outward
@@ -192,23 +236,13 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
     with torch.no_grad():
         slot = torch.arange(CONVEX_MAX_EDGES, device=points.device)
         active = (slot[None, :] < n_edges[:, None]) & hull_ok[:, None]  # [N, 8]
-    a = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))
-    b = torch.gather(pix, 1, slot_j[..., None].expand(-1, -1, 2))
-    dummy = pix.new_tensor([1.0, 0.0])
-    dvec = torch.where(active[..., None], b - a, dummy)
-    a = torch.where(active[..., None], a, torch.zeros_like(a))
-    length = dvec.norm(dim=-1, keepdim=True)
-    nrm = torch.stack([dvec[..., 1], -dvec[..., 0]], -1) / length
-    c = -(nrm * a).sum(-1)
-    zero = torch.zeros_like(c)
-    edges = torch.stack([torch.where(active, nrm[..., 0], zero), torch.where(active, nrm[..., 1], zero),
-                         torch.where(active, c, zero)], -1)  # [N, 8, 3]
+    edges, start, normal = edge_params(pix, slot_i, slot_j, active)  # [N, 8, 3]
 
     with torch.no_grad():
         o = opacities.detach()
         reach = torch.log((255.0 * o - 1.0).clamp(min=1e-30)) / sigma.detach()  # phi threshold (world)
         g = reach.clamp(min=0) / s.detach().abs().clamp(min=1e-30)  # pixels
-        bounds = screen_bounds(a.detach(), nrm.detach(), slot_i, slot_j, active, g)
+        bounds = screen_bounds(start, normal, slot_i, slot_j, active, g)
         keep = valid & hull_ok & (o > ALPHA_MIN) & torch.isfinite(bounds).all(-1)
         keep &= torch.isfinite(pix.detach()).all(-1).all(-1)
         bounds = torch.where(keep[:, None], bounds, torch.zeros_like(bounds))

@@ -292,6 +292,48 @@ def test_compiled_slots_and_bounds_match_the_torch_twins():
         assert ok.any() == finite.any()
 
 
+def test_compiled_edge_params_match_the_torch_twin():
+    """ConvexEdges (le3d._C.convex_edges_*_cpu) against edge_params_torch: values and pixel gradients."""
+    from convex_splat.projection import ConvexEdges, edge_params_torch, hull_slots_torch
+
+    g = torch.Generator().manual_seed(7)
+    for centred in hull_test_sets():
+        pix = (centred + 50.0).float()
+        slot_i, slot_j, n_edges, ok = hull_slots_torch(pix)
+        active = (torch.arange(8)[None] < n_edges[:, None]) & ok[:, None]
+        d_edges = torch.randn(len(pix), 8, 3, generator=g)
+        outs = []
+        for fn in (ConvexEdges.apply, edge_params_torch):
+            leaf = pix.clone().requires_grad_(True)
+            edges, start, normal = fn(leaf, slot_i, slot_j, active)
+            (edges * d_edges).sum().backward()
+            outs.append((edges.detach(), start, normal, leaf.grad))
+        for got, want in zip(*outs):
+            assert torch.allclose(got, want, rtol=1e-5, atol=1e-4), (got - want).abs().max()
+        assert (outs[0][3].abs().sum() > 0) == bool(ok.any())  # the gradient reaches the hulls' points
+
+
+def test_projection_gradients_cpu_float32_vs_torch_float64():
+    """project_convexes on float32 CPU tensors (compiled slots, edges, bound) against the all-torch path
+    in float64: packed parameters and the gradients of points, delta, sigma, opacities and the means2d tap."""
+    from convex_splat.projection import project_convexes
+
+    pts, delta, sigma, opac, _ = random_convexes(40, 6, seed=3)
+    viewmat, K = camera(W, H)
+    g = torch.Generator().manual_seed(9)
+    weight = torch.randn(40, 29, generator=g)
+    results = []
+    for dtype in (torch.float32, torch.float64):
+        leaves = [t.to(dtype).clone().requires_grad_(True) for t in (pts, delta, sigma, opac)]
+        tap = torch.zeros(40, 2, dtype=dtype, requires_grad=True)
+        params, _, _, bounds, radii = project_convexes(*leaves, viewmat.to(dtype), K.to(dtype), W, H, means2d_tap=tap)
+        (params * weight.to(dtype)).sum().backward()
+        results.append([params.detach(), radii] + [t.grad for t in leaves] + [tap.grad])
+    for got, want in zip(*results):
+        got, want = got.double(), want.double()
+        assert torch.allclose(got, want, rtol=2e-3, atol=2e-3 * want.abs().max().item()), (got - want).abs().max()
+
+
 @pytest.mark.cuda
 def test_cuda_hull_takes_the_torch_twins_decisions():
     """le3d._C.hull_edges_cuda (no fused multiply-adds) against hull_edges_torch on the GPU."""

@@ -1,5 +1,6 @@
-// Convex-hull edges of projected convex points (CPU and CUDA loops over le3d/hull.h), used by
-// convex_splat's projection.
+// Compiled loops of convex_splat's projection: the convex hull of the projected points (CPU and CUDA,
+// over le3d/hull.h), and on the CPU its parameter slots, the edges as footprint parameters and the
+// screen bound. Each has a torch twin in convex_splat/projection.py.
 #pragma once
 #include <torch/extension.h>
 
@@ -23,6 +24,16 @@ std::vector<torch::Tensor> convex_screen_bounds_cpu(const torch::Tensor& start, 
                                                     const torch::Tensor& slot_i, const torch::Tensor& slot_j,
                                                     const torch::Tensor& active, const torch::Tensor& grow,
                                                     double margin_rel, double margin_abs, double miter_min);
+
+// Hull edges as footprint parameters: pix [N, K, 2] float32, slot_i / slot_j / active [N, S] ->
+// {edges [N, S, 3] (unit outward normal and offset; zero where inactive), start [N, S, 2] (each edge's
+// first point), normal [N, S, 2]}; the backward maps d_edges [N, S, 3] to d_pix [N, K, 2]
+// (twin: convex_splat.projection.edge_params_torch).
+std::vector<torch::Tensor> convex_edges_forward_cpu(const torch::Tensor& pix, const torch::Tensor& slot_i,
+                                                    const torch::Tensor& slot_j, const torch::Tensor& active);
+torch::Tensor convex_edges_backward_cpu(const torch::Tensor& pix, const torch::Tensor& slot_i,
+                                        const torch::Tensor& slot_j, const torch::Tensor& active,
+                                        const torch::Tensor& d_edges);
 
 #ifdef LE3D_WITH_CUDA
 // The same on CUDA tensors (K <= 8).
