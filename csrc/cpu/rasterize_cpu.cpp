@@ -51,45 +51,60 @@ void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
 
 // Per-tile lists of primitive ids, each in (depth, id) order. A primitive goes to the tiles of its
 // screen bound that its footprint reaches (Footprint::reaches_tile: exact, the bound's box is loose
-// around tilted ellipses and rounded hulls).
+// around tilted ellipses and rounded hulls). The tile tests run in parallel over primitives (into
+// one run of tiles per primitive, in depth order); a stable counting sort by tile then makes the lists.
 template <typename Footprint>
 void bin_primitives(const float* params, const torch::Tensor& bounds, const torch::Tensor& depths, int width,
                     int height, torch::Tensor* offsets_out, torch::Tensor* ids_out) {
   constexpr int P = Footprint::kParams;
   const int N = static_cast<int>(depths.size(0));
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  const int tiles_y = (height + kTileSize - 1) / kTileSize;
+  const int tiles = tiles_x * ((height + kTileSize - 1) / kTileSize);
   const float* b = bounds.data_ptr<float>();
   const float* z = depths.data_ptr<float>();
-  std::vector<TileRect> rects(N);
-  std::vector<float> thresholds(N);
   std::vector<int> order;
   order.reserve(N);
-  for (int i = 0; i < N; ++i) {
-    rects[i] = tile_rect(b + 4 * i, width, height);
-    thresholds[i] = Footprint::skip_threshold(params + static_cast<int64_t>(i) * P);
-    if (!rects[i].empty()) order.push_back(i);
-  }
+  for (int i = 0; i < N; ++i)
+    if (!tile_rect(b + 4 * i, width, height).empty()) order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [z](int a, int c) { return z[a] < z[c]; });
-  // Calls visit(tile) for each tile primitive i reaches.
+  const int n = static_cast<int>(order.size());
+  // Calls visit(tile) for each tile primitive i reaches, in row-major order.
   auto for_each_tile = [&](int i, auto&& visit) {
-    const TileRect& r = rects[i];
+    const TileRect r = tile_rect(b + 4 * i, width, height);
     const float* p = params + static_cast<int64_t>(i) * P;
+    const float threshold = Footprint::skip_threshold(p);
     float box[4];
     for (int ty = r.y0; ty <= r.y1; ++ty)
       for (int tx = r.x0; tx <= r.x1; ++tx) {
         tile_centre_box(tx, ty, width, height, box);
-        if (Footprint::reaches_tile(p, thresholds[i], box)) visit(ty * tiles_x + tx);
+        if (Footprint::reaches_tile(p, threshold, box)) visit(ty * tiles_x + tx);
       }
   };
-  auto offsets = torch::zeros({tiles_x * tiles_y + 1}, torch::kInt32);
+  std::vector<int64_t> start(n + 1, 0);
+#pragma omp parallel for schedule(dynamic, 256)
+  for (int r = 0; r < n; ++r) {
+    int64_t count = 0;
+    for_each_tile(order[r], [&count](int) { ++count; });
+    start[r + 1] = count;
+  }
+  for (int r = 0; r < n; ++r) start[r + 1] += start[r];
+  const int64_t M = start[n];
+  TORCH_CHECK(M < (int64_t{1} << 31), "le3d cpu rasterizer: more than 2^31 tile entries");
+  std::vector<int> entry_tile(M);
+#pragma omp parallel for schedule(dynamic, 256)
+  for (int r = 0; r < n; ++r) {
+    int64_t e = start[r];
+    for_each_tile(order[r], [&](int t) { entry_tile[e++] = t; });
+  }
+  auto offsets = torch::zeros({tiles + 1}, torch::kInt32);
   int* off = offsets.data_ptr<int>();
-  for (int i : order) for_each_tile(i, [off](int t) { off[t + 1] += 1; });
-  for (int t = 0; t < tiles_x * tiles_y; ++t) off[t + 1] += off[t];
-  auto ids = torch::empty({off[tiles_x * tiles_y]}, torch::kInt32);
+  for (int64_t e = 0; e < M; ++e) off[entry_tile[e] + 1] += 1;
+  for (int t = 0; t < tiles; ++t) off[t + 1] += off[t];
+  auto ids = torch::empty({M}, torch::kInt32);
   int* out = ids.data_ptr<int>();
-  std::vector<int> cursor(off, off + tiles_x * tiles_y);
-  for (int i : order) for_each_tile(i, [&](int t) { out[cursor[t]++] = i; });
+  std::vector<int> cursor(off, off + tiles);
+  for (int r = 0; r < n; ++r)
+    for (int64_t e = start[r]; e < start[r + 1]; ++e) out[cursor[entry_tile[e]]++] = order[r];
   *offsets_out = offsets;
   *ids_out = ids;
 }
@@ -107,41 +122,40 @@ struct TileGeometry {
   int64_t pixel(int r, int c, int width) const { return static_cast<int64_t>(y0 + r) * width + x0 + c; }
 };
 
-// A tile's primitives copied into contiguous arrays (front to back), so the loops read memory in
-// order, with each primitive's skip threshold and the box of tile pixels its screen bound reaches
-// (rows r0..r1, columns c0..c1, tile-local): outside it alpha < 1/255 by the bound's construction,
-// so no pixel there is evaluated or composited.
+// A tile's primitives in list order (front to back): their ids, depths, coordinates and skip
+// thresholds copied into contiguous arrays, and the box of tile pixels each one's screen bound reaches
+// (rows r0..r1, columns c0..c1, tile-local): outside it alpha < 1/255 by the bound's construction, so
+// no pixel there is evaluated or composited. (The parameters stay where they are: each is read once
+// per tile by the row loops, so copying them cost more than it saved.)
 template <typename Footprint>
 struct TileBatch {
-  std::vector<float> params, depth, coord, threshold;
+  const float* all_params = nullptr;
+  std::vector<float> depth, coord, threshold;
   std::vector<int> id, r0, r1, c0, c1;
 
-  void gather(const float* all_params, const float* depths, const float* coords, const float* bounds,
+  void gather(const float* params, const float* depths, const float* coords, const float* bounds,
               const int* ids, int begin, int end, const TileGeometry& tile) {
-    constexpr int P = Footprint::kParams;
+    all_params = params;
     const int n = end - begin;
-    params.resize(static_cast<size_t>(n) * P);
     for (auto* v : {&depth, &coord, &threshold}) v->resize(n);
     for (auto* v : {&id, &r0, &r1, &c0, &c1}) v->resize(n);
     for (int k = 0; k < n; ++k) {
       const int i = ids[begin + k];
       id[k] = i;
-      std::copy(all_params + static_cast<int64_t>(i) * P, all_params + static_cast<int64_t>(i + 1) * P,
-                params.data() + static_cast<size_t>(k) * P);
       depth[k] = depths[i];
       coord[k] = coords ? coords[i] : 0.0f;
-      threshold[k] = Footprint::skip_threshold(params.data() + static_cast<size_t>(k) * P);
+      threshold[k] = Footprint::skip_threshold(params_of(k));
       // Pixel j is inside the bound when xmin <= j + 0.5 <= xmax (as tile_rect); the list holds only
       // primitives whose bound reaches this tile, so the clipped ranges are not empty.
-      const float* b = bounds + 4 * static_cast<int64_t>(i);
       // (Clamped as floats: a huge primitive's bound may not fit an int.)
+      const float* b = bounds + 4 * static_cast<int64_t>(i);
       c0[k] = static_cast<int>(std::fmax(std::ceil(b[0] - 0.5f) - tile.x0, 0.0f));
       r0[k] = static_cast<int>(std::fmax(std::ceil(b[1] - 0.5f) - tile.y0, 0.0f));
       c1[k] = static_cast<int>(std::fmin(std::floor(b[2] - 0.5f) - tile.x0, tile.cols - 1.0f));
       r1[k] = static_cast<int>(std::fmin(std::floor(b[3] - 0.5f) - tile.y0, tile.rows - 1.0f));
     }
   }
-  const float* params_of(int k) const { return params.data() + static_cast<size_t>(k) * Footprint::kParams; }
+  const float* params_of(int k) const { return all_params + static_cast<int64_t>(id[k]) * Footprint::kParams; }
 };
 
 // Per-thread working memory of the forward pass, reused across tiles.
