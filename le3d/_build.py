@@ -57,7 +57,9 @@ def extension_spec(root: str) -> dict:
         # -fno-trapping-math: lets the CPU's row loops vectorise their selects (csrc/cpu/vector_math.h);
         # it changes no result (nothing here enables floating-point traps).
         "cxx_flags": ["-O3", "-fno-trapping-math", *openmp],
-        "nvcc_flags": ["-O3", "-lineinfo"],
+        # LE3D_PRECISE_GPU_MATH=1: the GPU's per-pixel loops use precise exp/log/division (common.h)
+        "nvcc_flags": ["-O3", "-lineinfo"]
+        + (["-DLE3D_PRECISE_GPU_MATH"] if os.environ.get("LE3D_PRECISE_GPU_MATH") == "1" else []),
         "link_flags": openmp,
         "defines": ["LE3D_WITH_CUDA"] if with_cuda else [],
     }

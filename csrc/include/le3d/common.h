@@ -2,6 +2,7 @@
 // Every rule of the rasterizer that both backends and the PyTorch reference must agree on
 // is named here once (the Python twin is le3d/raster/constants.py).
 #pragma once
+#include <cmath>
 
 #if defined(__CUDACC__)
 #define LE3D_HD __host__ __device__ __forceinline__
@@ -10,6 +11,38 @@
 #endif
 
 namespace le3d {
+
+// exp, log and division in the per-pixel loops: on the GPU the hardware approximations (__expf is
+// ex2.approx of x log2(e): a few ulp, about 5e-7 relative for the exponents alpha needs; gsplat builds
+// everything with -use_fast_math for the same reason), on the host the C library's. Thresholds and
+// bounds keep the precise versions. Building with LE3D_PRECISE_GPU_MATH (le3d/_build.py passes it
+// when the environment variable of that name is 1) makes the GPU use the precise ones too.
+#if defined(__CUDA_ARCH__) && !defined(LE3D_PRECISE_GPU_MATH)
+#define LE3D_GPU_FAST_MATH 1
+#else
+#define LE3D_GPU_FAST_MATH 0
+#endif
+LE3D_HD float pixel_exp(float x) {
+#if LE3D_GPU_FAST_MATH
+  return __expf(x);
+#else
+  return expf(x);
+#endif
+}
+LE3D_HD float pixel_log(float x) {
+#if LE3D_GPU_FAST_MATH
+  return __logf(x);
+#else
+  return logf(x);
+#endif
+}
+LE3D_HD float pixel_div(float a, float b) {
+#if LE3D_GPU_FAST_MATH
+  return __fdividef(a, b);
+#else
+  return a / b;
+#endif
+}
 
 constexpr int kTileSize = 16;             // tiles are kTileSize x kTileSize pixels
 constexpr float kAlphaMin = 1.0f / 255.0f;  // a primitive adds nothing to a pixel below this alpha

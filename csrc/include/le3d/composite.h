@@ -159,7 +159,7 @@ struct PixelBackward {
                     float* d_raw, float* w_out, float* d_z, float* d_u) {
     const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
     if (!(a >= kAlphaMin)) return false;
-    const float inv_one_minus_a = 1.0f / (1.0f - a);
+    const float inv_one_minus_a = pixel_div(1.0f, 1.0f - a);
     const float T_k = T * inv_one_minus_a;
     const float w = a * T_k;
     const float W_before = W_total - w - W_after;

@@ -94,12 +94,12 @@ struct ConvexFootprint {
     if (surely_invisible(p, threshold, m)) return 0.0f;
     float sum = 0.0f;
     for (int e = 0; e < E; ++e) {
-      ev->w[e] = e == argmax ? 1.0f : expf(ev->w[e] - m);  // exp(0) = 1: one exponential fewer
+      ev->w[e] = e == argmax ? 1.0f : pixel_exp(ev->w[e] - m);  // exp(0) = 1: one exponential fewer
       sum += ev->w[e];
     }
-    ev->ph = (m + logf(sum)) / p[1];
-    ev->coverage = 1.0f / (1.0f + expf(p[3] * ev->ph));  // sigmoid(-sigma phi)
-    ev->inv_sum = 1.0f / sum;
+    ev->ph = pixel_div(m + pixel_log(sum), p[1]);
+    ev->coverage = pixel_div(1.0f, 1.0f + pixel_exp(p[3] * ev->ph));  // sigmoid(-sigma phi)
+    ev->inv_sum = pixel_div(1.0f, sum);
     ev->E = E;
     return p[4] * ev->coverage;
   }

@@ -19,7 +19,7 @@ struct GaussianFootprint {
     const float dx = p[0] - px, dy = p[1] - py;
     const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
     if (power > 0.0f) return 0.0f;  // only reachable through rounding of a degenerate conic
-    return p[5] * expf(power);
+    return p[5] * pixel_exp(power);
   }
 
   // A bound on the exponent below which raw alpha < 1/255 for sure (with a 1e-3 margin against
@@ -33,7 +33,7 @@ struct GaussianFootprint {
     const float dx = p[0] - px, dy = p[1] - py;
     const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
     if (power < threshold || power > 0.0f) return 0.0f;
-    return p[5] * expf(power);
+    return p[5] * pixel_exp(power);
   }
 
   // False only when raw_alpha_fast is 0 at every point of box = {x_lo, y_lo, x_hi, y_hi} (a tile's
