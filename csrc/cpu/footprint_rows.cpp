@@ -1,6 +1,6 @@
 // Row loops of footprint_rows.h. Every inner loop runs over the kTileSize pixels of one row with no
-// branches, so the compiler vectorises it; each function is compiled twice (AVX2 + FMA, and the
-// baseline x86-64 for older CPUs), the loader picks the one the CPU runs.
+// branches, so the compiler vectorises it; with GCC on x86-64 each function is compiled twice (AVX2,
+// and the baseline x86-64 for older CPUs) and the loader picks the one the CPU runs.
 // The formulas are those of footprint_gaussian.h / footprint_convex.h (the scalar versions, used by
 // the CUDA kernels); tests/test_raster_cpu.py and tests/test_convex_raster.py hold both to the
 // PyTorch reference.
@@ -10,8 +10,12 @@
 
 #include "vector_math.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// The AVX2 clone is chosen from the CPU's features: "arch=x86-64-v3" (AVX2, FMA, ...) from GCC 12 on,
+// plain "avx2" before (there "arch=..." clones test the CPU model, e.g. "haswell" is false on AMD).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define LE3D_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6
+#define LE3D_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define LE3D_VECTOR_CLONES
 #endif
