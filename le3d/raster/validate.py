@@ -14,26 +14,43 @@ from le3d.raster.constants import MAX_CHANNELS, NEARFAR_MAX_K
 
 
 class ValueChecks:
-    """Device-side conditions read back with one synchronisation; raises for the first false one."""
+    """Device-side conditions read back with one synchronisation; raises for the first false one.
+
+    Finiteness is checked through each tensor's sum (one reduction per tensor instead of the four
+    elementwise kernels and the reduction of isfinite().all(): a render checks eight tensors, and on a
+    GPU each kernel launch costs host time). A sum is finite only if every element is; a non-finite
+    sum of finite elements (overflow) is told apart by the exact check, run only then."""
 
     def __init__(self):
-        self._conditions: list[tuple[torch.Tensor, str]] = []
+        # (0-d bool condition or None, tensor whose finiteness is checked or None, message), in order
+        self._entries: list[tuple[torch.Tensor | None, torch.Tensor | None, str]] = []
 
     def require(self, condition: torch.Tensor, message: str):
         """condition: a 0-d bool tensor (any device)."""
-        self._conditions.append((condition, message))
+        self._entries.append((condition, None, message))
 
     def finite(self, name: str, t: torch.Tensor):
         if t.numel():
-            self.require(torch.isfinite(t).all(), f"{name}: contains NaN or inf")
+            self._entries.append((None, t.detach(), f"{name}: contains NaN or inf"))
 
     def raise_first_failure(self):
-        if not self._conditions:
+        entries, self._entries = self._entries, []
+        if not entries:
             return
-        flags = torch.stack([c.to(self._conditions[0][0].device) for c, _ in self._conditions]).tolist()
-        self._conditions, pending = [], self._conditions
-        for ok, (_, message) in zip(flags, pending):
-            if not ok:
+        conditions = [cond for cond, _, _ in entries if cond is not None]
+        tensors = [t for _, t, _ in entries if t is not None]
+        device = (conditions or tensors)[0].device
+        flags = []
+        if conditions:
+            flags.append(torch.stack([c.to(device) for c in conditions]))
+        if tensors:  # one isfinite over the stacked sums (a sum that overflows float32 is rechecked)
+            sums = [t.sum() for t in tensors]
+            flags.append(torch.isfinite(torch.stack([v.to(device, torch.float32) for v in sums])))
+        values = torch.cat(flags).tolist()
+        cond_ok, finite_ok = iter(values[:len(conditions)]), iter(values[len(conditions):])
+        for cond, t, message in entries:  # registration order
+            ok = next(cond_ok) if cond is not None else next(finite_ok)
+            if not ok and (t is None or not bool(torch.isfinite(t).all())):
                 raise InputError(message)
 
 
