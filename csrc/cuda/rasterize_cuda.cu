@@ -137,11 +137,11 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   auto int_opts = depths.options().dtype(torch::kInt32);
   auto stream = at::cuda::getCurrentCUDAStream();
-  if (N == 0) {
+  auto no_entries = [&] {  // every tile's list empty
     *offsets_out = torch::zeros({tiles + 1}, int_opts);
     *ids_out = torch::empty({0}, int_opts);
-    return;
-  }
+  };
+  if (N == 0) return no_entries();
   auto counts = torch::empty({N}, int_opts);
   const int grid = (N + 255) / 256;
   count_tiles_kernel<Footprint><<<grid, 256, 0, stream>>>(N, params.data_ptr<float>(), bounds.data_ptr<float>(),
@@ -150,11 +150,7 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
   const int64_t total = ends[-1].item<int64_t>();  // the one host sync of a render: sizes the lists
   TORCH_CHECK(total < (int64_t{1} << 31), "le3d cuda rasterizer: more than 2^31 tile entries");
   const int M = static_cast<int>(total);
-  if (M == 0) {
-    *offsets_out = torch::zeros({tiles + 1}, int_opts);
-    *ids_out = torch::empty({0}, int_opts);
-    return;
-  }
+  if (M == 0) return no_entries();
   auto starts = ends - counts.to(torch::kInt64);
   auto key_opts = depths.options().dtype(torch::kInt64);
   auto keys = torch::empty({M}, key_opts), sorted_keys = torch::empty({M}, key_opts);
