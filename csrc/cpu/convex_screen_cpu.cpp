@@ -1,7 +1,6 @@
-// The gradient-free half of the convex projection on the CPU, one loop per convex instead of some
-// forty small torch ops (their twins in convex_splat/projection.py, hull_slots_torch and
-// screen_bounds_torch, serve other devices and the tests): which hull edge goes in which parameter
-// slot, and the screen bound around the hull with every edge pushed out.
+// The convex screen bound on the CPU: the box around the hull with every edge pushed out, one loop per
+// convex instead of a dozen small torch ops (twin: convex_splat/projection.py screen_bounds_torch,
+// used on other devices and by the tests).
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -9,53 +8,9 @@
 #include <limits>
 #include <vector>
 
-#include "le3d/hull.h"
 #include "le3d/hull_api.h"
 
 namespace le3d {
-
-std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& centred, double tol, int64_t slots) {
-  TORCH_CHECK(centred.device().is_cpu() && centred.scalar_type() == torch::kFloat64 && centred.dim() == 3 &&
-                  centred.size(2) == 2,
-              "hull_slots_cpu: points must be a CPU float64 tensor [N, K, 2] (centred per convex)");
-  const auto p = centred.contiguous();
-  const int64_t N = p.size(0);
-  const int K = static_cast<int>(p.size(1));
-  TORCH_CHECK(K <= 16 && slots >= K, "hull_slots_cpu: at most 16 points per convex, and slots >= K");
-  auto opts = torch::TensorOptions().dtype(torch::kInt64);
-  auto slot_i = torch::zeros({N, slots}, opts), slot_j = torch::zeros({N, slots}, opts);
-  auto n_edges = torch::zeros({N}, opts);
-  auto ok = torch::zeros({N}, torch::kBool);
-  const double* P = p.data_ptr<double>();
-  int64_t* SI = slot_i.data_ptr<int64_t>();
-  int64_t* SJ = slot_j.data_ptr<int64_t>();
-  int64_t* NE = n_edges.data_ptr<int64_t>();
-  bool* OK = ok.data_ptr<bool>();
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    bool edge[16 * 16] = {};
-    OK[n] = hull_edges_one<16>(P + n * K * 2, K, tol, edge);
-    // target[i]: the first j with an edge i -> j (0 if none); vertices with an outgoing edge take the
-    // first slots in index order, the others follow (the twin's stable argsort), slots past K are 0.
-    int target[16], order[16], count = 0;
-    for (int i = 0; i < K; ++i) {
-      target[i] = 0;
-      for (int j = K - 1; j >= 0; --j)
-        if (edge[i * K + j]) target[i] = j;
-    }
-    for (int i = 0; i < K; ++i)
-      if (edge[i * K + target[i]]) order[count++] = i;
-    NE[n] = count;
-    for (int i = 0, rest = count; i < K; ++i)
-      if (!edge[i * K + target[i]]) order[rest++] = i;
-    for (int s = 0; s < K; ++s) {
-      SI[n * slots + s] = order[s];
-      SJ[n * slots + s] = target[order[s]];
-    }
-    for (int s = K; s < slots; ++s) SJ[n * slots + s] = target[0];
-  }
-  return {slot_i, slot_j, n_edges, ok};
-}
 
 std::vector<torch::Tensor> convex_screen_bounds_cpu(const torch::Tensor& start, const torch::Tensor& normal,
                                                     const torch::Tensor& slot_i, const torch::Tensor& slot_j,

@@ -1,6 +1,7 @@
-// 2D convex-hull edges of each convex's projected points (CPU loop over le3d/hull.h, which takes the
-// same decisions as convex_splat.projection.hull_edges_torch). The torch version builds [N, K, K, K]
-// temporaries (about 0.4 s for 200k convexes on two cores); this loop needs none.
+// 2D convex-hull edges of each convex's projected points, as an edge matrix or as parameter slots
+// (CPU loops over le3d/hull.h, which takes the same decisions as
+// convex_splat.projection.hull_edges_torch). The torch version builds [N, K, K, K] temporaries (about
+// 0.4 s for 200k convexes on two cores); these loops need none.
 #include <torch/extension.h>
 
 #include <cmath>
@@ -11,14 +12,22 @@
 
 namespace le3d {
 
-std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double tol) {
+namespace {
+
+// The centred points [N, K <= 16, 2] as a contiguous CPU float64 tensor, or a clear error.
+torch::Tensor checked_points(const torch::Tensor& centred, const char* who) {
   TORCH_CHECK(centred.device().is_cpu() && centred.scalar_type() == torch::kFloat64 && centred.dim() == 3 &&
-                  centred.size(2) == 2,
-              "hull_edges_cpu: points must be a CPU float64 tensor [N, K, 2] (centred per convex)");
-  const auto p = centred.contiguous();
+                  centred.size(2) == 2 && centred.size(1) <= 16,
+              who, ": points must be a CPU float64 tensor [N, K <= 16, 2] (centred per convex)");
+  return centred.contiguous();
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double tol) {
+  const auto p = checked_points(centred, "hull_edges_cpu");
   const int64_t N = p.size(0);
   const int K = static_cast<int>(p.size(1));
-  TORCH_CHECK(K <= 16, "hull_edges_cpu: at most 16 points per convex");
   auto edge = torch::zeros({N, K, K}, torch::kBool);
   auto ok = torch::zeros({N}, torch::kBool);
   const double* P = p.data_ptr<double>();
@@ -27,6 +36,47 @@ std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double t
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) OK[n] = hull_edges_one<16>(P + n * K * 2, K, tol, E + n * K * K);
   return {edge, ok};
+}
+
+// The same decisions as parameter slots (see hull_api.h); the twin is hull_slots_torch.
+std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& centred, double tol, int64_t slots) {
+  const auto p = checked_points(centred, "hull_slots_cpu");
+  const int64_t N = p.size(0);
+  const int K = static_cast<int>(p.size(1));
+  TORCH_CHECK(slots >= K, "hull_slots_cpu: slots must be >= the points per convex");
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  auto slot_i = torch::zeros({N, slots}, opts), slot_j = torch::zeros({N, slots}, opts);
+  auto n_edges = torch::zeros({N}, opts);
+  auto ok = torch::zeros({N}, torch::kBool);
+  const double* P = p.data_ptr<double>();
+  int64_t* SI = slot_i.data_ptr<int64_t>();
+  int64_t* SJ = slot_j.data_ptr<int64_t>();
+  int64_t* NE = n_edges.data_ptr<int64_t>();
+  bool* OK = ok.data_ptr<bool>();
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    bool edge[16 * 16] = {};
+    OK[n] = hull_edges_one<16>(P + n * K * 2, K, tol, edge);
+    // target[i]: the first j with an edge i -> j (0 if none); vertices with an outgoing edge take the
+    // first slots in index order, the others follow (the twin's stable argsort), slots past K are 0.
+    int target[16], order[16], count = 0;
+    for (int i = 0; i < K; ++i) {
+      target[i] = 0;
+      for (int j = K - 1; j >= 0; --j)
+        if (edge[i * K + j]) target[i] = j;
+    }
+    for (int i = 0; i < K; ++i)
+      if (edge[i * K + target[i]]) order[count++] = i;
+    NE[n] = count;
+    for (int i = 0, rest = count; i < K; ++i)
+      if (!edge[i * K + target[i]]) order[rest++] = i;
+    for (int s = 0; s < K; ++s) {
+      SI[n * slots + s] = order[s];
+      SJ[n * slots + s] = target[order[s]];
+    }
+    for (int s = K; s < slots; ++s) SJ[n * slots + s] = target[0];
+  }
+  return {slot_i, slot_j, n_edges, ok};
 }
 
 }  // namespace le3d

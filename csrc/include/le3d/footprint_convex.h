@@ -75,8 +75,8 @@ struct ConvexFootprint {
 
   // What the gradient needs from the forward evaluation at one pixel: the unnormalised softmax
   // weights of the edges, 1 / their sum, phi and the coverage (E = 0: alpha was 0, no gradient).
-  // The CPU backward keeps it between the alpha and the gradient of a convex-pixel pair, so the E
-  // exponentials are evaluated once per pair instead of twice.
+  // (The CPU evaluates convexes a row at a time in cpu/footprint_rows.cpp and keeps its own cache;
+  // patches/cuda-convex-backward-eval.patch would keep an Eval per pixel in the CUDA backward.)
   struct Eval {
     float w[kMaxEdges];
     float inv_sum, ph, coverage;
