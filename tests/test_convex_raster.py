@@ -51,9 +51,16 @@ def _render(inputs, backend, nearfar_k=2, with_coords=True):
     return out, coords
 
 
-def _compare(backend, device, k, seed, n=24):
+def _compare(backend, device, k, seed, n=24, pixel_slope=None):
+    """pixel_slope: (lo, hi) sets each convex's delta so that delta s (its logsumexp's slope per
+    pixel) is uniform in that range."""
     pts, delta, sigma, opac, feats = random_convexes(n, k, seed=seed)
     viewmat, K = camera(W, H)
+    if pixel_slope is not None:
+        z = (pts.mean(1) @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2].abs()
+        s = z / ((K[0, 0] + K[1, 1]) / 2)  # world units per pixel at the convex's depth
+        lo, hi = pixel_slope
+        delta = (lo + (hi - lo) * torch.rand(n, generator=torch.Generator().manual_seed(seed))) / s
     bg = torch.tensor([0.1, 0.2, 0.3])
     base = [pts, delta, sigma, opac, feats, bg, viewmat, K]
     gen = torch.Generator().manual_seed(seed + 100)
@@ -90,6 +97,14 @@ def test_cpu_matches_reference(k, seed):
     assert ref.radii[2] > 0 or k == 3  # a duplicate point does not cull a K >= 6 convex
     assert (ref.radii > 0).sum() >= 10
     assert ref.alpha.max() > 0.3
+
+
+@pytest.mark.parametrize("pixel_slope", [(0.02, 1.99), (2.01, 30.0)])
+def test_cpu_matches_reference_on_both_alpha_paths(pixel_slope):
+    """The CPU evaluates a convex with delta s <= 2 per pixel separably, from exponentials per row
+    and per column (cpu/footprint_rows.cpp), and a sharper one with exponentials per pixel."""
+    ref = _compare("cpu", "cpu", 6, 3, n=32, pixel_slope=pixel_slope)
+    assert (ref.radii > 0).sum() >= 15 and ref.alpha.max() > 0.3
 
 
 @pytest.mark.cuda

@@ -22,6 +22,13 @@
 // Vectorise this loop over a row's pixels: without it the compiler unrolls the 16 iterations
 // completely and then often finds the straight-line code not worth vectorising.
 #define LE3D_ROW_LOOP _Pragma("omp simd")
+// Helpers of the cloned functions: inlined into each clone, so that they are compiled for its target
+// too (a call would reach one version compiled for the baseline).
+#if defined(__GNUC__)
+#define LE3D_ROW_INLINE inline __attribute__((always_inline))
+#else
+#define LE3D_ROW_INLINE inline
+#endif
 
 namespace le3d {
 namespace rows {
@@ -139,13 +146,41 @@ void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* 
   }
 }
 
-LE3D_VECTOR_CLONES
-void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out, RowCache* cache) {
-  const int E = ConvexFootprint::edges(p);
-  if (E < 3) {
-    for (int i = r0 * kW; i < (r1 + 1) * kW; ++i) out[i] = 0.0f;
-    return;
+namespace {
+
+// Fills the gradient cache of row r from the row's edge weights w[e] (unnormalised softmax), their
+// sum (overwritten with 1 / sum), phi and the coverage.
+LE3D_ROW_INLINE void fill_cache(RowCache* cache, int r, int E, float (*w)[kW], float* sum, const float* phi,
+                       const float* coverage) {
+  LE3D_ROW_LOOP
+  for (int c = 0; c < kW; ++c) {
+    cache->phi[r][c] = phi[c];
+    cache->coverage[r][c] = coverage[c];
+    sum[c] = 1.0f / sum[c];
   }
+  for (int e = 0; e < E; ++e) {
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = w[e][c] * sum[c];
+  }
+}
+
+// phi = (reference + ln sum) / delta, coverage = sigmoid(-sigma phi), out = o coverage, or 0 where
+// `visible` says so (nullptr: everywhere visible).
+LE3D_ROW_INLINE void convex_coverage(const float* reference, const float* sum, float delta, float sigma, float o,
+                            float* phi, float* coverage, float* out) {
+  LE3D_ROW_LOOP
+  for (int c = 0; c < kW; ++c) {
+    phi[c] = (reference[c] + vlog(sum[c])) / delta;
+    coverage[c] = 1.0f / (1.0f + vexp(sigma * phi[c]));
+    out[c] = o * coverage[c];
+  }
+}
+
+// Per pixel, with each pixel's own maximum as the logsumexp's reference: E exponentials per pixel.
+// For any sharpness; convex_alpha uses it for convexes too sharp for the separable evaluation.
+LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out,
+                            RowCache* cache) {
+  const int E = ConvexFootprint::edges(p);
   float px[kW];
   centres_x(x0, px);
   const float delta = p[1], sigma = p[3], o = p[4];
@@ -161,24 +196,98 @@ void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r
     }
     row.weights(E);
     float phi[kW], coverage[kW];
+    convex_coverage(row.m, row.sum, delta, sigma, o, phi, coverage, dst);
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) {
-      phi[c] = (row.m[c] + vlog(row.sum[c])) / delta;
-      coverage[c] = 1.0f / (1.0f + vexp(sigma * phi[c]));  // sigmoid(-sigma phi)
-      dst[c] = sigma * row.m[c] > skip_above ? 0.0f : o * coverage[c];
-    }
-    if (!cache) continue;
+    for (int c = 0; c < kW; ++c) dst[c] = sigma * row.m[c] > skip_above ? 0.0f : dst[c];
+    if (cache) fill_cache(cache, r, E, row.w, row.sum, phi, coverage);
+  }
+}
+
+// The separable evaluation. Along a row, v_e(c) = delta s L_e = mid_e + slope_e (c - 7.5) with
+// slope_e = delta s nx_e, so with one reference M per row,
+//   exp(v_e(c) - M) = exp(mid_e - M) * exp(slope_e (c - 7.5)):
+// E exponentials per row and E x 16 per tile instead of E per pixel. M is the row's largest v_e
+// (every factor product <= 1). Exact in real arithmetic; in floats it needs the products to stay
+// far from underflow where they matter: m(c) - M >= -15 delta s (m's slope is at most delta s, the
+// normals being unit), so with delta s <= kMaxSeparableSlope every pixel's sum is >= e^-30, and a
+// term lost to underflow (< e^-87 * e^15) is < 1e-20 of it. Sharper convexes go per pixel.
+constexpr float kMaxSeparableSlope = 2.0f;
+
+LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int x0, int y0, int r0, int r1,
+                                            float* out, RowCache* cache) {
+  constexpr int H = ConvexFootprint::kHeader;
+  constexpr int kMaxE = ConvexFootprint::kMaxEdges;
+  const int E = ConvexFootprint::edges(p);
+  const float delta = p[1], ds = p[1] * p[2], sigma = p[3], o = p[4];
+  const float skip_above = threshold * delta;
+  // The factors for all 16 columns and all 16 rows, in vector loops: 4E exponentials of 8 lanes.
+  // column[e][c] = exp(slope_e (c - 7.5)); row_factor[e][r] = exp(mid_e(r) - M(r)) where mid_e(r) is
+  // v_e at the row's centre and M(r) = max_e (mid_e(r) + reach_e), reach_e = 7.5 |slope_e|, the
+  // row's largest v; lower(r) = max_e (mid_e(r) - reach_e) <= every m(c) of the row.
+  float column[kMaxE][kW], row_factor[kMaxE][kW], M[kW], lower[kW];
+  const float x_mid = static_cast<float>(x0) + 8.0f;  // between the centres of columns 7 and 8
+  LE3D_ROW_LOOP
+  for (int r = 0; r < kW; ++r) {
+    M[r] = -INFINITY;
+    lower[r] = -INFINITY;
+  }
+  for (int e = 0; e < E; ++e) {
+    const float* q = p + H + 3 * e;
+    const float slope = ds * q[0], reach = 7.5f * std::fabs(slope);
+    const float base = ds * (q[0] * x_mid + q[2]), row_step = ds * q[1];
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) {
-      cache->phi[r][c] = phi[c];
-      cache->coverage[r][c] = coverage[c];
-      row.sum[c] = 1.0f / row.sum[c];
-    }
-    for (int e = 0; e < E; ++e) {
-      LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = row.w[e][c] * row.sum[c];
+    for (int c = 0; c < kW; ++c) column[e][c] = vexp(slope * (static_cast<float>(c) - 7.5f));
+    LE3D_ROW_LOOP
+    for (int r = 0; r < kW; ++r) {
+      const float mid = base + row_step * (static_cast<float>(y0 + r) + 0.5f);
+      row_factor[e][r] = mid;
+      M[r] = mid + reach > M[r] ? mid + reach : M[r];  // (std::fmax is a libm call: no vectorising)
+      lower[r] = mid - reach > lower[r] ? mid - reach : lower[r];
     }
   }
+  for (int e = 0; e < E; ++e) {
+    LE3D_ROW_LOOP
+    for (int r = 0; r < kW; ++r) row_factor[e][r] = vexp(row_factor[e][r] - M[r]);
+  }
+  float w[kMaxE][kW], sum[kW], reference[kW], phi[kW], coverage[kW];
+  for (int r = r0; r <= r1; ++r) {
+    float* dst = out + r * kW;
+    if (sigma * lower[r] > skip_above) {  // every pixel surely invisible (as convex_alpha_per_pixel)
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) dst[c] = 0.0f;
+      continue;
+    }
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) {
+      sum[c] = 0.0f;
+      reference[c] = M[r];
+    }
+    for (int e = 0; e < E; ++e) {
+      const float f = row_factor[e][r];
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) {
+        w[e][c] = f * column[e][c];
+        sum[c] += w[e][c];
+      }
+    }
+    convex_coverage(reference, sum, delta, sigma, o, phi, coverage, dst);
+    if (cache) fill_cache(cache, r, E, w, sum, phi, coverage);
+  }
+}
+
+}  // namespace
+
+LE3D_VECTOR_CLONES
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out, RowCache* cache) {
+  const int E = ConvexFootprint::edges(p);
+  if (E < 3) {
+    for (int i = r0 * kW; i < (r1 + 1) * kW; ++i) out[i] = 0.0f;
+    return;
+  }
+  if (p[1] * p[2] <= kMaxSeparableSlope)
+    convex_alpha_separable(p, threshold, x0, y0, r0, r1, out, cache);
+  else
+    convex_alpha_per_pixel(p, threshold, x0, y0, r0, r1, out, cache);
 }
 
 LE3D_VECTOR_CLONES

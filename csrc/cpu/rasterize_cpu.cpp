@@ -2,6 +2,7 @@
 // Tiles are processed in parallel with OpenMP; the per-pixel math is in include/le3d/.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <vector>
 
@@ -33,6 +34,31 @@ int thread_id() {
 #else
   return 0;
 #endif
+}
+
+// A tile row's pixels as the bits of a mask: bit c is column c.
+static_assert(kTileSize <= 32, "row masks hold a tile row in 32 bits");
+using RowMask = uint32_t;
+
+// Bits c0..c1.
+inline RowMask columns_mask(int c0, int c1) {
+  return static_cast<RowMask>((uint64_t{1} << (c1 + 1)) - (uint64_t{1} << c0));
+}
+
+// The pixels of a row whose raw alpha the compositor would take (>= 1/255; NaN is not).
+inline RowMask visible_mask(const float* row_alpha) {
+  RowMask mask = 0;
+  for (int c = 0; c < kTileSize; ++c) mask |= static_cast<RowMask>(row_alpha[c] >= kAlphaMin) << c;
+  return mask;
+}
+
+// Calls visit(c) for each set bit c of mask, lowest first.
+template <typename Visit>
+inline void for_each_bit(RowMask mask, Visit&& visit) {
+  while (mask) {
+    visit(__builtin_ctz(mask));
+    mask &= mask - 1;
+  }
 }
 
 void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
@@ -162,12 +188,10 @@ struct TileBatch {
 struct ForwardScratch {
   std::vector<PixelForward> pixels;
   std::vector<float> ring_w, ring_z, colour, alpha;
-  std::vector<int> row_alive;  // pixels of each row still compositing
-  std::vector<unsigned char> done;
+  RowMask live[kTileSize];  // per row, the pixels still compositing
   explicit ForwardScratch(int C)
       : ring_w(rows::kTilePixels * kNearFarMaxK), ring_z(rows::kTilePixels * kNearFarMaxK),
-        colour(static_cast<size_t>(rows::kTilePixels) * C), alpha(rows::kTilePixels),
-        row_alive(kTileSize), done(rows::kTilePixels) {
+        colour(static_cast<size_t>(rows::kTilePixels) * C), alpha(rows::kTilePixels) {
     pixels.reserve(rows::kTilePixels);
   }
 };
@@ -193,33 +217,33 @@ void forward_tiles(const float* params, const float* features, const float* dept
       for (int px = 0; px < rows::kTilePixels; ++px)
         pixels.emplace_back(RingBuffer{&scratch.ring_w[px * kNearFarMaxK], &scratch.ring_z[px * kNearFarMaxK], 1});
       std::fill(scratch.colour.begin(), scratch.colour.end(), 0.0f);
-      std::fill(scratch.done.begin(), scratch.done.end(), 0);
+      RowMask* live = scratch.live;
+      for (int r = 0; r < kTileSize; ++r) live[r] = r < tile.rows ? columns_mask(0, tile.cols - 1) : 0;
       int alive = tile.rows * tile.cols;
-      for (int r = 0; r < kTileSize; ++r) scratch.row_alive[r] = r < tile.rows ? tile.cols : 0;
       const int n = offsets[t + 1] - offsets[t];
       for (int k = 0; k < n && alive > 0; ++k) {
         int r0 = batch.r0[k], r1 = batch.r1[k];
-        while (r0 <= r1 && scratch.row_alive[r0] == 0) ++r0;
-        while (r1 >= r0 && scratch.row_alive[r1] == 0) --r1;
+        while (r0 <= r1 && live[r0] == 0) ++r0;
+        while (r1 >= r0 && live[r1] == 0) --r1;
         if (r0 > r1) continue;
         FootprintRows<Footprint>::alpha(batch.params_of(k), batch.threshold[k], tile.x0, tile.y0, r0, r1,
                                         scratch.alpha.data(), nullptr);
         const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
+        const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
         for (int r = r0; r <= r1; ++r) {
-          for (int c = batch.c0[k]; c <= batch.c1[k]; ++c) {
+          // Only the pixels that take this primitive: in its box, alpha >= 1/255, still compositing.
+          for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & box & live[r], [&](int c) {
             const int px = r * kTileSize + c;
-            if (scratch.done[px]) continue;
             float w;
             const int step = pixels[px].add(scratch.alpha[px], batch.depth[k], batch.coord[k], nearfar_k, k, &w);
             if (step == PixelForward::kAdded) {
               float* colour = &scratch.colour[static_cast<size_t>(px) * C];
               for (int ch = 0; ch < C; ++ch) colour[ch] += w * f[ch];
             } else if (step == PixelForward::kDone) {
-              scratch.done[px] = 1;
-              scratch.row_alive[r] -= 1;
+              live[r] &= ~(RowMask{1} << c);
               alive -= 1;
             }
-          }
+          });
         }
       }
       for (int r = 0; r < tile.rows; ++r) {
@@ -315,25 +339,30 @@ void backward_tiles(const float* params, const float* features, const float* dep
         std::fill(gf, gf + C, 0.0f);
         float dz_sum = 0.0f, du_sum = 0.0f;
         bool contributed = false;
+        const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
         for (int r = r0; r <= r1; ++r) {
-          for (int c = batch.c0[k]; c <= batch.c1[k]; ++c) {
+          // The pixels this primitive contributed to: alpha >= 1/255 (as the forward) and before
+          // the pixel's last contributor.
+          RowMask pending = 0;
+          const int* last = &scratch.last[r * kTileSize];
+          for (int c = 0; c < kTileSize; ++c) pending |= static_cast<RowMask>(k < last[c]) << c;
+          for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & box & pending, [&](int c) {
             const int px = r * kTileSize + c;
             PixelBackward& pb = scratch.pixels[px];
-            if (k >= scratch.last[px] || pb.position <= 0) continue;
-            const float raw = scratch.alpha[px];
-            if (raw < kAlphaMin) continue;  // skipped in the forward pass too
+            if (pb.position <= 0) return;
             const float* dimg = d_image + tile.pixel(r, c, width) * C;
             float colour_dot = 0.0f;
             for (int ch = 0; ch < C; ++ch) colour_dot += dimg[ch] * f[ch];
             float d_raw, w, dz, du;
-            if (!pb.step(raw, batch.depth[k], batch.coord[k], colour_dot, scratch.grads[px], &d_raw, &w, &dz, &du))
-              continue;
+            if (!pb.step(scratch.alpha[px], batch.depth[k], batch.coord[k], colour_dot, scratch.grads[px], &d_raw,
+                         &w, &dz, &du))
+              return;
             scratch.d_raw[px] = d_raw;
             for (int ch = 0; ch < C; ++ch) gf[ch] += w * dimg[ch];
             dz_sum += dz;
             du_sum += du;
             contributed = true;
-          }
+          });
         }
         if (!contributed) continue;
         FootprintRows<Footprint>::grad(p, tile.x0, tile.y0, r0, r1, scratch.alpha.data(), scratch.d_raw.data(),
