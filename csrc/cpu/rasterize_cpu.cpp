@@ -75,33 +75,48 @@ void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
   TORCH_CHECK(bounds.dim() == 2 && bounds.size(0) == params.size(0) && bounds.size(1) == 4, "bounds: [N, 4]");
 }
 
+// What the tile loops need of each primitive, computed once per pass (not once per tile it reaches):
+// the image pixels its screen bound covers and its skip threshold.
+template <typename Footprint>
+struct PrimitiveSetup {
+  std::vector<PixelRect> rect;
+  std::vector<float> threshold;
+
+  PrimitiveSetup(const float* params, const float* bounds, int N, int width, int height) : rect(N), threshold(N) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; ++i) {
+      rect[i] = pixel_rect(bounds + 4 * static_cast<int64_t>(i), width, height);
+      threshold[i] = Footprint::skip_threshold(params + static_cast<int64_t>(i) * Footprint::kParams);
+    }
+  }
+};
+
 // Per-tile lists of primitive ids, each in (depth, id) order. A primitive goes to the tiles of its
 // screen bound that its footprint reaches (Footprint::reaches_tile: exact, the bound's box is loose
 // around tilted ellipses and rounded hulls). The tile tests run in parallel over primitives (into
 // one run of tiles per primitive, in depth order); a stable counting sort by tile then makes the lists.
 template <typename Footprint>
-void bin_primitives(const float* params, const torch::Tensor& bounds, const torch::Tensor& depths, int width,
-                    int height, torch::Tensor* offsets_out, torch::Tensor* ids_out) {
+void bin_primitives(const float* params, const PrimitiveSetup<Footprint>& setup, const torch::Tensor& depths,
+                    int width, int height, torch::Tensor* offsets_out, torch::Tensor* ids_out) {
   constexpr int P = Footprint::kParams;
   const int N = static_cast<int>(depths.size(0));
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tiles = tiles_x * ((height + kTileSize - 1) / kTileSize);
-  const float* b = bounds.data_ptr<float>();
   const float* z = depths.data_ptr<float>();
   std::vector<int> order;
   order.reserve(N);
   for (int i = 0; i < N; ++i)
-    if (!tile_rect(b + 4 * i, width, height).empty()) order.push_back(i);
+    if (!setup.rect[i].empty()) order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [z](int a, int c) { return z[a] < z[c]; });
   const int n = static_cast<int>(order.size());
   // Calls visit(tile) for each tile primitive i reaches, in row-major order.
   auto for_each_tile = [&](int i, auto&& visit) {
-    const TileRect r = tile_rect(b + 4 * i, width, height);
+    const PixelRect& px = setup.rect[i];
     const float* p = params + static_cast<int64_t>(i) * P;
-    const float threshold = Footprint::skip_threshold(p);
+    const float threshold = setup.threshold[i];
     float box[4];
-    for (int ty = r.y0; ty <= r.y1; ++ty)
-      for (int tx = r.x0; tx <= r.x1; ++tx) {
+    for (int ty = px.y0 / kTileSize; ty <= px.y1 / kTileSize; ++ty)
+      for (int tx = px.x0 / kTileSize; tx <= px.x1 / kTileSize; ++tx) {
         tile_centre_box(tx, ty, width, height, box);
         if (Footprint::reaches_tile(p, threshold, box)) visit(ty * tiles_x + tx);
       }
@@ -159,7 +174,7 @@ struct TileBatch {
   std::vector<float> depth, coord, threshold;
   std::vector<int> id, r0, r1, c0, c1;
 
-  void gather(const float* params, const float* depths, const float* coords, const float* bounds,
+  void gather(const float* params, const PrimitiveSetup<Footprint>& setup, const float* depths, const float* coords,
               const int* ids, int begin, int end, const TileGeometry& tile) {
     all_params = params;
     const int n = end - begin;
@@ -170,15 +185,13 @@ struct TileBatch {
       id[k] = i;
       depth[k] = depths[i];
       coord[k] = coords ? coords[i] : 0.0f;
-      threshold[k] = Footprint::skip_threshold(params_of(k));
-      // Pixel j is inside the bound when xmin <= j + 0.5 <= xmax (as tile_rect); the list holds only
-      // primitives whose bound reaches this tile, so the clipped ranges are not empty.
-      // (Clamped as floats: a huge primitive's bound may not fit an int.)
-      const float* b = bounds + 4 * static_cast<int64_t>(i);
-      c0[k] = static_cast<int>(std::fmax(std::ceil(b[0] - 0.5f) - tile.x0, 0.0f));
-      r0[k] = static_cast<int>(std::fmax(std::ceil(b[1] - 0.5f) - tile.y0, 0.0f));
-      c1[k] = static_cast<int>(std::fmin(std::floor(b[2] - 0.5f) - tile.x0, tile.cols - 1.0f));
-      r1[k] = static_cast<int>(std::fmin(std::floor(b[3] - 0.5f) - tile.y0, tile.rows - 1.0f));
+      threshold[k] = setup.threshold[i];
+      // The list holds only primitives whose bound reaches this tile: the clipped ranges are not empty.
+      const PixelRect& px = setup.rect[i];
+      c0[k] = std::max(px.x0 - tile.x0, 0);
+      r0[k] = std::max(px.y0 - tile.y0, 0);
+      c1[k] = std::min(px.x1 - tile.x0, tile.cols - 1);
+      r1[k] = std::min(px.y1 - tile.y0, tile.rows - 1);
     }
   }
   const float* params_of(int k) const { return all_params + static_cast<int64_t>(id[k]) * Footprint::kParams; }
@@ -199,8 +212,8 @@ struct ForwardScratch {
 // Front to back, one primitive at a time: its alpha over the rows of its box (vectorised, see
 // footprint_rows.h), then every live pixel of the box composites it.
 template <typename Footprint>
-void forward_tiles(const float* params, const float* features, const float* depths, const float* coords,
-                   const float* bounds, const float* background, int C, int width, int height,
+void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
+                   const float* depths, const float* coords, const float* background, int C, int width, int height,
                    int nearfar_k, const int* offsets, const int* ids, float* image, float* alpha,
                    float* depth, float* distortion, float* near, float* far, float* aux) {
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
@@ -211,7 +224,7 @@ void forward_tiles(const float* params, const float* features, const float* dept
 #pragma omp for schedule(dynamic, 1)
     for (int t = 0; t < tiles; ++t) {
       const TileGeometry tile(t, width, height);
-      batch.gather(params, depths, coords, bounds, ids, offsets[t], offsets[t + 1], tile);
+      batch.gather(params, setup, depths, coords, ids, offsets[t], offsets[t + 1], tile);
       auto& pixels = scratch.pixels;
       pixels.clear();
       for (int px = 0; px < rows::kTilePixels; ++px)
@@ -277,8 +290,8 @@ struct BackwardScratch {
 // over the rows of its box, each pixel's compositing step (which gives dL/d(raw alpha) per pixel),
 // then the footprint's parameter gradient summed over those pixels in one vectorised pass.
 template <typename Footprint>
-void backward_tiles(const float* params, const float* features, const float* depths, const float* coords,
-                    const float* bounds, const float* background, int N, int C, int width, int height,
+void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
+                    const float* depths, const float* coords, const float* background, int N, int C, int width, int height,
                     int nearfar_k, const float* near, const float* far, const float* aux, const int* offsets,
                     const int* ids, const float* d_image, const float* d_alpha, const float* d_depth,
                     const float* d_distortion, const float* d_near, const float* d_far, float* grad_buffers) {
@@ -301,7 +314,7 @@ void backward_tiles(const float* params, const float* features, const float* dep
 #pragma omp for schedule(static, 1)
     for (int t = 0; t < tiles; ++t) {
       const TileGeometry tile(t, width, height);
-      batch.gather(params, depths, coords, bounds, ids, offsets[t], offsets[t + 1], tile);
+      batch.gather(params, setup, depths, coords, ids, offsets[t], offsets[t + 1], tile);
       std::fill(scratch.last.begin(), scratch.last.end(), 0);
       std::fill(scratch.row_last.begin(), scratch.row_last.end(), 0);
       int k_end = 0;
@@ -385,11 +398,11 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   const int C = static_cast<int>(features.size(1));
   PixelOutputs out(H, W, C, features.options());
   torch::Tensor offsets, ids;
-  bin_primitives<Footprint>(params.data_ptr<float>(), bounds, depths, W, H, &offsets, &ids);
-  forward_tiles<Footprint>(params.data_ptr<float>(), features.data_ptr<float>(),
-                           depths.data_ptr<float>(),
-                           coords.numel() ? coords.data_ptr<float>() : nullptr, bounds.data_ptr<float>(),
-                           background.data_ptr<float>(), C, W, H, k, offsets.data_ptr<int>(),
+  const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(),
+                                        static_cast<int>(params.size(0)), W, H);
+  bin_primitives<Footprint>(params.data_ptr<float>(), setup, depths, W, H, &offsets, &ids);
+  forward_tiles<Footprint>(params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
+                           coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k, offsets.data_ptr<int>(),
                            ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
                            out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(),
                            out.near.data_ptr<float>(), out.far.data_ptr<float>(), out.aux.data_ptr<float>());
@@ -410,10 +423,10 @@ std::vector<torch::Tensor> backward_impl(
   const int threads = thread_count();
   const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
   auto buffers = torch::zeros({threads, stride}, features.options());
+  const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(), N, W, H);
   backward_tiles<Footprint>(
-      params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
-      coords.numel() ? coords.data_ptr<float>() : nullptr, bounds.data_ptr<float>(),
-      background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
+      params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
+      coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
       offsets.data_ptr<int>(), ids.data_ptr<int>(), d_image.data_ptr<float>(),
       d_alpha.data_ptr<float>(), d_depth.data_ptr<float>(), d_distortion.data_ptr<float>(),
       d_near.data_ptr<float>(), d_far.data_ptr<float>(), buffers.data_ptr<float>());

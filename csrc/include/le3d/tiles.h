@@ -8,29 +8,37 @@
 
 namespace le3d {
 
-struct TileRect {
-  int x0, y0, x1, y1;  // inclusive tile index range; empty when x0 > x1 or y0 > y1
+// An inclusive range of indices (pixels or tiles) in x and y; empty when x0 > x1 or y0 > y1.
+struct IndexRect {
+  int x0, y0, x1, y1;
   LE3D_HD bool empty() const { return x0 > x1 || y0 > y1; }
   LE3D_HD int count() const { return empty() ? 0 : (x1 - x0 + 1) * (y1 - y0 + 1); }
 };
+using PixelRect = IndexRect;
+using TileRect = IndexRect;
 
-LE3D_HD TileRect tile_rect(const float* b, int width, int height) {
-  const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  const int tiles_y = (height + kTileSize - 1) / kTileSize;
-  TileRect r{1, 1, 0, 0};
+// The pixels of the image inside bound b: pixel j has its centre at j + 0.5 and is inside when
+// xmin <= j + 0.5 <= xmax. Empty for a culled (or NaN) bound and for one off the image.
+LE3D_HD PixelRect pixel_rect(const float* b, int width, int height) {
+  PixelRect r{1, 1, 0, 0};
   if (!(b[0] <= b[2]) || !(b[1] <= b[3])) return r;  // culled (or NaN)
-  // Pixel j has its centre at j + 0.5; it is inside when xmin <= j + 0.5 <= xmax.
   const float jx0 = ceilf(b[0] - 0.5f), jx1 = floorf(b[2] - 0.5f);
   const float jy0 = ceilf(b[1] - 0.5f), jy1 = floorf(b[3] - 0.5f);
   if (jx1 < 0.0f || jy1 < 0.0f || jx0 > width - 1.0f || jy0 > height - 1.0f || jx0 > jx1 || jy0 > jy1)
     return r;
-  r.x0 = static_cast<int>(fmaxf(jx0, 0.0f)) / kTileSize;
-  r.y0 = static_cast<int>(fmaxf(jy0, 0.0f)) / kTileSize;
-  r.x1 = static_cast<int>(fminf(jx1, width - 1.0f)) / kTileSize;
-  r.y1 = static_cast<int>(fminf(jy1, height - 1.0f)) / kTileSize;
-  if (r.x1 > tiles_x - 1) r.x1 = tiles_x - 1;
-  if (r.y1 > tiles_y - 1) r.y1 = tiles_y - 1;
+  // (clamped as floats: a huge primitive's bound may not fit an int)
+  r.x0 = static_cast<int>(fmaxf(jx0, 0.0f));
+  r.y0 = static_cast<int>(fmaxf(jy0, 0.0f));
+  r.x1 = static_cast<int>(fminf(jx1, width - 1.0f));
+  r.y1 = static_cast<int>(fminf(jy1, height - 1.0f));
   return r;
+}
+
+// The tiles that bound b's pixels fall in.
+LE3D_HD TileRect tile_rect(const float* b, int width, int height) {
+  const PixelRect p = pixel_rect(b, width, height);
+  if (p.empty()) return p;
+  return TileRect{p.x0 / kTileSize, p.y0 / kTileSize, p.x1 / kTileSize, p.y1 / kTileSize};
 }
 
 // The box spanned by the centres of tile (tx, ty)'s pixels inside the image:
