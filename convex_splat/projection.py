@@ -201,11 +201,66 @@ def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
     return torch.cat([lo, hi], -1)
 
 
-def project_points(points, viewmat, K):
-    """[N, K, 3] world points -> (camera-space points [N, K, 3], fx, fy, cx, cy)."""
+class ConvexPoints(torch.autograd.Function):
+    """project_points over le3d._C's CPU loops (one forward, one backward; viewmat gradient optional)."""
+
+    @staticmethod
+    def forward(ctx, points, viewmat, K, near: float, far: float):
+        pix, depth, means2d, scale, valid = load_extension().convex_points_forward_cpu(points, viewmat, K, near, far)
+        ctx.save_for_backward(points, viewmat, K, valid)
+        ctx.mark_non_differentiable(valid)
+        return pix, depth, means2d, scale, valid
+
+    @staticmethod
+    def backward(ctx, d_pix, d_depth, d_means2d, d_scale, _d_valid):
+        points, viewmat, K, valid = ctx.saved_tensors
+
+        def dense(g, like):
+            return torch.zeros_like(like) if g is None else g.contiguous()
+
+        n = points.shape[0]
+        viewmat_grad = ctx.needs_input_grad[1]
+        d_points, d_view = load_extension().convex_points_backward_cpu(
+            points, viewmat, K, valid, dense(d_pix, points[..., :2]), dense(d_depth, points[:, 0, 0]),
+            dense(d_means2d, points[:, 0, :2]), dense(d_scale, points[:, 0, 0]), viewmat_grad)
+        d_viewmat = None
+        if viewmat_grad:
+            total = d_view.sum(0) if n else d_view.new_zeros(12)
+            d_viewmat = torch.zeros_like(viewmat)
+            d_viewmat[:3, :3] = total[:9].view(3, 3)
+            d_viewmat[:3, 3] = total[9:]
+        return d_points, d_viewmat, None, None, None
+
+
+def project_points(points, viewmat, K, near: float, far: float):
+    """[N, K, 3] world points -> (pix [N, K, 2], depth [N]: view z of the centroid, means2d [N, 2]: its
+    projection, s [N]: pixels to world units at that depth, valid [N]: every point beyond near and the
+    centroid before far). Culled convexes are projected as if at depth 1 (finite, unused).
+    Float32 CPU tensors use the compiled loops (le3d._C.convex_points_forward_cpu / _backward_cpu)
+    unless K needs a gradient; everything else project_points_torch."""
+    ext = load_extension()
+    if (ext is not None and points.device.type == "cpu" and points.dtype == torch.float32
+            and viewmat.dtype == torch.float32 and K.dtype == torch.float32 and not K.requires_grad):
+        return ConvexPoints.apply(points.contiguous(), viewmat.contiguous(), K.contiguous(), float(near), float(far))
+    return project_points_torch(points, viewmat, K, near, far)
+
+
+def project_points_torch(points, viewmat, K, near: float, far: float):
+    """project_points in torch (any device, any dtype), differentiable by autograd (K included)."""
     R = viewmat[:3, :3]
     t = viewmat[:3, 3]
-    return points @ R.T + t, K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    cam = points @ R.T + t
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    z = cam[..., 2]
+    zc = z.mean(-1)  # view z of the centroid (the transform is affine)
+    valid = (z > near).all(-1) & (zc < far)
+    z_safe = torch.where(valid[:, None], z, torch.ones_like(z))
+    pix = torch.stack([fx * cam[..., 0] / z_safe + cx, fy * cam[..., 1] / z_safe + cy], dim=-1)  # [N,K,2]
+    cen = cam.mean(1)
+    zc_safe = torch.where(valid, zc, torch.ones_like(zc))
+    means2d = torch.stack([fx * cen[:, 0] / zc_safe + cx, fy * cen[:, 1] / zc_safe + cy], dim=-1)
+    s = zc_safe / (0.5 * (fx + fy))
+    return pix, zc, means2d, s, valid
 
 
 def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, height: int,
@@ -219,18 +274,9 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
     bounds mark culled convexes with xmin > xmax.
     """
     N, Kp, _ = points.shape
-    cam, fx, fy, cx, cy = project_points(points, viewmat, K)
-    z = cam[..., 2]
-    zc = z.mean(-1)  # view z of the centroid (the transform is affine)
-    valid = (z > near).all(-1) & (zc < far)
-    z_safe = torch.where(valid[:, None], z, torch.ones_like(z))
-    pix = torch.stack([fx * cam[..., 0] / z_safe + cx, fy * cam[..., 1] / z_safe + cy], dim=-1)  # [N,K,2]
-    cen = cam.mean(1)
-    zc_safe = torch.where(valid, zc, torch.ones_like(zc))
-    means2d = torch.stack([fx * cen[:, 0] / zc_safe + cx, fy * cen[:, 1] / zc_safe + cy], dim=-1)
+    pix, zc, means2d, s, valid = project_points(points, viewmat, K, near, far)
     if means2d_tap is not None:
         pix = pix + (means2d_tap - means2d_tap.detach())[:, None, :]
-    s = zc_safe / (0.5 * (fx + fy))
 
     slot_i, slot_j, n_edges, hull_ok = hull_slots(pix.detach())
     with torch.no_grad():

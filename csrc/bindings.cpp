@@ -55,6 +55,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
   m.def("hull_slots_cpu", &le3d::hull_slots_cpu);
   m.def("convex_screen_bounds_cpu", &le3d::convex_screen_bounds_cpu);
+  m.def("convex_points_forward_cpu", &le3d::convex_points_forward_cpu);
+  m.def("convex_points_backward_cpu", &le3d::convex_points_backward_cpu);
   m.def("convex_edges_forward_cpu", &le3d::convex_edges_forward_cpu);
   m.def("convex_edges_backward_cpu", &le3d::convex_edges_backward_cpu);
   m.def("cpu_threads", &cpu_threads);

@@ -328,6 +328,33 @@ def test_compiled_edge_params_match_the_torch_twin():
         assert (outs[0][3].abs().sum() > 0) == bool(ok.any())  # the gradient reaches the hulls' points
 
 
+def test_compiled_points_projection_matches_the_torch_twin():
+    """ConvexPoints (le3d._C.convex_points_*_cpu) against project_points_torch: pixels, depth, means2d,
+    scale and validity, and the gradients of points and viewmat, with convexes behind the camera,
+    straddling the near plane and beyond far mixed in (culled: projected at depth 1)."""
+    from convex_splat.projection import ConvexPoints, project_points_torch
+
+    pts = random_convexes(48, 6, seed=5)[0]
+    pts[5] = pts[5] * 0.01 + torch.tensor([0.0, 0.0, 50.0])  # centroid beyond far (eye is at z = -3)
+    viewmat, K = camera(W, H)
+    near, far = 0.01, 20.0
+    g = torch.Generator().manual_seed(11)
+    weights = [torch.randn(48, 6, 2, generator=g), torch.randn(48, generator=g), torch.randn(48, 2, generator=g),
+               torch.randn(48, generator=g)]
+    outs = []
+    for fn in (ConvexPoints.apply, project_points_torch):
+        leaf, view = pts.clone().requires_grad_(True), viewmat.clone().requires_grad_(True)
+        pix, depth, means2d, scale, valid = fn(leaf, view, K, near, far)
+        sum(((o * w).sum() for o, w in zip((pix, depth, means2d, scale), weights))).backward()
+        outs.append((pix.detach(), depth.detach(), means2d.detach(), scale.detach(), valid, leaf.grad, view.grad))
+    got, want = outs
+    assert torch.equal(got[4], want[4])
+    assert not want[4][3:6].any() and want[4].sum() >= 30  # behind, straddling, beyond far; the rest kept
+    for name, a, b in zip(("pix", "depth", "means2d", "scale", "valid", "d_points", "d_viewmat"), got, want):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-4), (name, (a.float() - b.float()).abs().max())
+    assert want[5][3].abs().sum() > 0  # a culled convex's points still get the depth output's gradient
+
+
 def test_projection_gradients_cpu_float32_vs_torch_float64():
     """project_convexes on float32 CPU tensors (compiled slots, edges, bound) against the all-torch path
     in float64: packed parameters and the gradients of points, delta, sigma, opacities and the means2d tap."""

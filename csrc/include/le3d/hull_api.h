@@ -1,6 +1,6 @@
 // Compiled loops of convex_splat's projection: the convex hull of the projected points (CPU and CUDA,
-// over le3d/hull.h), and on the CPU its parameter slots, the edges as footprint parameters and the
-// screen bound. Each has a torch twin in convex_splat/projection.py.
+// over le3d/hull.h), and on the CPU the points to pixels, the hull's parameter slots, the edges as
+// footprint parameters and the screen bound. Each has a torch twin in convex_splat/projection.py.
 #pragma once
 #include <torch/extension.h>
 
@@ -34,6 +34,20 @@ std::vector<torch::Tensor> convex_edges_forward_cpu(const torch::Tensor& pix, co
 torch::Tensor convex_edges_backward_cpu(const torch::Tensor& pix, const torch::Tensor& slot_i,
                                         const torch::Tensor& slot_j, const torch::Tensor& active,
                                         const torch::Tensor& d_edges);
+
+// Points to camera and pixels: points [N, K, 3] float32, viewmat [4, 4], K [3, 3] -> {pix [N, K, 2],
+// depth [N] (view z of the centroid), means2d [N, 2] (the centroid's projection), scale [N] (pixels to
+// world units at that depth), valid [N] bool (every point beyond near, the centroid before far); culled
+// convexes are projected with depth 1}. The backward maps d_pix, d_depth, d_means2d, d_scale to
+// {d_points [N, K, 3], d_viewmat shares [N, 12] (R row-major, then t; empty unless viewmat_grad)}
+// (twin: convex_splat.projection.project_points_torch).
+std::vector<torch::Tensor> convex_points_forward_cpu(const torch::Tensor& points, const torch::Tensor& viewmat,
+                                                     const torch::Tensor& K, double near, double far);
+std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& points, const torch::Tensor& viewmat,
+                                                      const torch::Tensor& K, const torch::Tensor& valid,
+                                                      const torch::Tensor& d_pix, const torch::Tensor& d_depth,
+                                                      const torch::Tensor& d_means2d, const torch::Tensor& d_scale,
+                                                      bool viewmat_grad);
 
 #ifdef LE3D_WITH_CUDA
 // The same on CUDA tensors (K <= 8).
