@@ -42,6 +42,13 @@ inline void centres_x(int x0, float* px) {
   for (int c = 0; c < kW; ++c) px[c] = static_cast<float>(x0 + c) + 0.5f;
 }
 
+// The pixels of a row whose m (the largest delta s L_e) passes the convex early-out.
+inline RowMask early_out_mask(const float* m, float sigma, float skip_above) {
+  RowMask mask = 0;
+  for (int c = 0; c < kW; ++c) mask |= static_cast<RowMask>(!(sigma * m[c] > skip_above)) << c;
+  return mask;
+}
+
 // A convex at one row of pixels: v_e = delta s L_e and m = max_e v_e (distances()), then the edges'
 // unnormalised softmax weights exp(v_e - m) in place of v_e, and their sum (weights()).
 struct ConvexRow {
@@ -64,14 +71,9 @@ struct ConvexRow {
     }
   }
 
-  // Whether any pixel of the row passes the early-out sigma m <= skip_above
-  // (ConvexFootprint::surely_invisible): a row that does not needs no exponential.
-  bool any_visible(float sigma, float skip_above) const {
-    int any = 0;
-    _Pragma("omp simd reduction(| : any)")
-    for (int c = 0; c < kW; ++c) any |= !(sigma * m[c] > skip_above);
-    return any != 0;
-  }
+  // The pixels of the row that pass the early-out sigma m <= skip_above
+  // (ConvexFootprint::surely_invisible fails): only they can have a non-zero alpha.
+  RowMask candidates(float sigma, float skip_above) const { return early_out_mask(m, sigma, skip_above); }
 
   void weights(int E) {
     LE3D_ROW_LOOP
@@ -97,11 +99,12 @@ inline bool any_nonzero(const float* v) {
 }  // namespace
 
 LE3D_VECTOR_CLONES
-void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out) {
+void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, RowMask* masks, float* out) {
   float px[kW];
   centres_x(x0, px);
   const float a = p[2], b = p[3], cc = p[4], o = p[5];
   for (int r = r0; r <= r1; ++r) {
+    if (!masks[r]) continue;
     const float dy = p[1] - (static_cast<float>(y0 + r) + 0.5f);
     float* row = out + r * kW;
     LE3D_ROW_LOOP
@@ -148,38 +151,35 @@ void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* 
 
 namespace {
 
-// Fills the gradient cache of row r from the row's edge weights w[e] (unnormalised softmax), their
-// sum (overwritten with 1 / sum), phi and the coverage.
-LE3D_ROW_INLINE void fill_cache(RowCache* cache, int r, int E, float (*w)[kW], float* sum, const float* phi,
-                       const float* coverage) {
+// Keeps row r's phi and coverage for the gradient and turns sum into 1 / sum (the caller then
+// stores the softmax weights, its own weights times 1 / sum).
+LE3D_ROW_INLINE void cache_row(RowCache* cache, int r, const float* phi, const float* coverage, float* sum) {
   LE3D_ROW_LOOP
   for (int c = 0; c < kW; ++c) {
     cache->phi[r][c] = phi[c];
     cache->coverage[r][c] = coverage[c];
     sum[c] = 1.0f / sum[c];
   }
-  for (int e = 0; e < E; ++e) {
-    LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = w[e][c] * sum[c];
-  }
 }
 
-// phi = (reference + ln sum) / delta, coverage = sigmoid(-sigma phi), out = o coverage, or 0 where
-// `visible` says so (nullptr: everywhere visible).
+// phi = (reference + ln sum) / delta, coverage = sigmoid(-sigma phi) and out = o coverage over a row
+// (multiplying by 1 / delta: one division per pixel fewer, a rounding's difference).
 LE3D_ROW_INLINE void convex_coverage(const float* reference, const float* sum, float delta, float sigma, float o,
-                            float* phi, float* coverage, float* out) {
+                                     float* phi, float* coverage, float* out) {
+  const float inv_delta = 1.0f / delta, sigma_over_delta = sigma / delta;
   LE3D_ROW_LOOP
   for (int c = 0; c < kW; ++c) {
-    phi[c] = (reference[c] + vlog(sum[c])) / delta;
-    coverage[c] = 1.0f / (1.0f + vexp(sigma * phi[c]));
+    const float lse = reference[c] + vlog(sum[c]);
+    phi[c] = lse * inv_delta;
+    coverage[c] = 1.0f / (1.0f + vexp(sigma_over_delta * lse));
     out[c] = o * coverage[c];
   }
 }
 
 // Per pixel, with each pixel's own maximum as the logsumexp's reference: E exponentials per pixel.
 // For any sharpness; convex_alpha uses it for convexes too sharp for the separable evaluation.
-LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out,
-                            RowCache* cache) {
+LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int x0, int y0, int r0, int r1,
+                                            RowMask* masks, float* out, RowCache* cache) {
   const int E = ConvexFootprint::edges(p);
   float px[kW];
   centres_x(x0, px);
@@ -187,19 +187,20 @@ LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int
   const float skip_above = threshold * delta;  // the early-out of ConvexFootprint::surely_invisible
   ConvexRow row;
   for (int r = r0; r <= r1; ++r) {
-    float* dst = out + r * kW;
+    if (!masks[r]) continue;
     row.distances(p, E, px, static_cast<float>(y0 + r) + 0.5f);
-    if (!row.any_visible(sigma, skip_above)) {
-      LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) dst[c] = 0.0f;
-      continue;
-    }
+    masks[r] &= row.candidates(sigma, skip_above);
+    if (!masks[r]) continue;
+    float* dst = out + r * kW;
     row.weights(E);
     float phi[kW], coverage[kW];
     convex_coverage(row.m, row.sum, delta, sigma, o, phi, coverage, dst);
-    LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) dst[c] = sigma * row.m[c] > skip_above ? 0.0f : dst[c];
-    if (cache) fill_cache(cache, r, E, row.w, row.sum, phi, coverage);
+    if (!cache) continue;
+    cache_row(cache, r, phi, coverage, row.sum);
+    for (int e = 0; e < E; ++e) {
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = row.w[e][c] * row.sum[c];
+    }
   }
 }
 
@@ -210,51 +211,56 @@ LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int
 // (every factor product <= 1). Exact in real arithmetic; in floats it needs the products to stay
 // far from underflow where they matter: m(c) - M >= -15 delta s (m's slope is at most delta s, the
 // normals being unit), so with delta s <= kMaxSeparableSlope every pixel's sum is >= e^-30, and a
-// term lost to underflow (< e^-87 * e^15) is < 1e-20 of it. Sharper convexes go per pixel.
+// term lost to underflow (< e^-87 * e^15) is < e^-42 of it. Sharper convexes go per pixel.
 constexpr float kMaxSeparableSlope = 2.0f;
+static_assert(kW == 16, "the separable evaluation is written for 16-pixel rows (centre 7.5, two 8-lane halves)");
 
 LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int x0, int y0, int r0, int r1,
-                                            float* out, RowCache* cache) {
+                                            RowMask* masks, float* out, RowCache* cache) {
   constexpr int H = ConvexFootprint::kHeader;
   constexpr int kMaxE = ConvexFootprint::kMaxEdges;
   const int E = ConvexFootprint::edges(p);
   const float delta = p[1], ds = p[1] * p[2], sigma = p[3], o = p[4];
   const float skip_above = threshold * delta;
-  // The factors for all 16 columns and all 16 rows, in vector loops: 4E exponentials of 8 lanes.
-  // column[e][c] = exp(slope_e (c - 7.5)); row_factor[e][r] = exp(mid_e(r) - M(r)) where mid_e(r) is
-  // v_e at the row's centre and M(r) = max_e (mid_e(r) + reach_e), reach_e = 7.5 |slope_e|, the
-  // row's largest v; lower(r) = max_e (mid_e(r) - reach_e) <= every m(c) of the row.
-  float column[kMaxE][kW], row_factor[kMaxE][kW], M[kW], lower[kW];
+  // The factors for all 16 columns and the rows asked for, in vector loops: up to 4E exponentials of
+  // 8 lanes. column[e][c] = exp(slope_e (c - 7.5)); row_factor[e][r] = exp(mid_e(r) - M(r)) where
+  // mid_e(r) is v_e at the row's centre and M(r) = max_e (mid_e(r) + reach_e), reach_e = 7.5 |slope_e|,
+  // the row's largest v; lower(r) = max_e (mid_e(r) - reach_e) <= every m(c) of the row.
+  float slope[kMaxE], column[kMaxE][kW], mid[kMaxE][kW], row_factor[kMaxE][kW], M[kW], lower[kW];
   const float x_mid = static_cast<float>(x0) + 8.0f;  // between the centres of columns 7 and 8
+  // Rows are computed in 8-lane groups: only the groups that r0..r1 touch.
+  const int row_lo = r0 & ~7, row_hi = (r1 | 7) + 1;
   LE3D_ROW_LOOP
-  for (int r = 0; r < kW; ++r) {
+  for (int r = row_lo; r < row_hi; ++r) {
     M[r] = -INFINITY;
     lower[r] = -INFINITY;
   }
   for (int e = 0; e < E; ++e) {
     const float* q = p + H + 3 * e;
-    const float slope = ds * q[0], reach = 7.5f * std::fabs(slope);
+    slope[e] = ds * q[0];
+    const float reach = 7.5f * std::fabs(slope[e]), se = slope[e];
     const float base = ds * (q[0] * x_mid + q[2]), row_step = ds * q[1];
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) column[e][c] = vexp(slope * (static_cast<float>(c) - 7.5f));
+    for (int c = 0; c < kW; ++c) column[e][c] = vexp(se * (static_cast<float>(c) - 7.5f));
     LE3D_ROW_LOOP
-    for (int r = 0; r < kW; ++r) {
-      const float mid = base + row_step * (static_cast<float>(y0 + r) + 0.5f);
-      row_factor[e][r] = mid;
-      M[r] = mid + reach > M[r] ? mid + reach : M[r];  // (std::fmax is a libm call: no vectorising)
-      lower[r] = mid - reach > lower[r] ? mid - reach : lower[r];
+    for (int r = row_lo; r < row_hi; ++r) {
+      const float v = base + row_step * (static_cast<float>(y0 + r) + 0.5f);
+      mid[e][r] = v;
+      M[r] = v + reach > M[r] ? v + reach : M[r];  // (std::fmax is a libm call: no vectorising)
+      lower[r] = v - reach > lower[r] ? v - reach : lower[r];
     }
   }
   for (int e = 0; e < E; ++e) {
     LE3D_ROW_LOOP
-    for (int r = 0; r < kW; ++r) row_factor[e][r] = vexp(row_factor[e][r] - M[r]);
+    for (int r = row_lo; r < row_hi; ++r) row_factor[e][r] = vexp(mid[e][r] - M[r]);
   }
-  float w[kMaxE][kW], sum[kW], reference[kW], phi[kW], coverage[kW];
+  float sum[kW], reference[kW], phi[kW], coverage[kW];
   for (int r = r0; r <= r1; ++r) {
-    float* dst = out + r * kW;
-    if (sigma * lower[r] > skip_above) {  // every pixel surely invisible (as convex_alpha_per_pixel)
-      LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) dst[c] = 0.0f;
+    if (!masks[r]) continue;
+    // Every pixel surely invisible? (No per-pixel early-out here: computing each pixel's m cost more
+    // than the rows it skipped; pixels below 1/255 are the compositor's to skip.)
+    if (sigma * lower[r] > skip_above) {
+      masks[r] = 0;
       continue;
     }
     LE3D_ROW_LOOP
@@ -265,29 +271,32 @@ LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int
     for (int e = 0; e < E; ++e) {
       const float f = row_factor[e][r];
       LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) {
-        w[e][c] = f * column[e][c];
-        sum[c] += w[e][c];
-      }
+      for (int c = 0; c < kW; ++c) sum[c] += f * column[e][c];
     }
-    convex_coverage(reference, sum, delta, sigma, o, phi, coverage, dst);
-    if (cache) fill_cache(cache, r, E, w, sum, phi, coverage);
+    convex_coverage(reference, sum, delta, sigma, o, phi, coverage, out + r * kW);
+    if (!cache) continue;
+    cache_row(cache, r, phi, coverage, sum);
+    for (int e = 0; e < E; ++e) {
+      const float f = row_factor[e][r];
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = f * column[e][c] * sum[c];
+    }
   }
 }
 
 }  // namespace
 
 LE3D_VECTOR_CLONES
-void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out, RowCache* cache) {
-  const int E = ConvexFootprint::edges(p);
-  if (E < 3) {
-    for (int i = r0 * kW; i < (r1 + 1) * kW; ++i) out[i] = 0.0f;
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, RowMask* masks, float* out,
+                  RowCache* cache) {
+  if (ConvexFootprint::edges(p) < 3) {  // raw alpha is 0 everywhere
+    for (int r = r0; r <= r1; ++r) masks[r] = 0;
     return;
   }
   if (p[1] * p[2] <= kMaxSeparableSlope)
-    convex_alpha_separable(p, threshold, x0, y0, r0, r1, out, cache);
+    convex_alpha_separable(p, threshold, x0, y0, r0, r1, masks, out, cache);
   else
-    convex_alpha_per_pixel(p, threshold, x0, y0, r0, r1, out, cache);
+    convex_alpha_per_pixel(p, threshold, x0, y0, r0, r1, masks, out, cache);
 }
 
 LE3D_VECTOR_CLONES

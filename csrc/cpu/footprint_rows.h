@@ -9,31 +9,54 @@
 // or written (the rows the primitive's screen bound reaches); values beyond the image are computed
 // and ignored by the caller.
 #pragma once
+#include <cstdint>
+
 #include "le3d/common.h"
 #include "le3d/footprint_convex.h"
 #include "le3d/footprint_gaussian.h"
 
 namespace le3d {
+
+// A tile row's pixels as the bits of a mask: bit c is column c.
+static_assert(kTileSize <= 32, "row masks hold a tile row in 32 bits");
+using RowMask = uint32_t;
+
+// Bits c0..c1.
+inline RowMask columns_mask(int c0, int c1) {
+  return static_cast<RowMask>((uint64_t{1} << (c1 + 1)) - (uint64_t{1} << c0));
+}
+
+// The pixels of a row whose raw alpha the compositor would take (>= 1/255; NaN is not).
+inline RowMask visible_mask(const float* row_alpha) {
+  RowMask mask = 0;
+  for (int c = 0; c < kTileSize; ++c) mask |= static_cast<RowMask>(row_alpha[c] >= kAlphaMin) << c;
+  return mask;
+}
+
 namespace rows {
 
 constexpr int kTilePixels = kTileSize * kTileSize;
 
-// What a convex's gradient needs from its alpha evaluation, per pixel of the rows evaluated (rows
-// whose pixels all fail the early-out are not filled: their alpha, and so their d_raw, is 0).
+// What a convex's gradient needs from its alpha evaluation, per pixel of the rows evaluated (finite
+// there; rows the alpha call skipped are not filled: their d_raw is 0).
 struct RowCache {
   float softmax[kTileSize][ConvexFootprint::kMaxEdges][kTileSize];  // the edges' softmax weights
   float phi[kTileSize][kTileSize];
   float coverage[kTileSize][kTileSize];
 };
 
-// out[pixel] = raw alpha (as Footprint::raw_alpha_fast: 0 where surely below 1/255).
-// A convex also fills *cache when given (for convex_grad); the Gaussian's needs none.
-void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out);
-void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out, RowCache* cache);
+// out[pixel] = raw alpha (as Footprint::raw_alpha_fast: 0 where surely below 1/255) for rows r0..r1.
+// masks[r]: on entry, the pixels of row r the caller will read; on return, those of them that were
+// computed and may be visible (0: the row was skipped and left unwritten). The caller reads nothing
+// else. A convex fills *cache when given (for convex_grad); the Gaussian's needs none.
+void gaussian_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, RowMask* masks, float* out);
+void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, RowMask* masks, float* out,
+                  RowCache* cache);
 
 // grad[kParams] += sum over the rows' pixels of d_raw[pixel] * d(raw alpha)/d(params).
-// Pixels with d_raw = 0 add nothing, and rows without a non-zero d_raw are skipped. The Gaussian's
-// reads its alpha (raw: no exponential needed), the convex's the cache its alpha call filled.
+// Pixels with d_raw = 0 add nothing, and rows without a non-zero d_raw are skipped (the rows the
+// alpha call skipped must have d_raw = 0). The Gaussian's reads its alpha (raw: no exponential
+// needed), the convex's the cache its alpha call filled.
 void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* raw, const float* d_raw,
                    float* grad);
 void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_raw, const RowCache& cache,
@@ -47,9 +70,9 @@ struct FootprintRows;
 
 template <>
 struct FootprintRows<GaussianFootprint> {
-  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out,
+  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, RowMask* masks, float* out,
                     rows::RowCache* /*cache*/) {
-    rows::gaussian_alpha(p, threshold, x0, y0, r0, r1, out);
+    rows::gaussian_alpha(p, threshold, x0, y0, r0, r1, masks, out);
   }
   static void grad(const float* p, int x0, int y0, int r0, int r1, const float* raw, const float* d_raw,
                    const rows::RowCache& /*cache*/, float* grad) {
@@ -59,9 +82,9 @@ struct FootprintRows<GaussianFootprint> {
 
 template <>
 struct FootprintRows<ConvexFootprint> {
-  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, float* out,
+  static void alpha(const float* p, float threshold, int x0, int y0, int r0, int r1, RowMask* masks, float* out,
                     rows::RowCache* cache) {
-    rows::convex_alpha(p, threshold, x0, y0, r0, r1, out, cache);
+    rows::convex_alpha(p, threshold, x0, y0, r0, r1, masks, out, cache);
   }
   static void grad(const float* p, int x0, int y0, int r0, int r1, const float* /*raw*/, const float* d_raw,
                    const rows::RowCache& cache, float* grad) {

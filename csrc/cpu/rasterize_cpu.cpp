@@ -36,22 +36,6 @@ int thread_id() {
 #endif
 }
 
-// A tile row's pixels as the bits of a mask: bit c is column c.
-static_assert(kTileSize <= 32, "row masks hold a tile row in 32 bits");
-using RowMask = uint32_t;
-
-// Bits c0..c1.
-inline RowMask columns_mask(int c0, int c1) {
-  return static_cast<RowMask>((uint64_t{1} << (c1 + 1)) - (uint64_t{1} << c0));
-}
-
-// The pixels of a row whose raw alpha the compositor would take (>= 1/255; NaN is not).
-inline RowMask visible_mask(const float* row_alpha) {
-  RowMask mask = 0;
-  for (int c = 0; c < kTileSize; ++c) mask |= static_cast<RowMask>(row_alpha[c] >= kAlphaMin) << c;
-  return mask;
-}
-
 // Calls visit(c) for each set bit c of mask, lowest first.
 template <typename Visit>
 inline void for_each_bit(RowMask mask, Visit&& visit) {
@@ -239,13 +223,16 @@ void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, 
         while (r0 <= r1 && live[r0] == 0) ++r0;
         while (r1 >= r0 && live[r1] == 0) --r1;
         if (r0 > r1) continue;
-        FootprintRows<Footprint>::alpha(batch.params_of(k), batch.threshold[k], tile.x0, tile.y0, r0, r1,
+        // The pixels that take this primitive: in its box, still compositing, alpha >= 1/255.
+        const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
+        RowMask masks[kTileSize];
+        for (int r = r0; r <= r1; ++r) masks[r] = live[r] & box;
+        FootprintRows<Footprint>::alpha(batch.params_of(k), batch.threshold[k], tile.x0, tile.y0, r0, r1, masks,
                                         scratch.alpha.data(), nullptr);
         const float* f = features + static_cast<int64_t>(batch.id[k]) * C;
-        const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
         for (int r = r0; r <= r1; ++r) {
-          // Only the pixels that take this primitive: in its box, alpha >= 1/255, still compositing.
-          for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & box & live[r], [&](int c) {
+          if (!masks[r]) continue;
+          for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & masks[r], [&](int c) {
             const int px = r * kTileSize + c;
             float w;
             const int step = pixels[px].add(scratch.alpha[px], batch.depth[k], batch.coord[k], nearfar_k, k, &w);
@@ -342,8 +329,18 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         while (r0 <= r1 && scratch.row_last[r0] <= k) ++r0;
         while (r1 >= r0 && scratch.row_last[r1] <= k) --r1;
         if (r0 > r1) continue;
+        // The pixels this primitive may have contributed to: in its box, before the pixel's last
+        // contributor, and (after the alpha call) with alpha >= 1/255, as in the forward pass.
+        const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
+        RowMask masks[kTileSize];
+        for (int r = r0; r <= r1; ++r) {
+          RowMask pending = 0;
+          const int* last = &scratch.last[r * kTileSize];
+          for (int c = 0; c < kTileSize; ++c) pending |= static_cast<RowMask>(k < last[c]) << c;
+          masks[r] = pending & box;
+        }
         const float* p = batch.params_of(k);
-        FootprintRows<Footprint>::alpha(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, scratch.alpha.data(),
+        FootprintRows<Footprint>::alpha(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, masks, scratch.alpha.data(),
                                         &scratch.cache);
         std::fill(scratch.d_raw.begin() + r0 * kTileSize, scratch.d_raw.begin() + (r1 + 1) * kTileSize, 0.0f);
         const int id = batch.id[k];
@@ -352,14 +349,9 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         std::fill(gf, gf + C, 0.0f);
         float dz_sum = 0.0f, du_sum = 0.0f;
         bool contributed = false;
-        const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
         for (int r = r0; r <= r1; ++r) {
-          // The pixels this primitive contributed to: alpha >= 1/255 (as the forward) and before
-          // the pixel's last contributor.
-          RowMask pending = 0;
-          const int* last = &scratch.last[r * kTileSize];
-          for (int c = 0; c < kTileSize; ++c) pending |= static_cast<RowMask>(k < last[c]) << c;
-          for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & box & pending, [&](int c) {
+          if (!masks[r]) continue;
+          for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & masks[r], [&](int c) {
             const int px = r * kTileSize + c;
             PixelBackward& pb = scratch.pixels[px];
             if (pb.position <= 0) return;
