@@ -10,6 +10,9 @@
 // and ignored by the caller.
 #pragma once
 #include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "le3d/common.h"
 #include "le3d/footprint_convex.h"
@@ -26,11 +29,38 @@ inline RowMask columns_mask(int c0, int c1) {
   return static_cast<RowMask>((uint64_t{1} << (c1 + 1)) - (uint64_t{1} << c0));
 }
 
-// The pixels of a row whose raw alpha the compositor would take (>= 1/255; NaN is not).
+// The pixels of a row whose raw alpha the compositor would take (>= 1/255; NaN is not), and those
+// whose last contributor comes after list index k. Called for every row of every primitive in the
+// tile loops: with SSE2 (every x86-64) four compares and four movemasks instead of 16 scalar ones.
 inline RowMask visible_mask(const float* row_alpha) {
+#if defined(__SSE2__)
+  static_assert(kTileSize == 16, "four 4-lane compares per row");
+  const __m128 min = _mm_set1_ps(kAlphaMin);
+  RowMask mask = 0;
+  for (int q = 0; q < 4; ++q)
+    mask |= static_cast<RowMask>(_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(row_alpha + 4 * q), min))) << (4 * q);
+  return mask;
+#else
   RowMask mask = 0;
   for (int c = 0; c < kTileSize; ++c) mask |= static_cast<RowMask>(row_alpha[c] >= kAlphaMin) << c;
   return mask;
+#endif
+}
+
+inline RowMask pending_mask(const int* row_last, int k) {
+#if defined(__SSE2__)
+  const __m128i kk = _mm_set1_epi32(k);
+  RowMask mask = 0;
+  for (int q = 0; q < 4; ++q) {
+    const __m128i later = _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row_last + 4 * q)), kk);
+    mask |= static_cast<RowMask>(_mm_movemask_ps(_mm_castsi128_ps(later))) << (4 * q);
+  }
+  return mask;
+#else
+  RowMask mask = 0;
+  for (int c = 0; c < kTileSize; ++c) mask |= static_cast<RowMask>(k < row_last[c]) << c;
+  return mask;
+#endif
 }
 
 namespace rows {

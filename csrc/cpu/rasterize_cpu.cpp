@@ -334,10 +334,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         const RowMask box = columns_mask(batch.c0[k], batch.c1[k]);
         RowMask masks[kTileSize];
         for (int r = r0; r <= r1; ++r) {
-          RowMask pending = 0;
-          const int* last = &scratch.last[r * kTileSize];
-          for (int c = 0; c < kTileSize; ++c) pending |= static_cast<RowMask>(k < last[c]) << c;
-          masks[r] = pending & box;
+          masks[r] = pending_mask(&scratch.last[r * kTileSize], k) & box;
         }
         const float* p = batch.params_of(k);
         FootprintRows<Footprint>::alpha(p, batch.threshold[k], tile.x0, tile.y0, r0, r1, masks, scratch.alpha.data(),
