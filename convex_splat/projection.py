@@ -202,10 +202,12 @@ def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
 
 
 class ConvexPoints(torch.autograd.Function):
-    """project_points over le3d._C's CPU loops (one forward, one backward; viewmat gradient optional)."""
+    """project_points over le3d._C's CPU loops (one forward, one backward; viewmat and tap gradients
+    optional). tap [N, 2] (or None) shifts each convex's pixels by tap - tap.detach(): zero in value,
+    its gradient the sum of the pixels' (the densification statistic)."""
 
     @staticmethod
-    def forward(ctx, points, viewmat, K, near: float, far: float):
+    def forward(ctx, points, viewmat, K, tap, near: float, far: float):
         pix, depth, means2d, scale, valid = load_extension().convex_points_forward_cpu(points, viewmat, K, near, far)
         ctx.save_for_backward(points, viewmat, K, valid)
         ctx.mark_non_differentiable(valid)
@@ -219,33 +221,36 @@ class ConvexPoints(torch.autograd.Function):
             return torch.zeros_like(like) if g is None else g.contiguous()
 
         n = points.shape[0]
-        viewmat_grad = ctx.needs_input_grad[1]
-        d_points, d_view = load_extension().convex_points_backward_cpu(
+        viewmat_grad, tap_grad = ctx.needs_input_grad[1], ctx.needs_input_grad[3]
+        d_points, d_view, d_tap = load_extension().convex_points_backward_cpu(
             points, viewmat, K, valid, dense(d_pix, points[..., :2]), dense(d_depth, points[:, 0, 0]),
-            dense(d_means2d, points[:, 0, :2]), dense(d_scale, points[:, 0, 0]), viewmat_grad)
+            dense(d_means2d, points[:, 0, :2]), dense(d_scale, points[:, 0, 0]), viewmat_grad, tap_grad)
         d_viewmat = None
         if viewmat_grad:
             total = d_view.sum(0) if n else d_view.new_zeros(12)
             d_viewmat = torch.zeros_like(viewmat)
             d_viewmat[:3, :3] = total[:9].view(3, 3)
             d_viewmat[:3, 3] = total[9:]
-        return d_points, d_viewmat, None, None, None
+        return d_points, d_viewmat, None, d_tap if tap_grad else None, None, None
 
 
-def project_points(points, viewmat, K, near: float, far: float):
+def project_points(points, viewmat, K, near: float, far: float, tap: torch.Tensor | None = None):
     """[N, K, 3] world points -> (pix [N, K, 2], depth [N]: view z of the centroid, means2d [N, 2]: its
     projection, s [N]: pixels to world units at that depth, valid [N]: every point beyond near and the
-    centroid before far). Culled convexes are projected as if at depth 1 (finite, unused).
+    centroid before far). Culled convexes are projected as if at depth 1 (finite, unused). tap [N, 2]
+    (optional) is added to each convex's pixels as tap - tap.detach() (see project_convexes).
     Float32 CPU tensors use the compiled loops (le3d._C.convex_points_forward_cpu / _backward_cpu)
     unless K needs a gradient; everything else project_points_torch."""
     ext = load_extension()
     if (ext is not None and points.device.type == "cpu" and points.dtype == torch.float32
-            and viewmat.dtype == torch.float32 and K.dtype == torch.float32 and not K.requires_grad):
-        return ConvexPoints.apply(points.contiguous(), viewmat.contiguous(), K.contiguous(), float(near), float(far))
-    return project_points_torch(points, viewmat, K, near, far)
+            and viewmat.dtype == torch.float32 and K.dtype == torch.float32 and not K.requires_grad
+            and (tap is None or tap.dtype == torch.float32)):
+        return ConvexPoints.apply(points.contiguous(), viewmat.contiguous(), K.contiguous(), tap, float(near),
+                                  float(far))
+    return project_points_torch(points, viewmat, K, near, far, tap)
 
 
-def project_points_torch(points, viewmat, K, near: float, far: float):
+def project_points_torch(points, viewmat, K, near: float, far: float, tap: torch.Tensor | None = None):
     """project_points in torch (any device, any dtype), differentiable by autograd (K included)."""
     R = viewmat[:3, :3]
     t = viewmat[:3, 3]
@@ -256,6 +261,8 @@ def project_points_torch(points, viewmat, K, near: float, far: float):
     valid = (z > near).all(-1) & (zc < far)
     z_safe = torch.where(valid[:, None], z, torch.ones_like(z))
     pix = torch.stack([fx * cam[..., 0] / z_safe + cx, fy * cam[..., 1] / z_safe + cy], dim=-1)  # [N,K,2]
+    if tap is not None:
+        pix = pix + (tap - tap.detach())[:, None, :]
     cen = cam.mean(1)
     zc_safe = torch.where(valid, zc, torch.ones_like(zc))
     means2d = torch.stack([fx * cen[:, 0] / zc_safe + cx, fy * cen[:, 1] / zc_safe + cy], dim=-1)
@@ -268,15 +275,13 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
     """Returns (params [N, 29], means2d [N, 2], depths [N], bounds [N, 4], radii [N] int32).
 
     depths is the view-space z of each centroid. means2d is the centroid's projection; if
-    `means2d_tap` (same value, a tensor requiring grad) is given, it is added to every projected point
+    `means2d_tap` ([N, 2], any value, requiring grad) is given, it is added to every projected point
     as (tap - tap.detach()), so that tap.grad is the gradient of a screen-space translation of the
     whole convex (the densification statistic) without changing any other gradient.
     bounds mark culled convexes with xmin > xmax.
     """
     N, Kp, _ = points.shape
-    pix, zc, means2d, s, valid = project_points(points, viewmat, K, near, far)
-    if means2d_tap is not None:
-        pix = pix + (means2d_tap - means2d_tap.detach())[:, None, :]
+    pix, zc, means2d, s, valid = project_points(points, viewmat, K, near, far, means2d_tap)
 
     slot_i, slot_j, n_edges, hull_ok = hull_slots(pix.detach())
     with torch.no_grad():

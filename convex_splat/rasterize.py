@@ -46,13 +46,9 @@ def rasterize_convexes(points, delta, sigma, opacities, features, viewmat, K, wi
     checks.raise_first_failure()
     backend = resolve_backend(backend, device, points.dtype)
 
-    tap = None
+    tap = None  # means2d's stand-in for the densification statistic (its value is set below)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (points, viewmat, K)):
-        with torch.no_grad():
-            cam = points.mean(1) @ viewmat[:3, :3].T + viewmat[:3, 3]
-            zc = torch.where(cam[:, 2] != 0, cam[:, 2], torch.ones_like(cam[:, 2]))
-            tap = torch.stack([K[0, 0] * cam[:, 0] / zc + K[0, 2], K[1, 1] * cam[:, 1] / zc + K[1, 2]], -1)
-        tap.requires_grad_(True)
+        tap = torch.zeros(n, 2, dtype=points.dtype, device=device, requires_grad=True)
     params, means2d, depths, bounds, radii = project_convexes(
         points, delta, sigma, opacities, viewmat, K, width, height, near, far, means2d_tap=tap
     )

@@ -330,7 +330,7 @@ def test_compiled_edge_params_match_the_torch_twin():
 
 def test_compiled_points_projection_matches_the_torch_twin():
     """ConvexPoints (le3d._C.convex_points_*_cpu) against project_points_torch: pixels, depth, means2d,
-    scale and validity, and the gradients of points and viewmat, with convexes behind the camera,
+    scale and validity, and the gradients of points, viewmat and the means2d tap, with convexes behind the camera,
     straddling the near plane and beyond far mixed in (culled: projected at depth 1)."""
     from convex_splat.projection import ConvexPoints, project_points_torch
 
@@ -342,16 +342,21 @@ def test_compiled_points_projection_matches_the_torch_twin():
     weights = [torch.randn(48, 6, 2, generator=g), torch.randn(48, generator=g), torch.randn(48, 2, generator=g),
                torch.randn(48, generator=g)]
     outs = []
-    for fn in (ConvexPoints.apply, project_points_torch):
+    twin = lambda p, v, k, tap, lo, hi: project_points_torch(p, v, k, lo, hi, tap)  # noqa: E731
+    for fn in (ConvexPoints.apply, twin):
         leaf, view = pts.clone().requires_grad_(True), viewmat.clone().requires_grad_(True)
-        pix, depth, means2d, scale, valid = fn(leaf, view, K, near, far)
+        tap = torch.zeros(48, 2, requires_grad=True)
+        pix, depth, means2d, scale, valid = fn(leaf, view, K, tap, near, far)
         sum(((o * w).sum() for o, w in zip((pix, depth, means2d, scale), weights))).backward()
-        outs.append((pix.detach(), depth.detach(), means2d.detach(), scale.detach(), valid, leaf.grad, view.grad))
+        outs.append((pix.detach(), depth.detach(), means2d.detach(), scale.detach(), valid, leaf.grad, view.grad,
+                     tap.grad))
     got, want = outs
     assert torch.equal(got[4], want[4])
     assert not want[4][3:6].any() and want[4].sum() >= 30  # behind, straddling, beyond far; the rest kept
-    for name, a, b in zip(("pix", "depth", "means2d", "scale", "valid", "d_points", "d_viewmat"), got, want):
+    names = ("pix", "depth", "means2d", "scale", "valid", "d_points", "d_viewmat", "d_tap")
+    for name, a, b in zip(names, got, want):
         assert torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-4), (name, (a.float() - b.float()).abs().max())
+    assert torch.allclose(want[7], weights[0].sum(1))  # the tap's gradient: the pixels' summed
     assert want[5][3].abs().sum() > 0  # a culled convex's points still get the depth output's gradient
 
 

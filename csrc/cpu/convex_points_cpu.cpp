@@ -98,7 +98,7 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
                                                       const torch::Tensor& K, const torch::Tensor& valid,
                                                       const torch::Tensor& d_pix, const torch::Tensor& d_depth,
                                                       const torch::Tensor& d_means2d, const torch::Tensor& d_scale,
-                                                      bool viewmat_grad) {
+                                                      bool viewmat_grad, bool tap_grad) {
   check(points, viewmat, K);
   const int64_t N = points.size(0), P = points.size(1);
   TORCH_CHECK(P <= kMaxPoints, "convex points: at most 16 points per convex");
@@ -109,6 +109,7 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
   const PinholeCamera cam(viewmat, K);
   auto d_points = torch::empty_like(points);
   auto d_view = viewmat_grad ? torch::empty({N, 12}, points.options()) : torch::empty({0}, points.options());
+  auto d_tap = tap_grad ? torch::empty({N, 2}, points.options()) : torch::empty({0}, points.options());
   const float* X = points.data_ptr<float>();
   const bool* V = valid.data_ptr<bool>();
   const float* DP = d_pix.data_ptr<float>();
@@ -117,6 +118,7 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
   const float* DS = d_scale.data_ptr<float>();
   float* DX = d_points.data_ptr<float>();
   float* DV = viewmat_grad ? d_view.data_ptr<float>() : nullptr;
+  float* DT = tap_grad ? d_tap.data_ptr<float>() : nullptr;
   const float inv_count = 1.0f / static_cast<float>(P);
   const float inv_f = 1.0f / (0.5f * (cam.fx + cam.fy));
 #pragma omp parallel for schedule(static)
@@ -134,10 +136,12 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
     const float dmx = DM[2 * n], dmy = DM[2 * n + 1];
     float d_centre[3] = {dmx * cam.fx / zc, dmy * cam.fy / zc, DZ[n]};
     if (ok) d_centre[2] += DS[n] * inv_f - (dmx * cam.fx * centre[0] + dmy * cam.fy * centre[1]) / (zc * zc);
-    float dR[3][3] = {}, dt[3] = {};
+    float dR[3][3] = {}, dt[3] = {}, d_shift[2] = {};
     for (int64_t k = 0; k < P; ++k) {
       const float z = ok ? c[k][2] : 1.0f;
       const float dpx = DP[(n * P + k) * 2], dpy = DP[(n * P + k) * 2 + 1];
+      d_shift[0] += dpx;
+      d_shift[1] += dpy;
       float d_cam[3] = {dpx * cam.fx / z + d_centre[0] * inv_count, dpy * cam.fy / z + d_centre[1] * inv_count,
                         d_centre[2] * inv_count};
       if (ok) d_cam[2] -= (dpx * cam.fx * c[k][0] + dpy * cam.fy * c[k][1]) / (z * z);
@@ -149,13 +153,17 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
         dt[i] += d_cam[i];
       }
     }
+    if (DT) {
+      DT[2 * n] = d_shift[0];
+      DT[2 * n + 1] = d_shift[1];
+    }
     if (DV) {
       for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) DV[12 * n + 3 * i + j] = dR[i][j];
       for (int i = 0; i < 3; ++i) DV[12 * n + 9 + i] = dt[i];
     }
   }
-  return {d_points, d_view};
+  return {d_points, d_view, d_tap};
 }
 
 }  // namespace le3d

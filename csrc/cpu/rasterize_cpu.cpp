@@ -281,16 +281,24 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
                     const float* depths, const float* coords, const float* background, int N, int C, int width, int height,
                     int nearfar_k, const float* near, const float* far, const float* aux, const int* offsets,
                     const int* ids, const float* d_image, const float* d_alpha, const float* d_depth,
-                    const float* d_distortion, const float* d_near, const float* d_far, float* grad_buffers) {
-  // grad_buffers: [threads][N * (P + C + 2) + C], one private slice per thread, summed later.
+                    const float* d_distortion, const float* d_near, const float* d_far, int threads,
+                    float* grad_buffers) {
+  // grad_buffers: [threads][N * (P + C + 2) + C] uninitialised: each thread zeroes and fills its own
+  // slice, then the slices are summed into the first (in thread order: reproducible).
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
   const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
   {
     BackwardScratch scratch(C);
     TileBatch<Footprint> batch;
     float* g = grad_buffers + thread_id() * stride;
+    std::fill(g, g + stride, 0.0f);
+#ifdef _OPENMP
+    const int team = omp_get_num_threads();  // <= threads
+#else
+    const int team = 1;
+#endif
     float* g_params = g;
     float* g_features = g + static_cast<int64_t>(N) * P;
     float* g_depths = g_features + static_cast<int64_t>(N) * C;
@@ -375,6 +383,13 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         g_coords[id] += du_sum;
       }
     }
+    // (the tile loop's implicit barrier: every slice is complete)
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < stride; ++i) {
+      float sum = grad_buffers[i];
+      for (int t = 1; t < team; ++t) sum += grad_buffers[t * stride + i];
+      grad_buffers[i] = sum;
+    }
   }
 }
 
@@ -411,15 +426,15 @@ std::vector<torch::Tensor> backward_impl(
   constexpr int P = Footprint::kParams;
   const int threads = thread_count();
   const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
-  auto buffers = torch::zeros({threads, stride}, features.options());
+  auto buffers = torch::empty({threads, stride}, features.options());
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(), N, W, H);
   backward_tiles<Footprint>(
       params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
       coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
       offsets.data_ptr<int>(), ids.data_ptr<int>(), d_image.data_ptr<float>(),
       d_alpha.data_ptr<float>(), d_depth.data_ptr<float>(), d_distortion.data_ptr<float>(),
-      d_near.data_ptr<float>(), d_far.data_ptr<float>(), buffers.data_ptr<float>());
-  auto total = threads == 1 ? buffers[0] : buffers.sum(0);
+      d_near.data_ptr<float>(), d_far.data_ptr<float>(), threads, buffers.data_ptr<float>());
+  auto total = buffers[0];  // the sum of the threads' slices
   const int64_t n_params = static_cast<int64_t>(N) * P, n_feat = static_cast<int64_t>(N) * C;
   auto d_params = total.narrow(0, 0, n_params).view({N, P});
   auto d_features = total.narrow(0, n_params, n_feat).view({N, C});

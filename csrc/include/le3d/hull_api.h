@@ -39,7 +39,8 @@ torch::Tensor convex_edges_backward_cpu(const torch::Tensor& pix, const torch::T
 // depth [N] (view z of the centroid), means2d [N, 2] (the centroid's projection), scale [N] (pixels to
 // world units at that depth), valid [N] bool (every point beyond near, the centroid before far); culled
 // convexes are projected with depth 1}. The backward maps d_pix, d_depth, d_means2d, d_scale to
-// {d_points [N, K, 3], d_viewmat shares [N, 12] (R row-major, then t; empty unless viewmat_grad)}
+// {d_points [N, K, 3], d_viewmat shares [N, 12] (R row-major, then t; empty unless viewmat_grad),
+// d_tap [N, 2] = sum_k d_pix (a screen translation of each convex's points; empty unless tap_grad)}
 // (twin: convex_splat.projection.project_points_torch).
 std::vector<torch::Tensor> convex_points_forward_cpu(const torch::Tensor& points, const torch::Tensor& viewmat,
                                                      const torch::Tensor& K, double near, double far);
@@ -47,7 +48,7 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
                                                       const torch::Tensor& K, const torch::Tensor& valid,
                                                       const torch::Tensor& d_pix, const torch::Tensor& d_depth,
                                                       const torch::Tensor& d_means2d, const torch::Tensor& d_scale,
-                                                      bool viewmat_grad);
+                                                      bool viewmat_grad, bool tap_grad);
 
 #ifdef LE3D_WITH_CUDA
 // The same on CUDA tensors (K <= 8).
