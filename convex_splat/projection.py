@@ -100,12 +100,12 @@ def hull_slots(pix: torch.Tensor, tol: float = HULL_TOL_PX):
 
     Slot e holds the hull edge slot_i -> slot_j: the hull's vertices take the first n_edges slots in
     point order (each with the edge leaving it), the other points and zeros pad the rest. CPU tensors
-    use le3d._C.hull_slots_cpu (one loop), others hull_slots_torch over hull_edges.
+    use le3d._C.hull_slots_cpu (one loop, centring the points itself), others hull_slots_torch over
+    hull_edges.
     """
     ext = load_extension()
     if ext is not None and pix.device.type == "cpu":
-        p = pix.double()
-        return tuple(ext.hull_slots_cpu(p - p.mean(1, keepdim=True), float(tol), CONVEX_MAX_EDGES))
+        return tuple(ext.hull_slots_cpu(pix.contiguous(), float(tol), CONVEX_MAX_EDGES))
     return hull_slots_torch(pix, tol)
 
 

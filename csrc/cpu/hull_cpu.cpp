@@ -38,9 +38,14 @@ std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double t
   return {edge, ok};
 }
 
-// The same decisions as parameter slots (see hull_api.h); the twin is hull_slots_torch.
-std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& centred, double tol, int64_t slots) {
-  const auto p = checked_points(centred, "hull_slots_cpu");
+// The same decisions as parameter slots (see hull_api.h); the twin is hull_slots_torch. Takes the
+// pixels and centres them itself, in double, as the twin does (p.double() - p.double().mean(1): a
+// sequential sum divided by K, which is torch's mean), so that the decisions stay the same.
+std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& pix, double tol, int64_t slots) {
+  TORCH_CHECK(pix.device().is_cpu() && (pix.scalar_type() == torch::kFloat32 || pix.scalar_type() == torch::kFloat64) &&
+                  pix.dim() == 3 && pix.size(2) == 2 && pix.size(1) <= 16,
+              "hull_slots_cpu: pixels must be a CPU float32/float64 tensor [N, K <= 16, 2]");
+  const auto p = pix.to(torch::kFloat64).contiguous();
   const int64_t N = p.size(0);
   const int K = static_cast<int>(p.size(1));
   TORCH_CHECK(slots >= K, "hull_slots_cpu: slots must be >= the points per convex");
@@ -55,8 +60,20 @@ std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& centred, double t
   bool* OK = ok.data_ptr<bool>();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
+    const double* pn = P + n * K * 2;
+    double mean[2] = {pn[0], pn[1]}, q[16 * 2];
+    for (int k = 1; k < K; ++k) {
+      mean[0] += pn[2 * k];
+      mean[1] += pn[2 * k + 1];
+    }
+    mean[0] /= K;
+    mean[1] /= K;
+    for (int k = 0; k < K; ++k) {
+      q[2 * k] = pn[2 * k] - mean[0];
+      q[2 * k + 1] = pn[2 * k + 1] - mean[1];
+    }
     bool edge[16 * 16] = {};
-    OK[n] = hull_edges_one<16>(P + n * K * 2, K, tol, edge);
+    OK[n] = hull_edges_one<16>(q, K, tol, edge);
     // target[i]: the first j with an edge i -> j (0 if none); vertices with an outgoing edge take the
     // first slots in index order, the others follow (the twin's stable argsort), slots past K are 0.
     int target[16], order[16], count = 0;

@@ -12,10 +12,11 @@ namespace le3d {
 // -> {edge [N, K, K] bool (i -> j is a hull edge), ok [N] bool (the edges form one cycle of >= 3)}.
 std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double tol);
 
-// The same decisions as parameter slots: {slot_i, slot_j [N, slots] int64 (slot e holds the hull edge
+// The same decisions as parameter slots, from pixels [N, K, 2] float32 or float64 (centred inside as
+// above): {slot_i, slot_j [N, slots] int64 (slot e holds the hull edge
 // slot_i -> slot_j; hull vertices first in index order, then the other points, then zeros), n_edges [N]
 // int64, ok [N] bool} (twin: convex_splat.projection.hull_slots_torch).
-std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& centred, double tol, int64_t slots);
+std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& pix, double tol, int64_t slots);
 
 // The convex screen bound: start [N, S, 2] (each slot's first point, pixels), normal [N, S, 2] (its
 // edge's unit outward normal), slot_i / slot_j [N, S], active [N, S], grow [N] (pixels each edge is
