@@ -240,8 +240,16 @@ LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int
     slope[e] = ds * q[0];
     const float reach = 7.5f * std::fabs(slope[e]), se = slope[e];
     const float base = ds * (q[0] * x_mid + q[2]), row_step = ds * q[1];
+    // exp(se (c - 7.5)) for c = 8..15 is exp(se (j + 0.5)), j = c - 8, and for c = 7 - j its
+    // reciprocal: one 8-lane exponential and one 8-lane division.
+    float half[kW / 2];
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) column[e][c] = vexp(se * (static_cast<float>(c) - 7.5f));
+    for (int j = 0; j < kW / 2; ++j) half[j] = vexp(se * (static_cast<float>(j) + 0.5f));
+    LE3D_ROW_LOOP
+    for (int j = 0; j < kW / 2; ++j) {
+      column[e][kW / 2 + j] = half[j];
+      column[e][kW / 2 - 1 - j] = 1.0f / half[j];
+    }
     LE3D_ROW_LOOP
     for (int r = row_lo; r < row_hi; ++r) {
       const float v = base + row_step * (static_cast<float>(y0 + r) + 0.5f);
