@@ -151,14 +151,13 @@ void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* 
 
 namespace {
 
-// Keeps row r's phi and coverage for the gradient and turns sum into 1 / sum (the caller then
-// stores the softmax weights, its own weights times 1 / sum).
-LE3D_ROW_INLINE void cache_row(RowCache* cache, int r, const float* phi, const float* coverage, float* sum) {
+// Keeps row r's phi, coverage and 1 / sum for the gradient.
+LE3D_ROW_INLINE void cache_row(RowCache* cache, int r, const float* phi, const float* coverage, const float* sum) {
   LE3D_ROW_LOOP
   for (int c = 0; c < kW; ++c) {
     cache->phi[r][c] = phi[c];
     cache->coverage[r][c] = coverage[c];
-    sum[c] = 1.0f / sum[c];
+    cache->inv_sum[r][c] = 1.0f / sum[c];
   }
 }
 
@@ -199,7 +198,7 @@ LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int
     cache_row(cache, r, phi, coverage, row.sum);
     for (int e = 0; e < E; ++e) {
       LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = row.w[e][c] * row.sum[c];
+      for (int c = 0; c < kW; ++c) cache->pixel_weight[r][e][c] = row.w[e][c];
     }
   }
 }
@@ -262,6 +261,16 @@ LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int
     LE3D_ROW_LOOP
     for (int r = row_lo; r < row_hi; ++r) row_factor[e][r] = vexp(mid[e][r] - M[r]);
   }
+  if (cache) {  // the gradient forms the softmax weights from the factors (see RowCache)
+    cache->separable = true;
+    for (int e = 0; e < E; ++e) {
+      LE3D_ROW_LOOP
+      for (int c = 0; c < kW; ++c) {
+        cache->column[e][c] = column[e][c];
+        cache->row_factor[e][c] = row_factor[e][c];
+      }
+    }
+  }
   float sum[kW], reference[kW], phi[kW], coverage[kW];
   for (int r = r0; r <= r1; ++r) {
     if (!masks[r]) continue;
@@ -282,13 +291,7 @@ LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int
       for (int c = 0; c < kW; ++c) sum[c] += f * column[e][c];
     }
     convex_coverage(reference, sum, delta, sigma, o, phi, coverage, out + r * kW);
-    if (!cache) continue;
-    cache_row(cache, r, phi, coverage, sum);
-    for (int e = 0; e < E; ++e) {
-      const float f = row_factor[e][r];
-      LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) cache->softmax[r][e][c] = f * column[e][c] * sum[c];
-    }
+    if (cache) cache_row(cache, r, phi, coverage, sum);
   }
 }
 
@@ -304,7 +307,10 @@ void convex_alpha(const float* p, float threshold, int x0, int y0, int r0, int r
   if (p[1] * p[2] <= kMaxSeparableSlope)
     convex_alpha_separable(p, threshold, x0, y0, r0, r1, masks, out, cache);
   else
+  {
+    if (cache) cache->separable = false;
     convex_alpha_per_pixel(p, threshold, x0, y0, r0, r1, masks, out, cache);
+  }
 }
 
 LE3D_VECTOR_CLONES
@@ -315,13 +321,13 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
   constexpr int H = ConvexFootprint::kHeader;
   float px[kW];
   centres_x(x0, px);
-  const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
+  const float s = p[2], sigma = p[3], o = p[4], inv_delta = 1.0f / p[1];
   float acc_header[H][kW] = {};
   float acc_edges[ConvexFootprint::kMaxEdges][3][kW] = {};
-  float dphi[kW], weighted_L[kW];
+  float dphi[kW], dphi_s[kW], weighted_L[kW];
   for (int r = r0; r <= r1; ++r) {
     const float* dr = d_raw + r * kW;
-    if (!any_nonzero(dr)) continue;  // (a row without a visible pixel has no cache, and d_raw = 0)
+    if (!any_nonzero(dr)) continue;  // (a row the alpha call skipped has no cache, and d_raw = 0)
     const float* ph = cache.phi[r];
     const float* coverage = cache.coverage[r];
     const float py = static_cast<float>(y0 + r) + 0.5f;
@@ -334,17 +340,29 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
       acc_header[3][c] -= ph[c] * dcov;
       weighted_L[c] = 0.0f;
     }
-    // phi = LSE(delta s L) / delta, softmax weights pi_e: d phi / d L_e = s pi_e,
-    // d phi / d s = sum pi_e L_e, d phi / d delta = (s sum pi_e L_e - phi) / delta
+    // phi = LSE(delta s L) / delta, softmax weights pi_e = weight_e / sum: d phi / d L_e = s pi_e,
+    // d phi / d s = sum pi_e L_e, d phi / d delta = (s sum pi_e L_e - phi) / delta. The 1 / sum is
+    // folded into dphi_s and applied to weighted_L after the edge loop.
+    const float* inv_sum = cache.inv_sum[r];
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) dphi_s[c] = dphi[c] * s * inv_sum[c];
     for (int e = 0; e < E; ++e) {
       const float* q = p + H + 3 * e;
       const float base = q[1] * py + q[2];
-      const float* pi = cache.softmax[r][e];
+      float weight[kW];  // weight(e, r, c) (see RowCache)
+      if (cache.separable) {
+        const float f = cache.row_factor[e][r];
+        LE3D_ROW_LOOP
+        for (int c = 0; c < kW; ++c) weight[c] = f * cache.column[e][c];
+      } else {
+        LE3D_ROW_LOOP
+        for (int c = 0; c < kW; ++c) weight[c] = cache.pixel_weight[r][e][c];
+      }
       LE3D_ROW_LOOP
       for (int c = 0; c < kW; ++c) {
         const float L = q[0] * px[c] + base;
-        weighted_L[c] += pi[c] * L;
-        const float dL = dphi[c] * s * pi[c];
+        weighted_L[c] += weight[c] * L;
+        const float dL = dphi_s[c] * weight[c];
         acc_edges[e][0][c] += dL * px[c];
         acc_edges[e][1][c] += dL * py;
         acc_edges[e][2][c] += dL;
@@ -352,8 +370,9 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
     }
     LE3D_ROW_LOOP
     for (int c = 0; c < kW; ++c) {
-      acc_header[2][c] += dphi[c] * weighted_L[c];
-      acc_header[1][c] += dphi[c] * (s * weighted_L[c] - ph[c]) / delta;
+      const float wl = weighted_L[c] * inv_sum[c];
+      acc_header[2][c] += dphi[c] * wl;
+      acc_header[1][c] += dphi[c] * (s * wl - ph[c]) * inv_delta;
     }
   }
   for (int i = 1; i < H; ++i) {

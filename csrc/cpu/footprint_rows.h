@@ -68,9 +68,16 @@ namespace rows {
 constexpr int kTilePixels = kTileSize * kTileSize;
 
 // What a convex's gradient needs from its alpha evaluation, per pixel of the rows evaluated (finite
-// there; rows the alpha call skipped are not filled: their d_raw is 0).
+// there; rows the alpha call skipped are not filled: their d_raw is 0). The softmax weight of edge e
+// at (r, c) is weight(e, r, c) * inv_sum[r][c], with weight(e, r, c) = row_factor[e][r] * column[e][c]
+// after the separable evaluation and pixel_weight[r][e][c] after the per-pixel one: the gradient
+// forms it only for the rows it needs.
 struct RowCache {
-  float softmax[kTileSize][ConvexFootprint::kMaxEdges][kTileSize];  // the edges' softmax weights
+  bool separable = false;
+  float row_factor[ConvexFootprint::kMaxEdges][kTileSize];
+  float column[ConvexFootprint::kMaxEdges][kTileSize];
+  float pixel_weight[kTileSize][ConvexFootprint::kMaxEdges][kTileSize];
+  float inv_sum[kTileSize][kTileSize];
   float phi[kTileSize][kTileSize];
   float coverage[kTileSize][kTileSize];
 };
