@@ -8,8 +8,10 @@
 Scenes are fixed random Gaussians (seeded) in front of one camera, C=3, with depth, distortion
 (u = disparity) and near/far (k=4) outputs on. Convexes are timed at the same N when
 convex_splat is importable. With gsplat side by side, le3d also runs with colour, alpha and depth
-only (no distortion, no near/far), which is what gsplat's RGB+ED mode computes. Times are medians of --repeats runs after one warm-up; peak memory is
-the CUDA allocator's peak (GPU) or the process's peak RSS during one step (CPU, Linux; includes torch itself).
+only (no distortion, no near/far), which is what gsplat's RGB+ED mode computes. Times are medians of
+--repeats runs after one warm-up, the cases of one scene taking turns within each round (so that their
+ratios are side by side; the torch reference runs once, after them); peak memory is the CUDA
+allocator's peak (GPU) or the process's peak RSS during one step (CPU, Linux; includes torch itself).
 """
 from __future__ import annotations
 
@@ -55,15 +57,24 @@ def sync(device):
 
 
 def time_fn(fn, repeats, device):
-    fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return time_interleaved({0: fn}, repeats, device)[0]
+
+
+def time_interleaved(fns: dict, repeats: int, device) -> dict:
+    """Median seconds of each fn over `repeats` rounds (after one warm-up call each), the fns taking
+    turns within a round: their ratios then compare runs under the same machine conditions (on a
+    shared machine the speed drifts by several percent over a minute)."""
+    for fn in fns.values():
         fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    sync(device)
+    times = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            times[key].append(time.perf_counter() - t0)
+    return {key: statistics.median(t) for key, t in times.items()}
 
 
 def le3d_step(scene, width, height, backend, backward, regularizers=True):
@@ -194,20 +205,28 @@ def main():
             cases.append(("gsplat 1.5 rasterization (RGB+ED)", "gaussian", lambda bw: gsplat_step(scene, w, h, bw)))
         if have_convex and n <= 200000:
             cases.append((f"le3d {backends[0]}", "convex", lambda bw: convex_step(scene, w, h, backends[0], bw)))
-        if reference_case is not None:
-            cases.append(reference_case)
+        # Every case but the reference takes turns in the same rounds (time_interleaved), forward
+        # first, then forward+backward; a case that fails is reported and left out.
+        timed = {}  # (name, primitive) -> step function
+        errors = {}
         for name, prim, fn in cases:
-            reps = 1 if "reference" in name else args.repeats
             try:
-                fwd = time_fn(lambda: fn(False), reps, device)
-                fb = time_fn(lambda: fn(True), reps, device)
-                mem = peak_memory(lambda: fn(True), device)
-                err = None
+                fn(True)
+                timed[name, prim] = fn
             except Exception as exc:  # report, keep benchmarking the others
-                fwd = fb = mem = float("nan")
-                err = f"{type(exc).__name__}: {exc}"[:200]
-            row = dict(n=n, size=f"{w}x{h}", primitive=prim, backend=name, forward_ms=fwd * 1e3,
-                       fwd_bwd_ms=fb * 1e3, fwd_bwd_its=1.0 / fb if fb == fb and fb > 0 else float("nan"),
+                errors[name, prim] = f"{type(exc).__name__}: {exc}"[:200]
+        fwd = time_interleaved({key: (lambda fn=fn: fn(False)) for key, fn in timed.items()}, args.repeats, device)
+        fb = time_interleaved({key: (lambda fn=fn: fn(True)) for key, fn in timed.items()}, args.repeats, device)
+        results = [(name, prim, fwd[name, prim], fb[name, prim], peak_memory(lambda fn=fn: fn(True), device), None)
+                   for (name, prim), fn in timed.items()]
+        if reference_case is not None:
+            name, prim, fn = reference_case
+            results.append((name, prim, time_fn(lambda: fn(False), 1, device), time_fn(lambda: fn(True), 1, device),
+                            peak_memory(lambda: fn(True), device), None))
+        results += [(name, prim, float("nan"), float("nan"), float("nan"), err) for (name, prim), err in errors.items()]
+        for name, prim, f_s, fb_s, mem, err in results:
+            row = dict(n=n, size=f"{w}x{h}", primitive=prim, backend=name, forward_ms=f_s * 1e3,
+                       fwd_bwd_ms=fb_s * 1e3, fwd_bwd_its=1.0 / fb_s if fb_s == fb_s and fb_s > 0 else float("nan"),
                        peak_mib=mem, error=err)
             rows.append(row)
             print(f"{n:>8} {w}x{h:<5} {prim:<8} {name:<36} fwd {row['forward_ms']:9.1f} ms  "

@@ -2,7 +2,7 @@
 // branches, so the compiler vectorises it; with GCC on x86-64 each function is compiled twice (AVX2,
 // and the baseline x86-64 for older CPUs) and the loader picks the one the CPU runs.
 // The formulas are those of footprint_gaussian.h / footprint_convex.h (the scalar versions, used by
-// the CUDA kernels); tests/test_raster_cpu.py and tests/test_convex_raster.py hold both to the
+// the CUDA kernels); tests/test_raster_gaussians.py and tests/test_convex_raster.py hold both to the
 // PyTorch reference.
 #include "footprint_rows.h"
 
@@ -42,28 +42,23 @@ inline void centres_x(int x0, float* px) {
   for (int c = 0; c < kW; ++c) px[c] = static_cast<float>(x0 + c) + 0.5f;
 }
 
-// The pixels of a row whose m (the largest delta s L_e) passes the convex early-out.
-inline RowMask early_out_mask(const float* m, float sigma, float skip_above) {
-  RowMask mask = 0;
-  for (int c = 0; c < kW; ++c) mask |= static_cast<RowMask>(!(sigma * m[c] > skip_above)) << c;
-  return mask;
-}
-
-// A convex at one row of pixels: v_e = delta s L_e and m = max_e v_e (distances()), then the edges'
+// A convex at one row of pixels, columns lo..hi-1 (a multiple of 8 lanes: the caller evaluates only
+// the halves of the row it needs): v_e = delta s L_e and m = max_e v_e (distances()), then the edges'
 // unnormalised softmax weights exp(v_e - m) in place of v_e, and their sum (weights()).
 struct ConvexRow {
   float w[ConvexFootprint::kMaxEdges][kW];
   float m[kW], sum[kW];
+  int lo = 0, hi = kW;
 
   void distances(const float* p, int E, const float* px, float py) {
     const float ds = p[1] * p[2];
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) m[c] = -INFINITY;
+    for (int c = lo; c < hi; ++c) m[c] = -INFINITY;
     for (int e = 0; e < E; ++e) {
       const float* q = p + ConvexFootprint::kHeader + 3 * e;
       const float base = q[1] * py + q[2];
       LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) {
+      for (int c = lo; c < hi; ++c) {
         const float v = ds * (q[0] * px[c] + base);
         w[e][c] = v;
         m[c] = v > m[c] ? v : m[c];
@@ -73,14 +68,18 @@ struct ConvexRow {
 
   // The pixels of the row that pass the early-out sigma m <= skip_above
   // (ConvexFootprint::surely_invisible fails): only they can have a non-zero alpha.
-  RowMask candidates(float sigma, float skip_above) const { return early_out_mask(m, sigma, skip_above); }
+  RowMask candidates(float sigma, float skip_above) const {
+    RowMask mask = 0;
+    for (int c = lo; c < hi; ++c) mask |= static_cast<RowMask>(!(sigma * m[c] > skip_above)) << c;
+    return mask;
+  }
 
   void weights(int E) {
     LE3D_ROW_LOOP
-    for (int c = 0; c < kW; ++c) sum[c] = 0.0f;
+    for (int c = lo; c < hi; ++c) sum[c] = 0.0f;
     for (int e = 0; e < E; ++e) {
       LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) {
+      for (int c = lo; c < hi; ++c) {
         const float x = vexp(w[e][c] - m[c]);
         w[e][c] = x;
         sum[c] += x;
@@ -152,22 +151,23 @@ void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* 
 namespace {
 
 // Keeps row r's phi, coverage and 1 / sum for the gradient.
-LE3D_ROW_INLINE void cache_row(RowCache* cache, int r, const float* phi, const float* coverage, const float* sum) {
+LE3D_ROW_INLINE void cache_row(RowCache* cache, int r, const float* phi, const float* coverage, const float* sum,
+                               int lo = 0, int hi = kW) {
   LE3D_ROW_LOOP
-  for (int c = 0; c < kW; ++c) {
+  for (int c = lo; c < hi; ++c) {
     cache->phi[r][c] = phi[c];
     cache->coverage[r][c] = coverage[c];
     cache->inv_sum[r][c] = 1.0f / sum[c];
   }
 }
 
-// phi = (reference + ln sum) / delta, coverage = sigmoid(-sigma phi) and out = o coverage over a row
-// (multiplying by 1 / delta: one division per pixel fewer, a rounding's difference).
+// phi = (reference + ln sum) / delta, coverage = sigmoid(-sigma phi) and out = o coverage over columns
+// lo..hi-1 of a row (multiplying by 1 / delta: one division per pixel fewer, a rounding's difference).
 LE3D_ROW_INLINE void convex_coverage(const float* reference, const float* sum, float delta, float sigma, float o,
-                                     float* phi, float* coverage, float* out) {
+                                     float* phi, float* coverage, float* out, int lo = 0, int hi = kW) {
   const float inv_delta = 1.0f / delta, sigma_over_delta = sigma / delta;
   LE3D_ROW_LOOP
-  for (int c = 0; c < kW; ++c) {
+  for (int c = lo; c < hi; ++c) {
     const float lse = reference[c] + vlog(sum[c]);
     phi[c] = lse * inv_delta;
     coverage[c] = 1.0f / (1.0f + vexp(sigma_over_delta * lse));
@@ -184,21 +184,25 @@ LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int
   centres_x(x0, px);
   const float delta = p[1], sigma = p[3], o = p[4];
   const float skip_above = threshold * delta;  // the early-out of ConvexFootprint::surely_invisible
+  constexpr RowMask kLeft = (RowMask{1} << (kW / 2)) - 1;
   ConvexRow row;
   for (int r = r0; r <= r1; ++r) {
     if (!masks[r]) continue;
+    // Only the 8-pixel halves with wanted pixels: most convexes this sharp are a few pixels wide.
+    row.lo = masks[r] & kLeft ? 0 : kW / 2;
+    row.hi = masks[r] & ~kLeft ? kW : kW / 2;
     row.distances(p, E, px, static_cast<float>(y0 + r) + 0.5f);
     masks[r] &= row.candidates(sigma, skip_above);
     if (!masks[r]) continue;
     float* dst = out + r * kW;
     row.weights(E);
     float phi[kW], coverage[kW];
-    convex_coverage(row.m, row.sum, delta, sigma, o, phi, coverage, dst);
+    convex_coverage(row.m, row.sum, delta, sigma, o, phi, coverage, dst, row.lo, row.hi);
     if (!cache) continue;
-    cache_row(cache, r, phi, coverage, row.sum);
+    cache_row(cache, r, phi, coverage, row.sum, row.lo, row.hi);
     for (int e = 0; e < E; ++e) {
       LE3D_ROW_LOOP
-      for (int c = 0; c < kW; ++c) cache->pixel_weight[r][e][c] = row.w[e][c];
+      for (int c = row.lo; c < row.hi; ++c) cache->pixel_weight[r][e][c] = row.w[e][c];
     }
   }
 }
