@@ -28,6 +28,7 @@ import torch
 
 from le3d._ext import load_extension
 from le3d.raster.constants import ALPHA_MIN, CONVEX_HEADER, CONVEX_MAX_EDGES
+from le3d.raster.project_function import viewmat_grad_from_shares
 from le3d.raster.projection import bounds_in_image, culled_bounds
 
 HULL_TOL_PX = 1e-3  # distance (pixels) under which points are duplicates / collinear
@@ -220,17 +221,11 @@ class ConvexPoints(torch.autograd.Function):
         def dense(g, like):
             return torch.zeros_like(like) if g is None else g.contiguous()
 
-        n = points.shape[0]
         viewmat_grad, tap_grad = ctx.needs_input_grad[1], ctx.needs_input_grad[3]
         d_points, d_view, d_tap = load_extension().convex_points_backward_cpu(
             points, viewmat, K, valid, dense(d_pix, points[..., :2]), dense(d_depth, points[:, 0, 0]),
             dense(d_means2d, points[:, 0, :2]), dense(d_scale, points[:, 0, 0]), viewmat_grad, tap_grad)
-        d_viewmat = None
-        if viewmat_grad:
-            total = d_view.sum(0) if n else d_view.new_zeros(12)
-            d_viewmat = torch.zeros_like(viewmat)
-            d_viewmat[:3, :3] = total[:9].view(3, 3)
-            d_viewmat[:3, 3] = total[9:]
+        d_viewmat = viewmat_grad_from_shares(d_view, viewmat) if viewmat_grad else None
         return d_points, d_viewmat, None, d_tap if tap_grad else None, None, None
 
 

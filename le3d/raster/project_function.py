@@ -37,13 +37,18 @@ class ProjectGaussians(torch.autograd.Function):
         d_means, d_quats, d_scales, d_view_shares = load_extension().project_gaussians_backward(
             means, quats, scales, viewmat, K, width, height, near, far, dense(d_means2d, (n, 2)),
             dense(d_conics, (n, 3)), dense(d_depths, (n,)), viewmat_grad)
-        d_viewmat = None
-        if viewmat_grad:
-            total = d_view_shares.sum(0)
-            d_viewmat = torch.zeros_like(viewmat)
-            d_viewmat[:3, :3] = total[:9].view(3, 3)
-            d_viewmat[:3, 3] = total[9:]
+        d_viewmat = viewmat_grad_from_shares(d_view_shares, viewmat) if viewmat_grad else None
         return d_means, d_quats, d_scales, None, d_viewmat, None, None, None, None, None
+
+
+def viewmat_grad_from_shares(shares: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
+    """The [4, 4] viewmat gradient from per-primitive shares [N, 12] (dR row-major, then dt), as the
+    compiled projections return them (summed here, in one reduction, rather than with atomics)."""
+    total = shares.sum(0) if shares.shape[0] else shares.new_zeros(12)
+    d_viewmat = torch.zeros_like(viewmat)
+    d_viewmat[:3, :3] = total[:9].view(3, 3)
+    d_viewmat[:3, 3] = total[9:]
+    return d_viewmat
 
 
 def project_gaussians_fused(means, quats, scales, opacities, viewmat, K, width: int, height: int,
