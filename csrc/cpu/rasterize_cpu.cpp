@@ -93,24 +93,37 @@ void bin_primitives(const float* params, const PrimitiveSetup<Footprint>& setup,
     if (!setup.rect[i].empty()) order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [z](int a, int c) { return z[a] < z[c]; });
   const int n = static_cast<int>(order.size());
-  // Calls visit(tile) for each tile primitive i reaches, in row-major order.
-  auto for_each_tile = [&](int i, auto&& visit) {
+  // The tiles of primitive i's pixel range, and whether its footprint reaches the k-th of them (row-major).
+  auto tile_range = [&](int i) {
     const PixelRect& px = setup.rect[i];
-    const float* p = params + static_cast<int64_t>(i) * P;
-    const float threshold = setup.threshold[i];
-    float box[4];
-    for (int ty = px.y0 / kTileSize; ty <= px.y1 / kTileSize; ++ty)
-      for (int tx = px.x0 / kTileSize; tx <= px.x1 / kTileSize; ++tx) {
-        tile_centre_box(tx, ty, width, height, box);
-        if (Footprint::reaches_tile(p, threshold, box)) visit(ty * tiles_x + tx);
-      }
+    return TileRect{px.x0 / kTileSize, px.y0 / kTileSize, px.x1 / kTileSize, px.y1 / kTileSize};
   };
+  auto tile_of = [&](const TileRect& tr, int k) {
+    const int w = tr.x1 - tr.x0 + 1;
+    return (tr.y0 + k / w) * tiles_x + tr.x0 + k % w;
+  };
+  auto reaches = [&](int i, int tile) {
+    float box[4];
+    tile_centre_box(tile % tiles_x, tile / tiles_x, width, height, box);
+    return Footprint::reaches_tile(params + static_cast<int64_t>(i) * P, setup.threshold[i], box);
+  };
+  // Count pass: the reached tiles of a range of up to 64 tiles are kept as bits, so that the fill
+  // pass need not test them again; larger ranges are tested in both passes.
   std::vector<int64_t> start(n + 1, 0);
+  std::vector<uint64_t> reached(n, 0);
 #pragma omp parallel for schedule(dynamic, 256)
   for (int r = 0; r < n; ++r) {
-    int64_t count = 0;
-    for_each_tile(order[r], [&count](int) { ++count; });
-    start[r + 1] = count;
+    const TileRect tr = tile_range(order[r]);
+    const int count = tr.count();
+    uint64_t bits = 0;
+    int64_t hits = 0;
+    for (int k = 0; k < count; ++k) {
+      if (!reaches(order[r], tile_of(tr, k))) continue;
+      ++hits;
+      if (count <= 64) bits |= uint64_t{1} << k;
+    }
+    reached[r] = bits;
+    start[r + 1] = hits;
   }
   for (int r = 0; r < n; ++r) start[r + 1] += start[r];
   const int64_t M = start[n];
@@ -118,8 +131,15 @@ void bin_primitives(const float* params, const PrimitiveSetup<Footprint>& setup,
   std::vector<int> entry_tile(M);
 #pragma omp parallel for schedule(dynamic, 256)
   for (int r = 0; r < n; ++r) {
+    const TileRect tr = tile_range(order[r]);
+    const int count = tr.count();
     int64_t e = start[r];
-    for_each_tile(order[r], [&](int t) { entry_tile[e++] = t; });
+    if (count <= 64) {
+      for (uint64_t bits = reached[r]; bits; bits &= bits - 1) entry_tile[e++] = tile_of(tr, __builtin_ctzll(bits));
+    } else {
+      for (int k = 0; k < count; ++k)
+        if (reaches(order[r], tile_of(tr, k))) entry_tile[e++] = tile_of(tr, k);
+    }
   }
   auto offsets = torch::zeros({tiles + 1}, torch::kInt32);
   int* off = offsets.data_ptr<int>();
