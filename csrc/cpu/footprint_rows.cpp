@@ -210,7 +210,8 @@ LE3D_ROW_INLINE void convex_alpha_per_pixel(const float* p, float threshold, int
 // The separable evaluation. Along a row, v_e(c) = delta s L_e = mid_e + slope_e (c - 7.5) with
 // slope_e = delta s nx_e, so with one reference M per row,
 //   exp(v_e(c) - M) = exp(mid_e - M) * exp(slope_e (c - 7.5)):
-// E exponentials per row and E x 16 per tile instead of E per pixel. M is the row's largest v_e
+// per (convex, tile), E 8-lane exponentials (and divisions) for the columns and E for each 8 rows,
+// instead of 2E per row (E per pixel). M is the row's largest v_e
 // (every factor product <= 1). Exact in real arithmetic; in floats it needs the products to stay
 // far from underflow where they matter: m(c) - M >= -15 delta s (m's slope is at most delta s, the
 // normals being unit), so with delta s <= kMaxSeparableSlope every pixel's sum is >= e^-30, and a
@@ -225,8 +226,7 @@ LE3D_ROW_INLINE void convex_alpha_separable(const float* p, float threshold, int
   const int E = ConvexFootprint::edges(p);
   const float delta = p[1], ds = p[1] * p[2], sigma = p[3], o = p[4];
   const float skip_above = threshold * delta;
-  // The factors for all 16 columns and the rows asked for, in vector loops: up to 4E exponentials of
-  // 8 lanes. column[e][c] = exp(slope_e (c - 7.5)); row_factor[e][r] = exp(mid_e(r) - M(r)) where
+  // The factors for all 16 columns and the rows asked for, in vector loops. column[e][c] = exp(slope_e (c - 7.5)); row_factor[e][r] = exp(mid_e(r) - M(r)) where
   // mid_e(r) is v_e at the row's centre and M(r) = max_e (mid_e(r) + reach_e), reach_e = 7.5 |slope_e|,
   // the row's largest v; lower(r) = max_e (mid_e(r) - reach_e) <= every m(c) of the row.
   float slope[kMaxE], column[kMaxE][kW], mid[kMaxE][kW], row_factor[kMaxE][kW], M[kW], lower[kW];
