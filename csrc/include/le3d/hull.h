@@ -52,25 +52,49 @@ LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
       if (d <= tol) dup[a] = true;
     }
   }
+  // Every pair's cross and dot product, once (the triple loop reads each many times); the same
+  // function of the same inputs, so the decisions are those of the formulas written inline.
+  double X[KMAX][KMAX], G[KMAX][KMAX];
+  for (int a = 0; a < K; ++a)
+    for (int b = 0; b < K; ++b) {
+      X[a][b] = hull_cross(q, a, b);
+      G[a][b] = hull_dot(q, a, b);
+    }
+  const double tol2 = tol * tol;
   int out_deg[KMAX], in_deg[KMAX], edges = 0;
   for (int a = 0; a < K; ++a) out_deg[a] = in_deg[a] = 0;
   for (int i = 0; i < K; ++i) {
     if (dup[i]) continue;
-    const double gii = hull_dot(q, i, i);
+    const double gii = G[i][i];
     for (int j = 0; j < K; ++j) {
       if (j == i || dup[j]) continue;
-      const double gij = hull_dot(q, i, j);
-      const double l2 = hull_sub(hull_add(gii, hull_dot(q, j, j)), 2 * gij);
+      const double gij = G[i][j];
+      const double l2 = hull_sub(hull_add(gii, G[j][j]), 2 * gij);
       const double len2 = l2 > 0 ? l2 : 0;
-      const double len = sqrt(len2);
-      if (!(len > tol)) continue;
-      const double tol_len = hull_mul(tol, len);
-      const double xij = hull_cross(q, i, j);
+      // len = sqrt(len2) and tol * len are needed only near the tolerance: a length beyond 2 tol, or a
+      // cross product beyond 2 tol len either way (squares compared), decides without them, and
+      // the exact tests below take every other case (so the decisions are the exact tests').
+      const double decisive = 4.0 * tol2 * len2;
+      double len = -1.0, tol_len = 0.0;
+      if (!(len2 > 4.0 * tol2)) {
+        len = sqrt(len2);
+        if (!(len > tol)) continue;
+        tol_len = hull_mul(tol, len);
+      }
+      const double xij = X[i][j];
       bool all_fine = true;
       for (int k = 0; k < K && all_fine; ++k) {
         if (k == i || k == j || dup[k]) continue;
-        const double cross = hull_add(hull_add(xij, hull_cross(q, j, k)), hull_cross(q, k, i));
-        const double dot = hull_sub(hull_sub(hull_dot(q, j, k), hull_dot(q, i, k)), hull_sub(gij, gii));
+        const double cross = hull_add(hull_add(xij, X[j][k]), X[k][i]);
+        if (cross * cross > decisive) {  // far from the line: inside if to the left, else not fine
+          all_fine = cross > 0;
+          continue;
+        }
+        if (len < 0) {
+          len = sqrt(len2);
+          tol_len = hull_mul(tol, len);
+        }
+        const double dot = hull_sub(hull_sub(G[j][k], G[i][k]), hull_sub(gij, gii));
         const bool inside = cross > tol_len;
         const bool between = fabs(cross) <= tol_len && dot > 0 && dot < len2;
         all_fine = inside || between;
