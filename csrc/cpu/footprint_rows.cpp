@@ -327,7 +327,9 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
   centres_x(x0, px);
   const float s = p[2], sigma = p[3], o = p[4], inv_delta = 1.0f / p[1];
   float acc_header[H][kW] = {};
-  float acc_edges[ConvexFootprint::kMaxEdges][3][kW] = {};
+  // Per edge, sums of dL * py and of dL per column (the nx gradient, sum dL * px, is the second times px at
+  // the end: a column's px is the same in every row).
+  float acc_y[ConvexFootprint::kMaxEdges][kW] = {}, acc_dL[ConvexFootprint::kMaxEdges][kW] = {};
   float dphi[kW], dphi_s[kW], weighted_L[kW];
   for (int r = r0; r <= r1; ++r) {
     const float* dr = d_raw + r * kW;
@@ -367,9 +369,8 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
         const float L = q[0] * px[c] + base;
         weighted_L[c] += weight[c] * L;
         const float dL = dphi_s[c] * weight[c];
-        acc_edges[e][0][c] += dL * px[c];
-        acc_edges[e][1][c] += dL * py;
-        acc_edges[e][2][c] += dL;
+        acc_y[e][c] += dL * py;
+        acc_dL[e][c] += dL;
       }
     }
     LE3D_ROW_LOOP
@@ -384,12 +385,17 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
     for (int c = 0; c < kW; ++c) sum += acc_header[i][c];
     grad[i] += sum;
   }
-  for (int e = 0; e < E; ++e)
-    for (int j = 0; j < 3; ++j) {
-      float sum = 0.0f;
-      for (int c = 0; c < kW; ++c) sum += acc_edges[e][j][c];
-      grad[H + 3 * e + j] += sum;
+  for (int e = 0; e < E; ++e) {
+    float sum_x = 0.0f, sum_y = 0.0f, sum = 0.0f;
+    for (int c = 0; c < kW; ++c) {
+      sum_x += acc_dL[e][c] * px[c];
+      sum_y += acc_y[e][c];
+      sum += acc_dL[e][c];
     }
+    grad[H + 3 * e] += sum_x;
+    grad[H + 3 * e + 1] += sum_y;
+    grad[H + 3 * e + 2] += sum;
+  }
 }
 
 }  // namespace rows
