@@ -94,10 +94,7 @@ void bin_primitives(const float* params, const PrimitiveSetup<Footprint>& setup,
   std::stable_sort(order.begin(), order.end(), [z](int a, int c) { return z[a] < z[c]; });
   const int n = static_cast<int>(order.size());
   // The tiles of primitive i's pixel range, and whether its footprint reaches the k-th of them (row-major).
-  auto tile_range = [&](int i) {
-    const PixelRect& px = setup.rect[i];
-    return TileRect{px.x0 / kTileSize, px.y0 / kTileSize, px.x1 / kTileSize, px.y1 / kTileSize};
-  };
+  auto tile_range = [&](int i) { return tiles_of(setup.rect[i]); };
   auto tile_of = [&](const TileRect& tr, int k) {
     const int w = tr.x1 - tr.x0 + 1;
     return (tr.y0 + k / w) * tiles_x + tr.x0 + k % w;

@@ -34,11 +34,15 @@ LE3D_HD PixelRect pixel_rect(const float* b, int width, int height) {
   return r;
 }
 
+// The tiles that pixels p fall in (p not empty).
+LE3D_HD TileRect tiles_of(const PixelRect& p) {
+  return TileRect{p.x0 / kTileSize, p.y0 / kTileSize, p.x1 / kTileSize, p.y1 / kTileSize};
+}
+
 // The tiles that bound b's pixels fall in.
 LE3D_HD TileRect tile_rect(const float* b, int width, int height) {
   const PixelRect p = pixel_rect(b, width, height);
-  if (p.empty()) return p;
-  return TileRect{p.x0 / kTileSize, p.y0 / kTileSize, p.x1 / kTileSize, p.y1 / kTileSize};
+  return p.empty() ? p : tiles_of(p);
 }
 
 // The box spanned by the centres of tile (tx, ty)'s pixels inside the image:
