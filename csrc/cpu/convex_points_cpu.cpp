@@ -33,6 +33,23 @@ struct PinholeCamera {
   }
 };
 
+constexpr int kMaxPoints = 16;
+
+// One convex's points in camera space and their mean (the forward and the backward both need them).
+struct ConvexInCamera {
+  float c[kMaxPoints][3];
+  float centre[3] = {0.0f, 0.0f, 0.0f};
+
+  ConvexInCamera(const PinholeCamera& cam, const float* points, int64_t count) {
+    for (int64_t k = 0; k < count; ++k) {
+      cam.to_camera(points + k * 3, c[k]);
+      for (int i = 0; i < 3; ++i) centre[i] += c[k][i];
+    }
+    const float inv_count = 1.0f / static_cast<float>(count);
+    for (int i = 0; i < 3; ++i) centre[i] *= inv_count;
+  }
+};
+
 void check(const torch::Tensor& points, const torch::Tensor& viewmat, const torch::Tensor& K) {
   TORCH_CHECK(points.device().is_cpu() && points.scalar_type() == torch::kFloat32 && points.dim() == 3 &&
                   points.size(2) == 3 && points.size(1) >= 1 && points.is_contiguous(),
@@ -44,8 +61,6 @@ void check(const torch::Tensor& points, const torch::Tensor& viewmat, const torc
                   K.size(1) == 3,
               "convex points: K must be a CPU float32 [3, 3] tensor");
 }
-
-constexpr int kMaxPoints = 16;
 
 }  // namespace
 
@@ -67,17 +82,13 @@ std::vector<torch::Tensor> convex_points_forward_cpu(const torch::Tensor& points
   float* S = scale.data_ptr<float>();
   bool* V = valid.data_ptr<bool>();
   const float near_f = static_cast<float>(near), far_f = static_cast<float>(far);
-  const float inv_count = 1.0f / static_cast<float>(P);
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
-    float c[kMaxPoints][3], centre[3] = {0.0f, 0.0f, 0.0f};
+    const ConvexInCamera convex(cam, X + n * P * 3, P);
+    const auto& c = convex.c;
+    const float* centre = convex.centre;
     bool in_front = true;
-    for (int64_t k = 0; k < P; ++k) {
-      cam.to_camera(X + (n * P + k) * 3, c[k]);
-      for (int i = 0; i < 3; ++i) centre[i] += c[k][i];
-      in_front = in_front && c[k][2] > near_f;
-    }
-    for (int i = 0; i < 3; ++i) centre[i] *= inv_count;
+    for (int64_t k = 0; k < P; ++k) in_front = in_front && c[k][2] > near_f;
     const bool ok = in_front && centre[2] < far_f;
     for (int64_t k = 0; k < P; ++k) {
       const float z = ok ? c[k][2] : 1.0f;  // culled convexes keep finite (unused) pixels
@@ -123,12 +134,9 @@ std::vector<torch::Tensor> convex_points_backward_cpu(const torch::Tensor& point
   const float inv_f = 1.0f / (0.5f * (cam.fx + cam.fy));
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
-    float c[kMaxPoints][3], centre[3] = {0.0f, 0.0f, 0.0f};
-    for (int64_t k = 0; k < P; ++k) {
-      cam.to_camera(X + (n * P + k) * 3, c[k]);
-      for (int i = 0; i < 3; ++i) centre[i] += c[k][i];
-    }
-    for (int i = 0; i < 3; ++i) centre[i] *= inv_count;
+    const ConvexInCamera convex(cam, X + n * P * 3, P);
+    const auto& c = convex.c;
+    const float* centre = convex.centre;
     const bool ok = V[n];
     // The centroid's gradient: its projection (the safe depth is a constant for culled convexes),
     // the depth output and, through s = zc / ((fx + fy) / 2), the footprint scale.
