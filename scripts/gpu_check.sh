@@ -4,14 +4,15 @@
 #      CUDA code compiles in the background meanwhile (gsplat 1.5 compiles on first use)
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda); when one fails,
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
-#   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
+#   3. scripts/bench_cuda_variants.py (the backward kernel's switchable variants, interleaved) and
+#      scripts/bench_raster.py on the GPU, with gsplat side by side when it built
 #   3b. scripts/profile_raster.py: the kernels that take a 1M/1080p step's time (le3d and gsplat)
 #   4. the viewer's server-side frame time at 1080p with 1M Gaussians
 #   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
 #   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs)
 # Every step has a time limit and the whole check a budget, so a hang or a slow build never eats
 # the rest: a step that would start with too little time left is reported as skipped.
-# Env: PY (python; default .venv/bin/python, else python3), SKIP_GSPLAT=1, SKIP_TRAIN=1, NCU=1 (Nsight
+# Env: PY (python; default .venv/bin/python, else python3), SKIP_GSPLAT=1, SKIP_TRAIN=1, SKIP_VIEWER=1, NCU=1 (Nsight
 #      Compute metrics of the two rasterizer kernels: occupancy, registers, stall reasons),
 #      BUDGET (s, default 480), GSPLAT_JOBS / MAX_JOBS (parallel compile jobs), CUDA_TESTS (files).
 set -uo pipefail
@@ -91,6 +92,11 @@ if [ -n "$GSPLAT_PID" ]; then
 else
   BENCH_ARGS+=(--no-gsplat)
 fi
+step "backward kernel variants side by side (scripts/bench_cuda_variants.py)"
+VARIANT_FLAGS=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
+timeout "$(limit 120)" "$PY" scripts/bench_cuda_variants.py --repeats 15 $VARIANT_FLAGS 2>&1 | tee "$LOGS/variants.log" | grep -v Warn
+
+step "raster benchmark (GPU), default kernels"
 timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown \
   --json "$LOGS/bench_raster_cuda.json" "${BENCH_ARGS[@]}" 2>&1 | tee "$LOGS/bench_raster.log" | tail -25
 
@@ -108,10 +114,12 @@ s = make_scene(1000000, 1920, 1080, 'cuda'); le3d_step(s, 1920, 1080, 'cuda', Tr
   grep -E "forward_kernel|backward_kernel|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Th|Memory Throughput|Block Limit|Stall|stall" "$LOGS/ncu.log" | head -60
 fi
 
-step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
-timeout "$(limit 120)" "$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \
-  2>&1 | tee "$LOGS/bench_viewer.log" | tail -8
-RESULT[viewer]=$(grep -iE "fps" "$LOGS/bench_viewer.log" | tail -1)
+if [ "${SKIP_VIEWER:-0}" != 1 ]; then
+  step "viewer frame time (1M Gaussians, 1920x1080, render + post)"
+  timeout "$(limit 120)" "$PY" scripts/bench_viewer.py --gaussians 1000000 --width 1920 --height 1080 --device cuda \
+    2>&1 | tee "$LOGS/bench_viewer.log" | tail -8
+  RESULT[viewer]=$(grep -iE "fps" "$LOGS/bench_viewer.log" | tail -1)
+fi
 
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   step "short GPU training run"

@@ -7,6 +7,9 @@
 #include <cuda_runtime.h>
 
 #include <cub/device/device_radix_sort.cuh>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
 
 #include "le3d/common.h"
 #include "le3d/composite.h"
@@ -28,6 +31,42 @@ __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(kFullWarp, v, offset);
   return v;
 }
+
+__host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
+__host__ __device__ constexpr int next_pow2(int n) { return n <= 1 ? 1 : 2 * next_pow2((n + 1) / 2); }
+
+// Warp reduce-scatter of N values per lane (N a power of two <= 32): returns, in lane l, the sum
+// over the warp's 32 lanes of value number scatter_index<N>(l). Recursive halving: at each step a
+// lane keeps half of its values, sends the other half to its partner and adds the partner's copy
+// of the half it keeps, so the warp sums N values with N - 1 + 5 - log2 N shuffles instead of the
+// 5 N of one warp_sum per value (11 gradient values of a Gaussian: 18 instead of 55 shuffles), and
+// the values' atomics go out as one instruction from several lanes instead of N from lane 0.
+template <int N, int kOffset = 16>
+__device__ __forceinline__ float warp_reduce_scatter(float* v, int lane) {
+  static_assert(N >= 1 && N <= 32 && (N & (N - 1)) == 0, "N: a power of two up to 32");
+  if constexpr (N > 1) {
+    constexpr int kHalf = N / 2;
+    const bool upper = lane & kOffset;  // this lane keeps the upper half, its partner the lower
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i) {
+      const float send = upper ? v[i] : v[i + kHalf];
+      const float keep = upper ? v[i + kHalf] : v[i];
+      v[i] = keep + __shfl_xor_sync(kFullWarp, send, kOffset);
+    }
+    return warp_reduce_scatter<kHalf, kOffset / 2>(v, lane);
+  } else {
+#pragma unroll
+    for (int offset = kOffset; offset > 0; offset >>= 1) v[0] += __shfl_xor_sync(kFullWarp, v[0], offset);
+    return v[0];
+  }
+}
+
+// Which value lane l holds after warp_reduce_scatter<N>, and whether it is the one lane (of the
+// 32 / N that hold it) that writes it out.
+template <int N>
+__device__ __forceinline__ int scatter_index(int lane) { return lane >> (5 - log2_of(N)); }
+template <int N>
+__device__ __forceinline__ bool scatter_writer(int lane) { return (lane & (32 / N - 1)) == 0; }
 
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
 // same fields; slot t is filled by thread t). With at most 4 channels the features come along, so
@@ -227,7 +266,10 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
 }
 
-template <typename Footprint, int CMAX>
+// kScatter: the warp sums the gradients with warp_reduce_scatter (else one warp_sum per value);
+// kKeepEval: a convex keeps its pixel evaluation between alpha and gradient (else evaluates twice).
+// Both are switchable at run time for side-by-side timing (backward_variant); see docs/gpu_check.md.
+template <typename Footprint, int CMAX, bool kScatter, bool kKeepEval>
 __global__ void __launch_bounds__(kBlock) backward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
@@ -291,8 +333,10 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       const int id = sh.id[b];
       bool active = list_index < my_last && pb.position > 0;
       float raw = 0.0f;
+      typename Footprint::Eval ev;  // used with kKeepEval only
       if (active) {
-        raw = Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
+        raw = kKeepEval ? Footprint::raw_alpha_eval(p, sh.threshold[b], px, py, &ev)
+                        : Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
         active = raw >= kAlphaMin;  // skipped in the forward pass too
       }
       float d_raw = 0.0f, w = 0.0f, dz = 0.0f, du = 0.0f;
@@ -304,29 +348,63 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
         if (!active) d_raw = w = dz = du = 0.0f;
       }
       if (!__any_sync(kFullWarp, active)) continue;  // warp-uniform: no pixel of this warp uses b
-      const bool leader = (threadIdx.x & 31) == 0;
-      float grad[P];
+      const int lane = threadIdx.x & 31;
+      const bool leader = lane == 0;
+      constexpr int kGrad = kScatter ? next_pow2(P) : P;  // padded with zeros for the scatter
+      float grad[kGrad];
 #pragma unroll
-      for (int q = 0; q < P; ++q) grad[q] = 0.0f;
-      if (active && d_raw != 0.0f) Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
+      for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;
+      if (active && d_raw != 0.0f) {
+        if (kKeepEval)
+          Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+        else
+          Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
+      }
       float* gp = g_params + static_cast<int64_t>(id) * P;
-      const int used = Footprint::used_params(p);  // the same for the whole warp (one primitive)
-#pragma unroll
-      for (int q = 0; q < P; ++q) {
-        if (q >= used) break;  // a convex's unused edge slots: zero gradients, no sums
-        const float v = warp_sum(grad[q]);
-        if (leader && v != 0.0f) atomicAdd(gp + q, v);
-      }
       float* gf = g_features + static_cast<int64_t>(id) * C;
-      for (int c = 0; c < C && c < CMAX; ++c) {
-        const float v = warp_sum(active ? w * dimg[c] : 0.0f);
-        if (leader && v != 0.0f) atomicAdd(gf + c, v);
-      }
-      dz = warp_sum(dz);
-      if (leader && dz != 0.0f) atomicAdd(g_depths + id, dz);
-      if (coords != nullptr) {  // no distortion output: du is zero
-        du = warp_sum(du);
-        if (leader && du != 0.0f) atomicAdd(g_coords + id, du);
+      const int used = Footprint::used_params(p);  // the same for the whole warp (one primitive)
+      if constexpr (kScatter) {
+        const float v = warp_reduce_scatter<kGrad>(grad, lane);
+        const int q = scatter_index<kGrad>(lane);
+        if (scatter_writer<kGrad>(lane) && q < used && v != 0.0f) atomicAdd(gp + q, v);
+        // depth, coordinate and (with the features in shared memory, C <= 4) colour gradients
+        constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
+        constexpr int kExtra = next_pow2(2 + kFeat);
+        float extra[kExtra];
+        extra[0] = dz;
+        extra[1] = du;
+#pragma unroll
+        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;  // dimg unset off-image
+        const float e = warp_reduce_scatter<kExtra>(extra, lane);
+        const int x = scatter_index<kExtra>(lane);
+        if (scatter_writer<kExtra>(lane) && e != 0.0f) {
+          if (x == 0) atomicAdd(g_depths + id, e);
+          else if (x == 1) atomicAdd(g_coords + id, e);  // du is zero without a distortion output
+          else if (x - 2 < C) atomicAdd(gf + (x - 2), e);
+        }
+        if (kFeat == 0) {  // more than 4 channels: one sum per channel
+          for (int c = 0; c < C && c < CMAX; ++c) {
+            const float vc = warp_sum(active ? w * dimg[c] : 0.0f);
+            if (leader && vc != 0.0f) atomicAdd(gf + c, vc);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int q = 0; q < P; ++q) {
+          if (q >= used) break;  // a convex's unused edge slots: zero gradients, no sums
+          const float v = warp_sum(grad[q]);
+          if (leader && v != 0.0f) atomicAdd(gp + q, v);
+        }
+        for (int c = 0; c < C && c < CMAX; ++c) {
+          const float v = warp_sum(active ? w * dimg[c] : 0.0f);
+          if (leader && v != 0.0f) atomicAdd(gf + c, v);
+        }
+        dz = warp_sum(dz);
+        if (leader && dz != 0.0f) atomicAdd(g_depths + id, dz);
+        if (coords != nullptr) {  // no distortion output: du is zero
+          du = warp_sum(du);
+          if (leader && du != 0.0f) atomicAdd(g_coords + id, du);
+        }
       }
     }
   }
@@ -371,6 +449,22 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   return out.with_tiles(offsets, ids);
 }
 
+// Which backward kernel runs (for timing the alternatives side by side, read at every call):
+// LE3D_CUDA_WARP_SUMS=tree sums gradients with one warp_sum per value (the kernel before the
+// scatter), LE3D_CUDA_CONVEX_KEEP_EVAL=1 keeps a convex's pixel evaluation for its gradient.
+struct BackwardVariant {
+  bool scatter = true;
+  bool keep_eval = false;
+};
+BackwardVariant backward_variant() {
+  BackwardVariant v;
+  const char* sums = std::getenv("LE3D_CUDA_WARP_SUMS");
+  v.scatter = !(sums != nullptr && std::string(sums) == "tree");
+  const char* keep = std::getenv("LE3D_CUDA_CONVEX_KEEP_EVAL");
+  v.keep_eval = keep != nullptr && std::string(keep) == "1";
+  return v;
+}
+
 template <typename Footprint>
 std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& params, const torch::Tensor& features, const torch::Tensor& depths,
@@ -389,8 +483,17 @@ std::vector<torch::Tensor> backward_impl(
   auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
+  const BackwardVariant variant = backward_variant();
   dispatch_channels(C, [&](auto cmax) {
-    backward_kernel<Footprint, decltype(cmax)::value><<<tiles, kBlock, 0, stream>>>(
+    constexpr int CM = decltype(cmax)::value;
+    auto* kernel = backward_kernel<Footprint, CM, true, false>;
+    if constexpr (CM == 4) {  // the alternatives, for side-by-side timing (C <= 4 only)
+      constexpr bool kConvex = std::is_same_v<Footprint, ConvexFootprint>;
+      if (!variant.scatter) kernel = backward_kernel<Footprint, 4, false, false>;
+      if (kConvex && variant.keep_eval)
+        kernel = variant.scatter ? backward_kernel<Footprint, 4, true, kConvex> : backward_kernel<Footprint, 4, false, kConvex>;
+    }
+    kernel<<<tiles, kBlock, 0, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
