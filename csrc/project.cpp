@@ -37,10 +37,16 @@ ProjectionArgs make_args(const torch::Tensor& means, const torch::Tensor& quats,
 // which check_inputs has already refused CUDA tensors for) on a GPU, under that GPU's guard.
 template <typename Data>
 using Loop = void (*)(const ProjectionArgs&, const Data&);
+// Data is deduced from `data` alone (a null `cuda` pointer must not take part; C++17's stand-in for
+// std::type_identity_t: torch 2.11 builds extensions as C++17).
+template <typename T>
+struct NotDeduced {
+  using type = T;
+};
 
 template <typename Data>
 void run_loop(const torch::Tensor& like, const ProjectionArgs& args, const Data& data, Loop<Data> cpu,
-              std::type_identity_t<Loop<Data>> cuda) {
+              typename NotDeduced<Loop<Data>>::type cuda) {
   if (!like.is_cuda()) return cpu(args, data);
 #ifdef LE3D_WITH_CUDA
   const at::cuda::OptionalCUDAGuard guard(like.device());

@@ -54,7 +54,8 @@ step "build CUDA backend"
 if MAX_JOBS=${MAX_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 300)" scripts/build_cuda.sh "$PY" >"$LOGS/build.log" 2>&1; then
   RESULT[build]=ok
 else
-  RESULT[build]=FAILED; tail -30 "$LOGS/build.log"
+  RESULT[build]=FAILED; grep -E "error" "$LOGS/build.log" | head -20; tail -5 "$LOGS/build.log"
+  echo "build failed: nothing else can run (logs in $LOGS)"; exit 1
 fi
 "$PY" -c "import le3d; print(le3d.backend_info())" | tee -a "$LOGS/gpu.txt"
 
