@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TORCH_SPEC ?= torch==2.14.1
 
-.PHONY: install demo test test-fast browser cuda-build gpu-check lint clean
+.PHONY: install demo test test-fast browser cuda-build cxx17-check gpu-check lint clean
 
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard csrc/*/*.cpp csrc/include/le3d/*.h csrc/*.cpp)
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-fast: install  ## the suite without tests marked slow
 
 cuda-build: install  ## compile every .cu file with nvcc (no GPU needed)
 	scripts/build_cuda.sh $(PY)
+
+cxx17-check: install  ## the C++ sources parse as C++17 (the GPU machines' torch builds extensions as C++17)
+	scripts/check_cxx17.sh $(PY)
 
 gpu-check: install  ## on a GPU machine: build CUDA, CUDA-vs-reference tests, GPU benchmarks
 	scripts/gpu_check.sh

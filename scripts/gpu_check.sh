@@ -4,8 +4,7 @@
 #      CUDA code compiles in the background meanwhile (gsplat 1.5 compiles on first use)
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda); when one fails,
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
-#   3. scripts/bench_cuda_variants.py (the backward kernel's switchable variants, interleaved) and
-#      scripts/bench_raster.py on the GPU, with gsplat side by side when it built
+#   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
 #   3b. scripts/profile_raster.py: the kernels that take a 1M/1080p step's time (le3d and gsplat)
 #   4. the viewer's server-side frame time at 1080p with 1M Gaussians
 #   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
@@ -93,11 +92,6 @@ if [ -n "$GSPLAT_PID" ]; then
 else
   BENCH_ARGS+=(--no-gsplat)
 fi
-step "backward kernel variants side by side (scripts/bench_cuda_variants.py)"
-VARIANT_FLAGS=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
-timeout "$(limit 120)" "$PY" scripts/bench_cuda_variants.py --repeats 15 $VARIANT_FLAGS 2>&1 | tee "$LOGS/variants.log" | grep -v Warn
-
-step "raster benchmark (GPU), default kernels"
 timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown \
   --json "$LOGS/bench_raster_cuda.json" "${BENCH_ARGS[@]}" 2>&1 | tee "$LOGS/bench_raster.log" | tail -25
 

@@ -7,9 +7,6 @@
 #include <cuda_runtime.h>
 
 #include <cub/device/device_radix_sort.cuh>
-#include <cstdlib>
-#include <string>
-#include <type_traits>
 
 #include "le3d/common.h"
 #include "le3d/composite.h"
@@ -266,10 +263,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
 }
 
-// kScatter: the warp sums the gradients with warp_reduce_scatter (else one warp_sum per value);
-// kKeepEval: a convex keeps its pixel evaluation between alpha and gradient (else evaluates twice).
-// Both are switchable at run time for side-by-side timing (backward_variant); see docs/gpu_check.md.
-template <typename Footprint, int CMAX, bool kScatter, bool kKeepEval>
+template <typename Footprint, int CMAX>
 __global__ void __launch_bounds__(kBlock) backward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
@@ -333,10 +327,11 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       const int id = sh.id[b];
       bool active = list_index < my_last && pb.position > 0;
       float raw = 0.0f;
-      typename Footprint::Eval ev;  // used with kKeepEval only
+      // Kept for the gradient: a convex's edge weights, so its exponentials are evaluated once per
+      // pair (H200, 200k convexes at 720p: fwd+bwd 12.8 -> 10.8 ms, and 80 registers instead of 111).
+      typename Footprint::Eval ev;
       if (active) {
-        raw = kKeepEval ? Footprint::raw_alpha_eval(p, sh.threshold[b], px, py, &ev)
-                        : Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
+        raw = Footprint::raw_alpha_eval(p, sh.threshold[b], px, py, &ev);
         active = raw >= kAlphaMin;  // skipped in the forward pass too
       }
       float d_raw = 0.0f, w = 0.0f, dz = 0.0f, du = 0.0f;
@@ -349,61 +344,38 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       }
       if (!__any_sync(kFullWarp, active)) continue;  // warp-uniform: no pixel of this warp uses b
       const int lane = threadIdx.x & 31;
-      const bool leader = lane == 0;
-      constexpr int kGrad = kScatter ? next_pow2(P) : P;  // padded with zeros for the scatter
+      // The warp's sums of the gradients, by reduce-scatter (H200, 1M Gaussians at 1080p, colour
+      // and depth: fwd+bwd 7.0 -> 5.7 ms against one warp_sum per value; docs/BENCHMARKS.md).
+      constexpr int kGrad = next_pow2(P);  // padded with zeros
       float grad[kGrad];
 #pragma unroll
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;
-      if (active && d_raw != 0.0f) {
-        if (kKeepEval)
-          Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
-        else
-          Footprint::raw_alpha_backward(p, px, py, raw, d_raw, grad);
-      }
-      float* gp = g_params + static_cast<int64_t>(id) * P;
+      if (active && d_raw != 0.0f) Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+      const float g = warp_reduce_scatter<kGrad>(grad, lane);
+      const int q = scatter_index<kGrad>(lane);
+      const int used = Footprint::used_params(p);  // a convex's unused edge slots get no atomics
+      if (scatter_writer<kGrad>(lane) && q < used && g != 0.0f)
+        atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+      // depth, coordinate and (features in shared memory: C <= 4) colour gradients in one more scatter
       float* gf = g_features + static_cast<int64_t>(id) * C;
-      const int used = Footprint::used_params(p);  // the same for the whole warp (one primitive)
-      if constexpr (kScatter) {
-        const float v = warp_reduce_scatter<kGrad>(grad, lane);
-        const int q = scatter_index<kGrad>(lane);
-        if (scatter_writer<kGrad>(lane) && q < used && v != 0.0f) atomicAdd(gp + q, v);
-        // depth, coordinate and (with the features in shared memory, C <= 4) colour gradients
-        constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
-        constexpr int kExtra = next_pow2(2 + kFeat);
-        float extra[kExtra];
-        extra[0] = dz;
-        extra[1] = du;
+      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
+      constexpr int kExtra = next_pow2(2 + kFeat);
+      float extra[kExtra];
+      extra[0] = dz;
+      extra[1] = du;  // zero without a distortion output
 #pragma unroll
-        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;  // dimg unset off-image
-        const float e = warp_reduce_scatter<kExtra>(extra, lane);
-        const int x = scatter_index<kExtra>(lane);
-        if (scatter_writer<kExtra>(lane) && e != 0.0f) {
-          if (x == 0) atomicAdd(g_depths + id, e);
-          else if (x == 1) atomicAdd(g_coords + id, e);  // du is zero without a distortion output
-          else if (x - 2 < C) atomicAdd(gf + (x - 2), e);
-        }
-        if (kFeat == 0) {  // more than 4 channels: one sum per channel
-          for (int c = 0; c < C && c < CMAX; ++c) {
-            const float vc = warp_sum(active ? w * dimg[c] : 0.0f);
-            if (leader && vc != 0.0f) atomicAdd(gf + c, vc);
-          }
-        }
-      } else {
-#pragma unroll
-        for (int q = 0; q < P; ++q) {
-          if (q >= used) break;  // a convex's unused edge slots: zero gradients, no sums
-          const float v = warp_sum(grad[q]);
-          if (leader && v != 0.0f) atomicAdd(gp + q, v);
-        }
+      for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
+      const float e = warp_reduce_scatter<kExtra>(extra, lane);
+      const int x = scatter_index<kExtra>(lane);
+      if (scatter_writer<kExtra>(lane) && e != 0.0f) {
+        if (x == 0) atomicAdd(g_depths + id, e);
+        else if (x == 1) atomicAdd(g_coords + id, e);
+        else if (x - 2 < C) atomicAdd(gf + (x - 2), e);
+      }
+      if (kFeat == 0) {  // more than 4 channels: one warp sum per channel
         for (int c = 0; c < C && c < CMAX; ++c) {
           const float v = warp_sum(active ? w * dimg[c] : 0.0f);
-          if (leader && v != 0.0f) atomicAdd(gf + c, v);
-        }
-        dz = warp_sum(dz);
-        if (leader && dz != 0.0f) atomicAdd(g_depths + id, dz);
-        if (coords != nullptr) {  // no distortion output: du is zero
-          du = warp_sum(du);
-          if (leader && du != 0.0f) atomicAdd(g_coords + id, du);
+          if (lane == 0 && v != 0.0f) atomicAdd(gf + c, v);
         }
       }
     }
@@ -449,22 +421,6 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   return out.with_tiles(offsets, ids);
 }
 
-// Which backward kernel runs (for timing the alternatives side by side, read at every call):
-// LE3D_CUDA_WARP_SUMS=tree sums gradients with one warp_sum per value (the kernel before the
-// scatter), LE3D_CUDA_CONVEX_KEEP_EVAL=1 keeps a convex's pixel evaluation for its gradient.
-struct BackwardVariant {
-  bool scatter = true;
-  bool keep_eval = false;
-};
-BackwardVariant backward_variant() {
-  BackwardVariant v;
-  const char* sums = std::getenv("LE3D_CUDA_WARP_SUMS");
-  v.scatter = !(sums != nullptr && std::string(sums) == "tree");
-  const char* keep = std::getenv("LE3D_CUDA_CONVEX_KEEP_EVAL");
-  v.keep_eval = keep != nullptr && std::string(keep) == "1";
-  return v;
-}
-
 template <typename Footprint>
 std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& params, const torch::Tensor& features, const torch::Tensor& depths,
@@ -483,17 +439,8 @@ std::vector<torch::Tensor> backward_impl(
   auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
-  const BackwardVariant variant = backward_variant();
   dispatch_channels(C, [&](auto cmax) {
-    constexpr int CM = decltype(cmax)::value;
-    auto* kernel = backward_kernel<Footprint, CM, true, false>;
-    if constexpr (CM == 4) {  // the alternatives, for side-by-side timing (C <= 4 only)
-      constexpr bool kConvex = std::is_same_v<Footprint, ConvexFootprint>;
-      if (!variant.scatter) kernel = backward_kernel<Footprint, 4, false, false>;
-      if (kConvex && variant.keep_eval)
-        kernel = variant.scatter ? backward_kernel<Footprint, 4, true, kConvex> : backward_kernel<Footprint, 4, false, kConvex>;
-    }
-    kernel<<<tiles, kBlock, 0, stream>>>(
+    backward_kernel<Footprint, decltype(cmax)::value><<<tiles, kBlock, 0, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),

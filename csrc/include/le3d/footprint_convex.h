@@ -77,8 +77,8 @@ struct ConvexFootprint {
 
   // What the gradient needs from the forward evaluation at one pixel: the unnormalised softmax
   // weights of the edges, 1 / their sum, phi and the coverage (E = 0: alpha was 0, no gradient).
-  // (The CPU evaluates convexes a row at a time in cpu/footprint_rows.cpp and keeps its own cache;
-  // patches/cuda-convex-backward-eval.patch would keep an Eval per pixel in the CUDA backward.)
+  // The CUDA backward keeps one per convex-pixel pair between the alpha and the gradient (the CPU
+  // evaluates convexes a row at a time in cpu/footprint_rows.cpp and keeps its own cache).
   struct Eval {
     float w[kMaxEdges];
     float inv_sum, ph, coverage;
@@ -150,15 +150,6 @@ struct ConvexFootprint {
     }
     grad[2] += dphi * weighted_L;
     grad[1] += dphi * (s * weighted_L - ph) / delta;
-  }
-
-  // The same, re-evaluating the pixel (for callers that keep no Eval: the CUDA backward, where
-  // holding E weights per thread across the compositing step costs registers).
-  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
-                                         float* grad) {
-    Eval ev;
-    evaluate(p, skip_threshold(p), px, py, &ev);
-    raw_alpha_backward_eval(p, px, py, raw, ev, grad_raw, grad);
   }
 };
 
