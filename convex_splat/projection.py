@@ -100,13 +100,15 @@ def hull_slots(pix: torch.Tensor, tol: float = HULL_TOL_PX):
     """[N, K, 2] pixel points -> (slot_i, slot_j [N, 8] int64, n_edges [N] int64, ok [N] bool).
 
     Slot e holds the hull edge slot_i -> slot_j: the hull's vertices take the first n_edges slots in
-    point order (each with the edge leaving it), the other points and zeros pad the rest. CPU tensors
-    use le3d._C.hull_slots_cpu (one loop, centring the points itself), others hull_slots_torch over
-    hull_edges.
+    point order (each with the edge leaving it), the other points and zeros pad the rest. CPU and CUDA
+    tensors use le3d._C.hull_slots_cpu / hull_slots_cuda (one loop or one thread per convex over
+    le3d/hull.h's hull_slots_one, centring the points itself), others hull_slots_torch over hull_edges.
     """
     ext = load_extension()
     if ext is not None and pix.device.type == "cpu":
         return tuple(ext.hull_slots_cpu(pix.contiguous(), float(tol), CONVEX_MAX_EDGES))
+    if ext is not None and pix.device.type == "cuda" and ext.with_cuda and pix.shape[1] <= 8:
+        return tuple(ext.hull_slots_cuda(pix.contiguous(), float(tol), CONVEX_MAX_EDGES))
     return hull_slots_torch(pix, tol)
 
 

@@ -46,6 +46,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rasterize_forward_cuda", &le3d::rasterize_forward_cuda);
   m.def("rasterize_backward_cuda", &le3d::rasterize_backward_cuda);
   m.def("hull_edges_cuda", &le3d::hull_edges_cuda);
+  m.def("hull_slots_cuda", &le3d::hull_slots_cuda);
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

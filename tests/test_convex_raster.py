@@ -388,6 +388,22 @@ def test_cuda_hull_takes_the_torch_twins_decisions():
     assert_compiled_hull_agrees(load_extension().hull_edges_cuda, "cuda")
 
 
+@pytest.mark.cuda
+def test_cuda_slots_match_the_cpu_loop():
+    """le3d._C.hull_slots_cuda (the GPU path of project_convexes) runs the CPU loop's hull_slots_one
+    (le3d/hull.h): the same slots and validity on the hull test sets, float32 and float64 pixels."""
+    from convex_splat.projection import HULL_TOL_PX
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    for centred in hull_test_sets():
+        for pix in ((centred + 100.0).float(), centred * 3 + 500.0):
+            want = ext.hull_slots_cpu(pix, HULL_TOL_PX, 8)
+            got = ext.hull_slots_cuda(pix.cuda(), HULL_TOL_PX, 8)
+            for a, b in zip(got, want):
+                assert torch.equal(a.cpu(), b)
+
+
 def test_means2d_grad_is_screen_translation():
     pts, delta, sigma, opac, feats = random_convexes(10, 6, seed=5, degenerate=False)
     viewmat, K = camera(W, H)

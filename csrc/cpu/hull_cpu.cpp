@@ -38,9 +38,8 @@ std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double t
   return {edge, ok};
 }
 
-// The same decisions as parameter slots (see hull_api.h); the twin is hull_slots_torch. Takes the
-// pixels and centres them itself, in double, as the twin does (p.double() - p.double().mean(1): a
-// sequential sum divided by K, which is torch's mean), so that the decisions stay the same.
+// The same decisions as parameter slots (see hull_api.h and hull_slots_one in hull.h, which centres
+// the pixels in double itself); the twin is hull_slots_torch.
 std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& pix, double tol, int64_t slots) {
   TORCH_CHECK(pix.device().is_cpu() && (pix.scalar_type() == torch::kFloat32 || pix.scalar_type() == torch::kFloat64) &&
                   pix.dim() == 3 && pix.size(2) == 2 && pix.size(1) <= 16,
@@ -50,49 +49,18 @@ std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& pix, double tol, 
   const int K = static_cast<int>(p.size(1));
   TORCH_CHECK(slots >= K, "hull_slots_cpu: slots must be >= the points per convex");
   auto opts = torch::TensorOptions().dtype(torch::kInt64);
-  auto slot_i = torch::zeros({N, slots}, opts), slot_j = torch::zeros({N, slots}, opts);
-  auto n_edges = torch::zeros({N}, opts);
-  auto ok = torch::zeros({N}, torch::kBool);
+  auto slot_i = torch::empty({N, slots}, opts), slot_j = torch::empty({N, slots}, opts);
+  auto n_edges = torch::empty({N}, opts);
+  auto ok = torch::empty({N}, torch::kBool);
   const double* P = p.data_ptr<double>();
   int64_t* SI = slot_i.data_ptr<int64_t>();
   int64_t* SJ = slot_j.data_ptr<int64_t>();
   int64_t* NE = n_edges.data_ptr<int64_t>();
   bool* OK = ok.data_ptr<bool>();
+  const int S = static_cast<int>(slots);
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const double* pn = P + n * K * 2;
-    double mean[2] = {pn[0], pn[1]}, q[16 * 2];
-    for (int k = 1; k < K; ++k) {
-      mean[0] += pn[2 * k];
-      mean[1] += pn[2 * k + 1];
-    }
-    mean[0] /= K;
-    mean[1] /= K;
-    for (int k = 0; k < K; ++k) {
-      q[2 * k] = pn[2 * k] - mean[0];
-      q[2 * k + 1] = pn[2 * k + 1] - mean[1];
-    }
-    bool edge[16 * 16] = {};
-    OK[n] = hull_edges_one<16>(q, K, tol, edge);
-    // target[i]: the first j with an edge i -> j (0 if none); vertices with an outgoing edge take the
-    // first slots in index order, the others follow (the twin's stable argsort), slots past K are 0.
-    int target[16], order[16], count = 0;
-    for (int i = 0; i < K; ++i) {
-      target[i] = 0;
-      for (int j = K - 1; j >= 0; --j)
-        if (edge[i * K + j]) target[i] = j;
-    }
-    for (int i = 0; i < K; ++i)
-      if (edge[i * K + target[i]]) order[count++] = i;
-    NE[n] = count;
-    for (int i = 0, rest = count; i < K; ++i)
-      if (!edge[i * K + target[i]]) order[rest++] = i;
-    for (int s = 0; s < K; ++s) {
-      SI[n * slots + s] = order[s];
-      SJ[n * slots + s] = target[order[s]];
-    }
-    for (int s = K; s < slots; ++s) SJ[n * slots + s] = target[0];
-  }
+  for (int64_t n = 0; n < N; ++n)
+    OK[n] = hull_slots_one<16>(P + n * K * 2, K, tol, S, SI + n * S, SJ + n * S, NE + n);
   return {slot_i, slot_j, n_edges, ok};
 }
 

@@ -112,4 +112,50 @@ LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
   return cycle;
 }
 
+// One convex's hull as parameter slots (see hull_api.h; the twin is hull_slots_torch), from its K
+// (<= KMAX) pixels, which it centres itself in double as the twin does (p.double() - p.double().mean(1):
+// a sequential sum divided by K, which is torch's CPU mean), so that the decisions stay the same.
+// Writes slot_i/slot_j[slots] (slots >= K) and *n_edges; returns whether the hull is valid. The CPU loop
+// and the CUDA kernel both call this, so both take the same decisions.
+template <int KMAX, typename Pixel, typename Index>
+LE3D_HD bool hull_slots_one(const Pixel* pixels, int K, double tol, int slots, Index* slot_i, Index* slot_j,
+                            Index* n_edges) {
+  double mean[2] = {static_cast<double>(pixels[0]), static_cast<double>(pixels[1])}, q[KMAX * 2];
+  for (int k = 1; k < K; ++k) {
+    mean[0] = hull_add(mean[0], static_cast<double>(pixels[2 * k]));
+    mean[1] = hull_add(mean[1], static_cast<double>(pixels[2 * k + 1]));
+  }
+  mean[0] /= K;
+  mean[1] /= K;
+  for (int k = 0; k < K; ++k) {
+    q[2 * k] = hull_sub(static_cast<double>(pixels[2 * k]), mean[0]);
+    q[2 * k + 1] = hull_sub(static_cast<double>(pixels[2 * k + 1]), mean[1]);
+  }
+  bool edge[KMAX * KMAX];
+  for (int e = 0; e < K * K; ++e) edge[e] = false;
+  const bool ok = hull_edges_one<KMAX>(q, K, tol, edge);
+  // target[i]: the first j with an edge i -> j (0 if none); vertices with an outgoing edge take the
+  // first slots in index order, the others follow (the twin's stable argsort), slots past K are 0.
+  int target[KMAX], order[KMAX], count = 0;
+  for (int i = 0; i < K; ++i) {
+    target[i] = 0;
+    for (int j = K - 1; j >= 0; --j)
+      if (edge[i * K + j]) target[i] = j;
+  }
+  for (int i = 0; i < K; ++i)
+    if (edge[i * K + target[i]]) order[count++] = i;
+  *n_edges = count;
+  for (int i = 0, rest = count; i < K; ++i)
+    if (!edge[i * K + target[i]]) order[rest++] = i;
+  for (int s = 0; s < K; ++s) {
+    slot_i[s] = order[s];
+    slot_j[s] = target[order[s]];
+  }
+  for (int s = K; s < slots; ++s) {
+    slot_i[s] = 0;
+    slot_j[s] = target[0];
+  }
+  return ok;
+}
+
 }  // namespace le3d
