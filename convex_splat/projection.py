@@ -126,13 +126,23 @@ def hull_slots_torch(pix: torch.Tensor, tol: float = HULL_TOL_PX):
     return slot_i, torch.gather(target, 1, slot_i), has_out.sum(-1), ok
 
 
+def compiled_for(t: torch.Tensor):
+    """le3d._C when it runs the convex projection's compiled steps on t's device (float32 CPU tensors,
+    or CUDA ones in a CUDA build), else None (the torch twins run)."""
+    ext = load_extension()
+    if ext is None or t.dtype != torch.float32:
+        return None
+    if t.device.type == "cpu" or (t.device.type == "cuda" and ext.with_cuda):
+        return ext
+    return None
+
+
 def edge_params(pix, slot_i, slot_j, active):
     """The hull edges as footprint parameters: [N, S, 3] unit outward normal and offset c (L(q) = n.q + c,
     pixels; zero where not active), differentiable w.r.t. pix, plus each slot's first point and
-    normal (detached, for the screen bound). Float32 CPU tensors use the compiled loops
-    (le3d._C.convex_edges_forward_cpu / _backward_cpu), others edge_params_torch."""
-    ext = load_extension()
-    if ext is not None and pix.device.type == "cpu" and pix.dtype == torch.float32:
+    normal (detached, for the screen bound). Float32 CPU and CUDA tensors use the compiled loops
+    (le3d._C.convex_edges_forward / _backward), others edge_params_torch."""
+    if compiled_for(pix) is not None:
         return ConvexEdges.apply(pix.contiguous(), slot_i.contiguous(), slot_j.contiguous(), active.contiguous())
     return edge_params_torch(pix, slot_i, slot_j, active)
 
@@ -154,11 +164,11 @@ def edge_params_torch(pix, slot_i, slot_j, active):
 
 
 class ConvexEdges(torch.autograd.Function):
-    """edge_params over le3d._C's CPU loops (one forward, one backward)."""
+    """edge_params over le3d._C's compiled loops (one forward, one backward; CPU or CUDA)."""
 
     @staticmethod
     def forward(ctx, pix, slot_i, slot_j, active):
-        edges, start, normal = load_extension().convex_edges_forward_cpu(pix, slot_i, slot_j, active)
+        edges, start, normal = load_extension().convex_edges_forward(pix, slot_i, slot_j, active)
         ctx.save_for_backward(pix, slot_i, slot_j, active)
         ctx.mark_non_differentiable(start, normal)
         return edges, start, normal
@@ -166,7 +176,7 @@ class ConvexEdges(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_edges, _d_start, _d_normal):
         pix, slot_i, slot_j, active = ctx.saved_tensors
-        d_pix = load_extension().convex_edges_backward_cpu(pix, slot_i, slot_j, active, d_edges.contiguous())
+        d_pix = load_extension().convex_edges_backward(pix, slot_i, slot_j, active, d_edges.contiguous())
         return d_pix, None, None, None
 
 
@@ -174,12 +184,12 @@ class ConvexEdges(torch.autograd.Function):
 def screen_bounds(start, normal, slot_i, slot_j, active, grow):
     """The screen bound [N, 4] of convexes whose hull edges (slot e: from start[:, e], unit outward
     normal normal[:, e], where active) are each pushed out by grow [N] pixels (see the module docstring).
-    CPU tensors use le3d._C.convex_screen_bounds_cpu, others screen_bounds_torch."""
-    ext = load_extension()
-    if ext is not None and start.device.type == "cpu" and start.dtype == torch.float32:
-        return ext.convex_screen_bounds_cpu(start.contiguous(), normal.contiguous(), slot_i, slot_j, active,
-                                            grow.float().contiguous(), _BOUND_MARGIN_REL, _BOUND_MARGIN_ABS,
-                                            _MITER_MIN)[0]
+    Float32 CPU and CUDA tensors use le3d._C.convex_screen_bounds, others screen_bounds_torch."""
+    ext = compiled_for(start)
+    if ext is not None:
+        return ext.convex_screen_bounds(start.contiguous(), normal.contiguous(), slot_i.contiguous(),
+                                        slot_j.contiguous(), active.contiguous(), grow.float().contiguous(),
+                                        _BOUND_MARGIN_REL, _BOUND_MARGIN_ABS, _MITER_MIN)
     return screen_bounds_torch(start, normal, slot_i, slot_j, active, grow)
 
 
@@ -205,13 +215,13 @@ def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
 
 
 class ConvexPoints(torch.autograd.Function):
-    """project_points over le3d._C's CPU loops (one forward, one backward; viewmat and tap gradients
-    optional). tap [N, 2] (or None) shifts each convex's pixels by tap - tap.detach(): zero in value,
+    """project_points over le3d._C's compiled loops (one forward, one backward, CPU or CUDA; viewmat and
+    tap gradients optional). tap [N, 2] (or None) shifts each convex's pixels by tap - tap.detach(): zero in value,
     its gradient the sum of the pixels' (the densification statistic)."""
 
     @staticmethod
     def forward(ctx, points, viewmat, K, tap, near: float, far: float):
-        pix, depth, means2d, scale, valid = load_extension().convex_points_forward_cpu(points, viewmat, K, near, far)
+        pix, depth, means2d, scale, valid = load_extension().convex_points_forward(points, viewmat, K, near, far)
         ctx.save_for_backward(points, viewmat, K, valid)
         ctx.mark_non_differentiable(valid)
         return pix, depth, means2d, scale, valid
@@ -224,7 +234,7 @@ class ConvexPoints(torch.autograd.Function):
             return torch.zeros_like(like) if g is None else g.contiguous()
 
         viewmat_grad, tap_grad = ctx.needs_input_grad[1], ctx.needs_input_grad[3]
-        d_points, d_view, d_tap = load_extension().convex_points_backward_cpu(
+        d_points, d_view, d_tap = load_extension().convex_points_backward(
             points, viewmat, K, valid, dense(d_pix, points[..., :2]), dense(d_depth, points[:, 0, 0]),
             dense(d_means2d, points[:, 0, :2]), dense(d_scale, points[:, 0, 0]), viewmat_grad, tap_grad)
         d_viewmat = viewmat_grad_from_shares(d_view, viewmat) if viewmat_grad else None
@@ -236,12 +246,10 @@ def project_points(points, viewmat, K, near: float, far: float, tap: torch.Tenso
     projection, s [N]: pixels to world units at that depth, valid [N]: every point beyond near and the
     centroid before far). Culled convexes are projected as if at depth 1 (finite, unused). tap [N, 2]
     (optional) is added to each convex's pixels as tap - tap.detach() (see project_convexes).
-    Float32 CPU tensors use the compiled loops (le3d._C.convex_points_forward_cpu / _backward_cpu)
+    Float32 CPU and CUDA tensors use the compiled loops (le3d._C.convex_points_forward / _backward)
     unless K needs a gradient; everything else project_points_torch."""
-    ext = load_extension()
-    if (ext is not None and points.device.type == "cpu" and points.dtype == torch.float32
-            and viewmat.dtype == torch.float32 and K.dtype == torch.float32 and not K.requires_grad
-            and (tap is None or tap.dtype == torch.float32)):
+    if (compiled_for(points) is not None and viewmat.dtype == torch.float32 and K.dtype == torch.float32
+            and not K.requires_grad and (tap is None or tap.dtype == torch.float32)):
         return ConvexPoints.apply(points.contiguous(), viewmat.contiguous(), K.contiguous(), tap, float(near),
                                   float(far))
     return project_points_torch(points, viewmat, K, near, far, tap)

@@ -1,10 +1,12 @@
 // Python bindings of le3d._C: the tile rasterizer's forward and backward per backend, the fused
-// Gaussian projection (one entry point per direction, any device), and the convex hull.
+// Gaussian projection (one entry point per direction, any device), the convex hull and the convex
+// projection's steps (any device).
 #include <torch/extension.h>
 
 #include <thread>
 
 #include "le3d/common.h"
+#include "le3d/convex_project_api.h"
 #include "le3d/hull_api.h"
 #include "le3d/project_api.h"
 #include "le3d/rasterize_api.h"
@@ -55,11 +57,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project_gaussians_backward", &le3d::project_gaussians_backward);
   m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
   m.def("hull_slots_cpu", &le3d::hull_slots_cpu);
-  m.def("convex_screen_bounds_cpu", &le3d::convex_screen_bounds_cpu);
-  m.def("convex_points_forward_cpu", &le3d::convex_points_forward_cpu);
-  m.def("convex_points_backward_cpu", &le3d::convex_points_backward_cpu);
-  m.def("convex_edges_forward_cpu", &le3d::convex_edges_forward_cpu);
-  m.def("convex_edges_backward_cpu", &le3d::convex_edges_backward_cpu);
+  m.def("convex_points_forward", &le3d::convex_points_forward);
+  m.def("convex_points_backward", &le3d::convex_points_backward);
+  m.def("convex_edges_forward", &le3d::convex_edges_forward);
+  m.def("convex_edges_backward", &le3d::convex_edges_backward);
+  m.def("convex_screen_bounds", &le3d::convex_screen_bounds);
   m.def("cpu_threads", &cpu_threads);
   m.def("vector_math_cpu", &vector_math_cpu);
   m.attr("tile_size") = le3d::kTileSize;

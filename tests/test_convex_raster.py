@@ -277,9 +277,11 @@ def test_compiled_hull_takes_the_torch_twins_decisions():
     assert_compiled_hull_agrees(ext.hull_edges_cpu, "cpu")
 
 
-def test_compiled_slots_and_bounds_match_the_torch_twins():
-    """le3d._C.hull_slots_cpu / convex_screen_bounds_cpu (the CPU path of project_convexes) against
-    hull_slots_torch / screen_bounds_torch, on the hull test sets (slots exactly, bounds to rounding)."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_compiled_slots_and_bounds_match_the_torch_twins(device):
+    """le3d._C.hull_slots_cpu / _cuda and convex_screen_bounds (the compiled path of project_convexes)
+    against hull_slots_torch / screen_bounds_torch, on the hull test sets (slots exactly, bounds to
+    rounding)."""
     from convex_splat.projection import hull_slots_torch, screen_bounds_torch
     from le3d._ext import load_extension
 
@@ -288,17 +290,17 @@ def test_compiled_slots_and_bounds_match_the_torch_twins():
         pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
     g = torch.Generator().manual_seed(5)
     for centred in hull_test_sets():
-        pix = (centred + 100.0).float()  # pixels; the slot functions centre them again themselves
-        compiled = ext.hull_slots_cpu(pix, HULL_TOL_PX, 8)
+        pix = (centred + 100.0).float().to(device)  # pixels; the slot functions centre them again themselves
+        compiled = (ext.hull_slots_cuda if device == "cuda" else ext.hull_slots_cpu)(pix, HULL_TOL_PX, 8)
         twin = hull_slots_torch(pix)
         for a, b in zip(compiled, twin):
             assert torch.equal(a, b)
         slot_i, slot_j, n_edges, ok = twin
-        active = (torch.arange(8)[None] < n_edges[:, None]) & ok[:, None]
+        active = (torch.arange(8, device=device)[None] < n_edges[:, None]) & ok[:, None]
         start = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))  # slot_i < K
-        normal = torch.nn.functional.normalize(torch.randn(len(pix), 8, 2, generator=g), dim=-1)
-        grow = torch.rand(len(pix), generator=g) * 20
-        got = ext.convex_screen_bounds_cpu(start, normal, slot_i, slot_j, active, grow, 1e-3, 1e-2, 1e-6)[0]
+        normal = torch.nn.functional.normalize(torch.randn(len(pix), 8, 2, generator=g), dim=-1).to(device)
+        grow = (torch.rand(len(pix), generator=g) * 20).to(device)
+        got = ext.convex_screen_bounds(start, normal, slot_i, slot_j, active, grow, 1e-3, 1e-2, 1e-6)
         want = screen_bounds_torch(start, normal, slot_i, slot_j, active, grow)
         finite = torch.isfinite(want)
         assert torch.equal(finite, torch.isfinite(got))
@@ -306,16 +308,17 @@ def test_compiled_slots_and_bounds_match_the_torch_twins():
         assert ok.any() == finite.any()
 
 
-def test_compiled_edge_params_match_the_torch_twin():
-    """ConvexEdges (le3d._C.convex_edges_*_cpu) against edge_params_torch: values and pixel gradients."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_compiled_edge_params_match_the_torch_twin(device):
+    """ConvexEdges (le3d._C.convex_edges_*) against edge_params_torch: values and pixel gradients."""
     from convex_splat.projection import ConvexEdges, edge_params_torch, hull_slots_torch
 
     g = torch.Generator().manual_seed(7)
     for centred in hull_test_sets():
-        pix = (centred + 50.0).float()
+        pix = (centred + 50.0).float().to(device)
         slot_i, slot_j, n_edges, ok = hull_slots_torch(pix)
-        active = (torch.arange(8)[None] < n_edges[:, None]) & ok[:, None]
-        d_edges = torch.randn(len(pix), 8, 3, generator=g)
+        active = (torch.arange(8, device=device)[None] < n_edges[:, None]) & ok[:, None]
+        d_edges = torch.randn(len(pix), 8, 3, generator=g).to(device)
         outs = []
         for fn in (ConvexEdges.apply, edge_params_torch):
             leaf = pix.clone().requires_grad_(True)
@@ -327,8 +330,9 @@ def test_compiled_edge_params_match_the_torch_twin():
         assert (outs[0][3].abs().sum() > 0) == bool(ok.any())  # the gradient reaches the hulls' points
 
 
-def test_compiled_points_projection_matches_the_torch_twin():
-    """ConvexPoints (le3d._C.convex_points_*_cpu) against project_points_torch: pixels, depth, means2d,
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_compiled_points_projection_matches_the_torch_twin(device):
+    """ConvexPoints (le3d._C.convex_points_*) against project_points_torch: pixels, depth, means2d,
     scale and validity, and the gradients of points, viewmat and the means2d tap, with convexes behind the camera,
     straddling the near plane and beyond far mixed in (culled: projected at depth 1)."""
     from convex_splat.projection import ConvexPoints, project_points_torch
@@ -336,15 +340,17 @@ def test_compiled_points_projection_matches_the_torch_twin():
     pts = random_convexes(48, 6, seed=5)[0]
     pts[5] = pts[5] * 0.01 + torch.tensor([0.0, 0.0, 50.0])  # centroid beyond far (eye is at z = -3)
     viewmat, K = camera(W, H)
+    pts, viewmat, K = pts.to(device), viewmat.to(device), K.to(device)
     near, far = 0.01, 20.0
     g = torch.Generator().manual_seed(11)
     weights = [torch.randn(48, 6, 2, generator=g), torch.randn(48, generator=g), torch.randn(48, 2, generator=g),
                torch.randn(48, generator=g)]
+    weights = [w.to(device) for w in weights]
     outs = []
     twin = lambda p, v, k, tap, lo, hi: project_points_torch(p, v, k, lo, hi, tap)  # noqa: E731
     for fn in (ConvexPoints.apply, twin):
         leaf, view = pts.clone().requires_grad_(True), viewmat.clone().requires_grad_(True)
-        tap = torch.zeros(48, 2, requires_grad=True)
+        tap = torch.zeros(48, 2, device=device, requires_grad=True)
         pix, depth, means2d, scale, valid = fn(leaf, view, K, tap, near, far)
         sum(((o * w).sum() for o, w in zip((pix, depth, means2d, scale), weights))).backward()
         outs.append((pix.detach(), depth.detach(), means2d.detach(), scale.detach(), valid, leaf.grad, view.grad,

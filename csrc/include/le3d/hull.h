@@ -120,7 +120,7 @@ LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
 template <int KMAX, typename Pixel, typename Index>
 LE3D_HD bool hull_slots_one(const Pixel* pixels, int K, double tol, int slots, Index* slot_i, Index* slot_j,
                             Index* n_edges) {
-  double mean[2] = {static_cast<double>(pixels[0]), static_cast<double>(pixels[1])}, q[KMAX * 2];
+  double mean[2] = {static_cast<double>(pixels[0]), static_cast<double>(pixels[1])}, q[KMAX * 2] = {};
   for (int k = 1; k < K; ++k) {
     mean[0] = hull_add(mean[0], static_cast<double>(pixels[2 * k]));
     mean[1] = hull_add(mean[1], static_cast<double>(pixels[2 * k + 1]));

@@ -1,0 +1,151 @@
+// Entry points of the convex projection's compiled steps (le3d/convex_project_api.h): input checks,
+// output allocation and the loop for the tensors' device (cpu/convex_project_cpu.cpp or
+// cuda/convex_project_cuda.cu, both over le3d/convex_project.h). Twins: convex_splat/projection.py.
+#include <torch/extension.h>
+
+#include <vector>
+
+#include "le3d/convex_project.h"
+#include "le3d/convex_project_api.h"
+#ifdef LE3D_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#endif
+
+namespace le3d {
+namespace {
+
+// Every tensor on `like`'s device and contiguous; floats float32.
+void check_device(const char* who, const torch::Tensor& like, const std::vector<const torch::Tensor*>& ts) {
+  for (const auto* t : ts) {
+    TORCH_CHECK(t->device() == like.device(), who, ": tensors must share one device");
+    TORCH_CHECK(t->is_contiguous(), who, ": tensors must be contiguous");
+    TORCH_CHECK(!t->is_floating_point() || t->scalar_type() == torch::kFloat32, who, ": float tensors must be float32");
+  }
+#ifndef LE3D_WITH_CUDA
+  TORCH_CHECK(!like.is_cuda(), who, ": this build of le3d has no CUDA backend");
+#endif
+}
+
+template <typename Op>
+void run(const torch::Tensor& like, const Op& op) {
+  if (!like.is_cuda()) return convex_loop_cpu(op);
+#ifdef LE3D_WITH_CUDA
+  const at::cuda::OptionalCUDAGuard guard(like.device());
+  convex_loop_cuda(op);
+#endif
+}
+
+void check_camera(const char* who, const torch::Tensor& points, const torch::Tensor& viewmat, const torch::Tensor& K) {
+  TORCH_CHECK(points.dim() == 3 && points.size(2) == 3 && points.size(1) >= 1 && points.size(1) <= kConvexMaxPoints,
+              who, ": points must be [N, K <= 16, 3]");
+  TORCH_CHECK(viewmat.dim() == 2 && viewmat.size(0) == 4 && viewmat.size(1) == 4, who, ": viewmat must be [4, 4]");
+  TORCH_CHECK(K.dim() == 2 && K.size(0) == 3 && K.size(1) == 3, who, ": K must be [3, 3]");
+  check_device(who, points, {&points, &viewmat, &K});
+}
+
+void check_slots(const char* who, const torch::Tensor& like, const torch::Tensor& slot_i,
+                 const torch::Tensor& slot_j, const torch::Tensor& active) {
+  TORCH_CHECK(slot_i.scalar_type() == torch::kInt64 && slot_j.scalar_type() == torch::kInt64 &&
+                  active.scalar_type() == torch::kBool && active.dim() == 2 && active.size(0) == like.size(0) &&
+                  slot_i.sizes() == active.sizes() && slot_j.sizes() == active.sizes(),
+              who, ": slot_i, slot_j [N, S] int64 and active [N, S] bool");
+  check_device(who, like, {&slot_i, &slot_j, &active});
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> convex_points_forward(const torch::Tensor& points, const torch::Tensor& viewmat,
+                                                 const torch::Tensor& K, double near, double far) {
+  check_camera("convex_points_forward", points, viewmat, K);
+  const int64_t N = points.size(0);
+  const int P = static_cast<int>(points.size(1));
+  auto pix = torch::empty({N, P, 2}, points.options());
+  auto depth = torch::empty({N}, points.options()), scale = torch::empty({N}, points.options());
+  auto means2d = torch::empty({N, 2}, points.options());
+  auto valid = torch::empty({N}, points.options().dtype(torch::kBool));
+  run(points, ConvexPointsForward{N, P, viewmat.data_ptr<float>(), K.data_ptr<float>(), points.data_ptr<float>(),
+                                  static_cast<float>(near), static_cast<float>(far), pix.data_ptr<float>(),
+                                  depth.data_ptr<float>(), means2d.data_ptr<float>(), scale.data_ptr<float>(),
+                                  valid.data_ptr<bool>()});
+  return {pix, depth, means2d, scale, valid};
+}
+
+std::vector<torch::Tensor> convex_points_backward(const torch::Tensor& points, const torch::Tensor& viewmat,
+                                                  const torch::Tensor& K, const torch::Tensor& valid,
+                                                  const torch::Tensor& d_pix, const torch::Tensor& d_depth,
+                                                  const torch::Tensor& d_means2d, const torch::Tensor& d_scale,
+                                                  bool viewmat_grad, bool tap_grad) {
+  const char* who = "convex_points_backward";
+  check_camera(who, points, viewmat, K);
+  const int64_t N = points.size(0);
+  const int P = static_cast<int>(points.size(1));
+  TORCH_CHECK(d_pix.numel() == N * P * 2 && d_depth.numel() == N && d_means2d.numel() == N * 2 &&
+                  d_scale.numel() == N && valid.scalar_type() == torch::kBool && valid.numel() == N,
+              who, ": gradients shaped like the forward's outputs, valid [N] bool");
+  check_device(who, points, {&valid, &d_pix, &d_depth, &d_means2d, &d_scale});
+  auto d_points = torch::empty_like(points);
+  auto d_view = torch::empty({viewmat_grad ? N : 0, 12}, points.options());
+  auto d_tap = torch::empty({tap_grad ? N : 0, 2}, points.options());
+  run(points, ConvexPointsBackward{N, P, viewmat.data_ptr<float>(), K.data_ptr<float>(), points.data_ptr<float>(),
+                                   valid.data_ptr<bool>(), d_pix.data_ptr<float>(), d_depth.data_ptr<float>(),
+                                   d_means2d.data_ptr<float>(), d_scale.data_ptr<float>(), d_points.data_ptr<float>(),
+                                   viewmat_grad ? d_view.data_ptr<float>() : nullptr,
+                                   tap_grad ? d_tap.data_ptr<float>() : nullptr});
+  return {d_points, d_view, d_tap};
+}
+
+std::vector<torch::Tensor> convex_edges_forward(const torch::Tensor& pix, const torch::Tensor& slot_i,
+                                                const torch::Tensor& slot_j, const torch::Tensor& active) {
+  const char* who = "convex_edges_forward";
+  TORCH_CHECK(pix.dim() == 3 && pix.size(2) == 2, who, ": pix must be [N, K, 2]");
+  check_device(who, pix, {&pix});
+  check_slots(who, pix, slot_i, slot_j, active);
+  const int64_t N = pix.size(0), S = slot_i.size(1);
+  auto edges = torch::empty({N, S, 3}, pix.options());
+  auto start = torch::empty({N, S, 2}, pix.options()), normal = torch::empty({N, S, 2}, pix.options());
+  run(pix, ConvexEdgesForward{N, static_cast<int>(pix.size(1)), static_cast<int>(S), pix.data_ptr<float>(),
+                              slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(), active.data_ptr<bool>(),
+                              edges.data_ptr<float>(), start.data_ptr<float>(), normal.data_ptr<float>()});
+  return {edges, start, normal};
+}
+
+torch::Tensor convex_edges_backward(const torch::Tensor& pix, const torch::Tensor& slot_i,
+                                    const torch::Tensor& slot_j, const torch::Tensor& active,
+                                    const torch::Tensor& d_edges) {
+  const char* who = "convex_edges_backward";
+  TORCH_CHECK(pix.dim() == 3 && pix.size(2) == 2, who, ": pix must be [N, K, 2]");
+  check_slots(who, pix, slot_i, slot_j, active);
+  TORCH_CHECK(d_edges.dim() == 3 && d_edges.size(0) == pix.size(0) && d_edges.size(1) == slot_i.size(1) &&
+                  d_edges.size(2) == 3,
+              who, ": d_edges must be [N, S, 3]");
+  check_device(who, pix, {&pix, &d_edges});
+  const int64_t N = pix.size(0), S = slot_i.size(1);
+  auto d_pix = torch::zeros_like(pix);
+  run(pix, ConvexEdgesBackward{N, static_cast<int>(pix.size(1)), static_cast<int>(S), pix.data_ptr<float>(),
+                               slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(), active.data_ptr<bool>(),
+                               d_edges.data_ptr<float>(), d_pix.data_ptr<float>()});
+  return d_pix;
+}
+
+torch::Tensor convex_screen_bounds(const torch::Tensor& start, const torch::Tensor& normal,
+                                   const torch::Tensor& slot_i, const torch::Tensor& slot_j,
+                                   const torch::Tensor& active, const torch::Tensor& grow, double margin_rel,
+                                   double margin_abs, double miter_min) {
+  const char* who = "convex_screen_bounds";
+  TORCH_CHECK(start.dim() == 3 && start.size(2) == 2 && start.size(1) <= kConvexMaxPoints, who,
+              ": start must be [N, S <= 16, 2]");
+  TORCH_CHECK(normal.sizes() == start.sizes() && grow.dim() == 1 && grow.size(0) == start.size(0), who,
+              ": normal like start, grow [N]");
+  check_device(who, start, {&start, &normal, &grow});
+  check_slots(who, start, slot_i, slot_j, active);
+  const int64_t N = start.size(0);
+  auto bounds = torch::empty({N, 4}, start.options());
+  run(start, ConvexScreenBounds{N, static_cast<int>(start.size(1)), start.data_ptr<float>(), normal.data_ptr<float>(),
+                                slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(), active.data_ptr<bool>(),
+                                grow.data_ptr<float>(), static_cast<float>(margin_rel),
+                                static_cast<float>(margin_abs), static_cast<float>(miter_min),
+                                bounds.data_ptr<float>()});
+  return bounds;
+}
+
+}  // namespace le3d

@@ -1,0 +1,41 @@
+// CPU loops of the convex projection's steps (le3d/convex_project_api.h): OpenMP over convexes, each
+// running the per-convex function of le3d/convex_project.h. One loop per step instead of the torch
+// twins' dozens of ops and their autograd graph (at 20k convexes those cost more than the hull).
+#include "le3d/convex_project.h"
+#include "le3d/convex_project_api.h"
+
+namespace le3d {
+
+void convex_loop_cpu(const ConvexPointsForward& op) {
+  const PinholeCamera cam(op.viewmat, op.K);
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < op.N; ++n)
+    convex_points_forward_one(n, op.P, cam, op.near, op.far, op.X, op.PIX, op.Z, op.M, op.S, op.V);
+}
+
+void convex_loop_cpu(const ConvexPointsBackward& op) {
+  const PinholeCamera cam(op.viewmat, op.K);
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < op.N; ++n)
+    convex_points_backward_one(n, op.P, cam, op.X, op.V, op.DP, op.DZ, op.DM, op.DS, op.DX, op.DV, op.DT);
+}
+
+void convex_loop_cpu(const ConvexEdgesForward& op) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < op.N; ++n)
+    convex_edges_forward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.E, op.A, op.NR);
+}
+
+void convex_loop_cpu(const ConvexEdgesBackward& op) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < op.N; ++n) convex_edges_backward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D);
+}
+
+void convex_loop_cpu(const ConvexScreenBounds& op) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < op.N; ++n)
+    convex_screen_bound_one(n, op.S, op.A, op.NR, op.SI, op.SJ, op.ACT, op.G, op.margin_rel, op.margin_abs,
+                            op.miter_min, op.B);
+}
+
+}  // namespace le3d

@@ -1,0 +1,65 @@
+// CUDA loops of the convex projection's steps (le3d/convex_project_api.h): a thread per convex, each
+// running the per-convex function of le3d/convex_project.h that the CPU loops run. viewmat and K are
+// read on the device by every thread, so these steps need no host sync.
+#include <ATen/cuda/CUDAContext.h>
+#include <cuda_runtime.h>
+
+#include "le3d/convex_project.h"
+#include "le3d/convex_project_api.h"
+
+namespace le3d {
+namespace {
+
+constexpr int kThreads = 128;
+
+__device__ __forceinline__ int64_t convex_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+
+__global__ void points_forward_kernel(const ConvexPointsForward op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  const PinholeCamera cam(op.viewmat, op.K);
+  convex_points_forward_one(n, op.P, cam, op.near, op.far, op.X, op.PIX, op.Z, op.M, op.S, op.V);
+}
+
+__global__ void points_backward_kernel(const ConvexPointsBackward op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  const PinholeCamera cam(op.viewmat, op.K);
+  convex_points_backward_one(n, op.P, cam, op.X, op.V, op.DP, op.DZ, op.DM, op.DS, op.DX, op.DV, op.DT);
+}
+
+__global__ void edges_forward_kernel(const ConvexEdgesForward op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  convex_edges_forward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.E, op.A, op.NR);
+}
+
+__global__ void edges_backward_kernel(const ConvexEdgesBackward op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  convex_edges_backward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D);
+}
+
+__global__ void screen_bounds_kernel(const ConvexScreenBounds op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  convex_screen_bound_one(n, op.S, op.A, op.NR, op.SI, op.SJ, op.ACT, op.G, op.margin_rel, op.margin_abs,
+                          op.miter_min, op.B);
+}
+
+template <typename Op>
+void launch(void (*kernel)(const Op), const Op& op) {
+  if (op.N == 0) return;
+  kernel<<<static_cast<int>((op.N + kThreads - 1) / kThreads), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(op);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void convex_loop_cuda(const ConvexPointsForward& op) { launch(points_forward_kernel, op); }
+void convex_loop_cuda(const ConvexPointsBackward& op) { launch(points_backward_kernel, op); }
+void convex_loop_cuda(const ConvexEdgesForward& op) { launch(edges_forward_kernel, op); }
+void convex_loop_cuda(const ConvexEdgesBackward& op) { launch(edges_backward_kernel, op); }
+void convex_loop_cuda(const ConvexScreenBounds& op) { launch(screen_bounds_kernel, op); }
+
+}  // namespace le3d

@@ -1,0 +1,219 @@
+// The per-convex steps of the convex projection (convex_splat/projection.py), forward and backward,
+// shared by the CPU loops (cpu/convex_project_cpu.cpp, one OpenMP loop per step) and the CUDA kernels
+// (cuda/convex_project_cuda.cu, one thread per convex), so that both compute the same thing:
+//   points:  world points -> pixels, centroid depth and projection, pixel-to-world scale, validity
+//   edges:   hull slots -> unit outward normal n and offset c of each edge (L(q) = n.q + c)
+//   bounds:  the screen box of the hull with every edge pushed out by `grow` pixels
+// The torch twins (project_points_torch, edge_params_torch, screen_bounds_torch) define them and are
+// what the tests compare with. Every function handles one convex n; arrays are the whole tensors.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "le3d/common.h"
+
+namespace le3d {
+
+constexpr int kConvexMaxPoints = 16;  // per-convex arrays (convexes have 3..8 points)
+
+// std::min / std::max on both sides of the CUDA boundary, with their NaN behaviour (the first
+// argument unless the comparison holds), which fminf / fmaxf do not share.
+LE3D_HD float std_min(float a, float b) { return b < a ? b : a; }
+LE3D_HD float std_max(float a, float b) { return a < b ? b : a; }
+
+// viewmat [4, 4] (row-major, world to camera) and K [3, 3], read from memory of the caller's device.
+struct PinholeCamera {
+  float R[3][3], t[3], fx, fy, cx, cy;
+
+  LE3D_HD PinholeCamera(const float* viewmat, const float* K) {
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) R[i][j] = viewmat[4 * i + j];
+      t[i] = viewmat[4 * i + 3];
+    }
+    fx = K[0];
+    fy = K[4];
+    cx = K[2];
+    cy = K[5];
+  }
+
+  LE3D_HD void to_camera(const float* p, float* cam) const {
+    for (int i = 0; i < 3; ++i) cam[i] = R[i][0] * p[0] + R[i][1] * p[1] + R[i][2] * p[2] + t[i];
+  }
+};
+
+// One convex's points in camera space and their mean (the forward and the backward both need them).
+struct ConvexInCamera {
+  float c[kConvexMaxPoints][3];
+  float centre[3] = {0.0f, 0.0f, 0.0f};
+
+  LE3D_HD ConvexInCamera(const PinholeCamera& cam, const float* points, int count) {
+    for (int k = 0; k < count; ++k) {
+      cam.to_camera(points + k * 3, c[k]);
+      for (int i = 0; i < 3; ++i) centre[i] += c[k][i];
+    }
+    const float inv_count = 1.0f / static_cast<float>(count);
+    for (int i = 0; i < 3; ++i) centre[i] *= inv_count;
+  }
+};
+
+// points X [N, P, 3] -> PIX [N, P, 2], Z [N] (centroid view z), M [N, 2] (its projection),
+// S [N] (z / mean focal), V [N] (every point beyond near and the centroid before far).
+LE3D_HD void convex_points_forward_one(int64_t n, int P, const PinholeCamera& cam, float near, float far,
+                                       const float* X, float* PIX, float* Z, float* M, float* S, bool* V) {
+  const ConvexInCamera convex(cam, X + n * P * 3, P);
+  const auto& c = convex.c;
+  const float* centre = convex.centre;
+  bool in_front = true;
+  for (int k = 0; k < P; ++k) in_front = in_front && c[k][2] > near;
+  const bool ok = in_front && centre[2] < far;
+  for (int k = 0; k < P; ++k) {
+    const float z = ok ? c[k][2] : 1.0f;  // culled convexes keep finite (unused) pixels
+    PIX[(n * P + k) * 2] = cam.fx * c[k][0] / z + cam.cx;
+    PIX[(n * P + k) * 2 + 1] = cam.fy * c[k][1] / z + cam.cy;
+  }
+  const float zc = ok ? centre[2] : 1.0f;
+  M[2 * n] = cam.fx * centre[0] / zc + cam.cx;
+  M[2 * n + 1] = cam.fy * centre[1] / zc + cam.cy;
+  S[n] = zc / (0.5f * (cam.fx + cam.fy));
+  Z[n] = centre[2];
+  V[n] = ok;
+}
+
+// The backward of convex_points_forward_one: DX [N, P, 3] from the gradients of its outputs
+// (DP, DZ, DM, DS), plus (when not null) DV [N, 12], this convex's share of d viewmat (R row-major,
+// then t), and DT [N, 2], the sum of its pixels' gradients (the means2d tap's gradient).
+LE3D_HD void convex_points_backward_one(int64_t n, int P, const PinholeCamera& cam, const float* X, const bool* V,
+                                        const float* DP, const float* DZ, const float* DM, const float* DS,
+                                        float* DX, float* DV, float* DT) {
+  const ConvexInCamera convex(cam, X + n * P * 3, P);
+  const auto& c = convex.c;
+  const float* centre = convex.centre;
+  const bool ok = V[n];
+  const float inv_count = 1.0f / static_cast<float>(P);
+  const float inv_f = 1.0f / (0.5f * (cam.fx + cam.fy));
+  // The centroid's gradient: its projection (the safe depth is a constant for culled convexes),
+  // the depth output and, through s = zc / ((fx + fy) / 2), the footprint scale.
+  const float zc = ok ? centre[2] : 1.0f;
+  const float dmx = DM[2 * n], dmy = DM[2 * n + 1];
+  float d_centre[3] = {dmx * cam.fx / zc, dmy * cam.fy / zc, DZ[n]};
+  if (ok) d_centre[2] += DS[n] * inv_f - (dmx * cam.fx * centre[0] + dmy * cam.fy * centre[1]) / (zc * zc);
+  float dR[3][3] = {}, dt[3] = {}, d_shift[2] = {};
+  for (int k = 0; k < P; ++k) {
+    const float z = ok ? c[k][2] : 1.0f;
+    const float dpx = DP[(n * P + k) * 2], dpy = DP[(n * P + k) * 2 + 1];
+    d_shift[0] += dpx;
+    d_shift[1] += dpy;
+    float d_cam[3] = {dpx * cam.fx / z + d_centre[0] * inv_count, dpy * cam.fy / z + d_centre[1] * inv_count,
+                      d_centre[2] * inv_count};
+    if (ok) d_cam[2] -= (dpx * cam.fx * c[k][0] + dpy * cam.fy * c[k][1]) / (z * z);
+    const float* p = X + (n * P + k) * 3;
+    for (int j = 0; j < 3; ++j)
+      DX[(n * P + k) * 3 + j] = d_cam[0] * cam.R[0][j] + d_cam[1] * cam.R[1][j] + d_cam[2] * cam.R[2][j];
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) dR[i][j] += d_cam[i] * p[j];
+      dt[i] += d_cam[i];
+    }
+  }
+  if (DT) {
+    DT[2 * n] = d_shift[0];
+    DT[2 * n + 1] = d_shift[1];
+  }
+  if (DV) {
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) DV[12 * n + 3 * i + j] = dR[i][j];
+    for (int i = 0; i < 3; ++i) DV[12 * n + 9 + i] = dt[i];
+  }
+}
+
+// Slot e of convex n (pixels P [N, K, 2], slots SI/SJ/ACT [N, S]) -> E [N, S, 3] (nx, ny, c; zero where
+// inactive), A [N, S, 2] (the edge's first point, zero where inactive) and NR [N, S, 2] (its normal).
+LE3D_HD void convex_edges_forward_one(int64_t n, int K, int S, const float* P, const int64_t* SI,
+                                      const int64_t* SJ, const bool* ACT, float* E, float* A, float* NR) {
+  for (int e = 0; e < S; ++e) {
+    const int64_t slot = n * S + e;
+    const float* a = P + (n * K + SI[slot]) * 2;
+    const float* b = P + (n * K + SJ[slot]) * 2;
+    const bool on = ACT[slot];
+    // An inactive slot gets the twin's placeholder direction (1, 0), so its normal is finite.
+    const float dx = on ? b[0] - a[0] : 1.0f, dy = on ? b[1] - a[1] : 0.0f;
+    const float ax = on ? a[0] : 0.0f, ay = on ? a[1] : 0.0f;
+    const float length = sqrtf(dx * dx + dy * dy);
+    const float nx = dy / length, ny = -dx / length;
+    const float c = -(nx * ax + ny * ay);
+    E[slot * 3] = on ? nx : 0.0f;
+    E[slot * 3 + 1] = on ? ny : 0.0f;
+    E[slot * 3 + 2] = on ? c : 0.0f;
+    A[slot * 2] = ax;
+    A[slot * 2 + 1] = ay;
+    NR[slot * 2] = nx;
+    NR[slot * 2 + 1] = ny;
+  }
+}
+
+// The backward of convex_edges_forward_one: adds convex n's pixel gradients to D [N, K, 2] (zeroed by
+// the caller; only convex n's rows are touched) from G = d E [N, S, 3].
+LE3D_HD void convex_edges_backward_one(int64_t n, int K, int S, const float* P, const int64_t* SI,
+                                       const int64_t* SJ, const bool* ACT, const float* G, float* D) {
+  for (int e = 0; e < S; ++e) {
+    const int64_t slot = n * S + e;
+    if (!ACT[slot]) continue;  // the placeholder edge passes no gradient
+    const float* a = P + (n * K + SI[slot]) * 2;
+    const float* b = P + (n * K + SJ[slot]) * 2;
+    const float dx = b[0] - a[0], dy = b[1] - a[1];
+    const float length = sqrtf(dx * dx + dy * dy);
+    const float nx = dy / length, ny = -dx / length;
+    // c = -(n . a): dL/dn gets -a dL/dc, dL/da gets -n dL/dc.
+    const float gc = G[slot * 3 + 2];
+    const float gnx = G[slot * 3] - gc * a[0], gny = G[slot * 3 + 1] - gc * a[1];
+    // n = u / |u| with u = (dy, -dx): dL/du = (dL/dn - n (n . dL/dn)) / |u|.
+    const float along = nx * gnx + ny * gny;
+    const float gux = (gnx - nx * along) / length, guy = (gny - ny * along) / length;
+    // u = (dy, -dx) with d = b - a: dL/dd = (-dL/du_y, dL/du_x).
+    const float gdx = -guy, gdy = gux;
+    float* da = D + (n * K + SI[slot]) * 2;
+    float* db = D + (n * K + SJ[slot]) * 2;
+    db[0] += gdx;
+    db[1] += gdy;
+    da[0] += -gdx - gc * nx;
+    da[1] += -gdy - gc * ny;
+  }
+}
+
+// Convex n's screen bound B [N, 4] (x_lo, y_lo, x_hi, y_hi): the box of its hull vertices (slot e's
+// first point A, outward normal NR, where ACT) each moved by its miter, every edge pushed out by G[n]
+// pixels, grown by the margins. S <= kConvexMaxPoints slots.
+LE3D_HD void convex_screen_bound_one(int64_t n, int S, const float* A, const float* NR, const int64_t* SI,
+                                     const int64_t* SJ, const bool* ACT, const float* G, float margin_rel,
+                                     float margin_abs, float miter_min, float* B) {
+  // n_in_at[v]: the normal of the active edge ending at point v. Slot e's edge starts at point
+  // slot_i[e], so its start vertex moves by the miter of that normal and its own.
+  float n_in_at[kConvexMaxPoints][2];
+  for (int v = 0; v < kConvexMaxPoints; ++v) n_in_at[v][0] = n_in_at[v][1] = 0.0f;
+  for (int e = 0; e < S; ++e) {
+    if (!ACT[n * S + e]) continue;
+    const int64_t v = SJ[n * S + e];
+    n_in_at[v][0] += NR[(n * S + e) * 2];
+    n_in_at[v][1] += NR[(n * S + e) * 2 + 1];
+  }
+  float lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+  const float gn = G[n];
+  for (int e = 0; e < S; ++e) {
+    if (!ACT[n * S + e]) continue;
+    const float* no = NR + (n * S + e) * 2;
+    const float* ni = n_in_at[SI[n * S + e]];
+    const float den = std_max(1.0f + (ni[0] * no[0] + ni[1] * no[1]), miter_min);
+    for (int d = 0; d < 2; ++d) {
+      const float v = A[(n * S + e) * 2 + d] + gn * ((ni[d] + no[d]) / den);
+      lo[d] = std_min(lo[d], v);
+      hi[d] = std_max(hi[d], v);
+    }
+  }
+  for (int d = 0; d < 2; ++d) {
+    const float span = std_max(hi[d] - lo[d], 0.0f);
+    const float grown = span * margin_rel + margin_abs + gn * margin_rel;
+    B[n * 4 + d] = lo[d] - grown;
+    B[n * 4 + 2 + d] = hi[d] + grown;
+  }
+}
+
+}  // namespace le3d
