@@ -1,4 +1,8 @@
-"""Projection of smooth 3D convexes to screen-space footprints, in PyTorch (shared by every backend).
+"""Projection of smooth 3D convexes to screen-space footprints (shared by every rasterizer backend).
+
+Each step has a torch twin here (any device and dtype; the definition the tests compare with) and, for
+float32 CPU and CUDA tensors, a compiled version in le3d._C (csrc/include/le3d/hull.h and
+convex_project.h: one loop or one GPU thread per convex).
 
 Per convex j (K points P_jk, K in 3..8):
 - every point goes to camera space with `viewmat` and to pixels with K; the centroid's view z is the
