@@ -99,6 +99,30 @@ def test_cpu_matches_reference(k, seed):
     assert ref.alpha.max() > 0.3
 
 
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_backend_matches_reference_without_optional_outputs(backend):
+    """Colour, alpha and depth only (no distortion coordinate, no near/far: the CUDA kernels then skip
+    the distortion's running sums): values and the gradients of every input against the reference."""
+    pts, delta, sigma, opac, feats = random_convexes(24, 6, seed=4)
+    viewmat, K = camera(W, H)
+    base = [pts, delta, sigma, opac, feats, torch.tensor([0.1, 0.2, 0.3]), viewmat, K]
+    weights = [torch.randn(shape, generator=torch.Generator().manual_seed(3)).to(backend)
+               for shape in ((H, W, 3), (H, W), (H, W))]
+    results = []
+    for be in ("torch", backend):
+        ins = [t.to(backend).clone().requires_grad_(True) for t in base]
+        out, _ = _render(ins, be, nearfar_k=0, with_coords=False)
+        assert out.distortion is None and out.near_depth is None
+        sum(((o * w).sum() for o, w in zip((out.image, out.alpha, out.depth), weights))).backward()
+        results.append(([out.image, out.alpha, out.depth], [t.grad for t in ins]))
+    (ref, gref), (got, ggot) = results
+    assert ref[1].max() > 0.3
+    for a, b in zip(ref, got):
+        assert (a - b).abs().max().item() < 1e-5
+    for a, b in zip(gref, ggot):
+        assert (a - b).abs().max().item() <= 1e-3 * max(a.abs().max().item(), 1e-6)
+
+
 @pytest.mark.parametrize("pixel_slope", [(0.02, 1.99), (2.01, 30.0)])
 def test_cpu_matches_reference_on_both_alpha_paths(pixel_slope):
     """The CPU evaluates a convex with delta s <= 2 per pixel separably, from exponentials per row

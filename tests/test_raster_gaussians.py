@@ -49,9 +49,11 @@ def test_cpu_matches_reference_nearfar_k(nearfar_k):
     assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
 
 
-def test_cpu_matches_reference_without_optional_outputs():
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_backend_matches_reference_without_optional_outputs(backend):
+    """Colour, alpha and depth only (the CUDA kernels then skip the distortion's running sums)."""
     tensors, kwargs = scene(300, 3, 33, 20, seed=12, distortion=False, nearfar_k=0, background=False)
-    out, _ = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    out, _ = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, backend, device=backend)
     assert "distortion" not in out and "near_depth" not in out
 
 

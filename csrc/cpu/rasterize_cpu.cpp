@@ -212,7 +212,8 @@ struct ForwardScratch {
 
 // Front to back, one primitive at a time: its alpha over the rows of its box (vectorised, see
 // footprint_rows.h), then every live pixel of the box composites it.
-template <typename Footprint>
+// kDistortion = false: no distortion output (coords null); the compositing skips its running sums.
+template <typename Footprint, bool kDistortion>
 void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
                    const float* depths, const float* coords, const float* background, int C, int width, int height,
                    int nearfar_k, const int* offsets, const int* ids, float* image, float* alpha,
@@ -252,7 +253,8 @@ void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, 
           for_each_bit(visible_mask(&scratch.alpha[r * kTileSize]) & masks[r], [&](int c) {
             const int px = r * kTileSize + c;
             float w;
-            const int step = pixels[px].add(scratch.alpha[px], batch.depth[k], batch.coord[k], nearfar_k, k, &w);
+            const int step = pixels[px].template add<kDistortion>(scratch.alpha[px], batch.depth[k], batch.coord[k],
+                                                                 nearfar_k, k, &w);
             if (step == PixelForward::kAdded) {
               float* colour = &scratch.colour[static_cast<size_t>(px) * C];
               for (int ch = 0; ch < C; ++ch) colour[ch] += w * f[ch];
@@ -293,7 +295,7 @@ struct BackwardScratch {
 // Back to front, one primitive at a time, from the largest last contributor of the tile: its alpha
 // over the rows of its box, each pixel's compositing step (which gives dL/d(raw alpha) per pixel),
 // then the footprint's parameter gradient summed over those pixels in one vectorised pass.
-template <typename Footprint>
+template <typename Footprint, bool kDistortion>
 void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
                     const float* depths, const float* coords, const float* background, int N, int C, int width, int height,
                     int nearfar_k, const float* near, const float* far, const float* aux, const int* offsets,
@@ -381,8 +383,8 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
             float colour_dot = 0.0f;
             for (int ch = 0; ch < C; ++ch) colour_dot += dimg[ch] * f[ch];
             float d_raw, w, dz, du;
-            if (!pb.step(scratch.alpha[px], batch.depth[k], batch.coord[k], colour_dot, scratch.grads[px], &d_raw,
-                         &w, &dz, &du))
+            if (!pb.template step<kDistortion>(scratch.alpha[px], batch.depth[k], batch.coord[k], colour_dot,
+                                               scratch.grads[px], &d_raw, &w, &dz, &du))
               return;
             scratch.d_raw[px] = d_raw;
             for (int ch = 0; ch < C; ++ch) gf[ch] += w * dimg[ch];
@@ -422,11 +424,12 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(),
                                         static_cast<int>(params.size(0)), W, H);
   bin_primitives<Footprint>(params.data_ptr<float>(), setup, depths, W, H, &offsets, &ids);
-  forward_tiles<Footprint>(params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
-                           coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k, offsets.data_ptr<int>(),
-                           ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
-                           out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(),
-                           out.near.data_ptr<float>(), out.far.data_ptr<float>(), out.aux.data_ptr<float>());
+  auto* tiles_fn = coords.numel() ? forward_tiles<Footprint, true> : forward_tiles<Footprint, false>;
+  tiles_fn(params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
+           coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
+           offsets.data_ptr<int>(), ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
+           out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(), out.near.data_ptr<float>(),
+           out.far.data_ptr<float>(), out.aux.data_ptr<float>());
   return out.with_tiles(offsets, ids);
 }
 
@@ -445,7 +448,8 @@ std::vector<torch::Tensor> backward_impl(
   const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
   auto buffers = torch::empty({threads, stride}, features.options());
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(), N, W, H);
-  backward_tiles<Footprint>(
+  auto* tiles_fn = coords.numel() ? backward_tiles<Footprint, true> : backward_tiles<Footprint, false>;
+  tiles_fn(
       params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
       coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
       offsets.data_ptr<int>(), ids.data_ptr<int>(), d_image.data_ptr<float>(),

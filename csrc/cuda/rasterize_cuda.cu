@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cub/device/device_radix_sort.cuh>
+#include <type_traits>
 
 #include "le3d/common.h"
 #include "le3d/composite.h"
@@ -213,7 +214,9 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
   *ids_out = sorted_values;
 }
 
-template <typename Footprint, int CMAX>
+// kDistortion = false: no distortion output (coords is null), the running sums it needs are skipped
+// (the backward then runs with kDistortion = false too: distortion_variant picks both).
+template <typename Footprint, int CMAX, bool kDistortion>
 __global__ void __launch_bounds__(kBlock) forward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
@@ -248,7 +251,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     for (int b = 0; b < n_batch && !done; ++b) {
       const float raw = Footprint::raw_alpha_fast(sh.params + b * P, sh.threshold[b], px, py);
       float w;
-      const int step = pf.add(raw, sh.depth[b], sh.coord[b], nearfar_k, start - begin + b, &w);
+      const int step = pf.template add<kDistortion>(raw, sh.depth[b], sh.coord[b], nearfar_k, start - begin + b, &w);
       if (step == PixelForward::kDone) {
         done = true;
       } else if (step == PixelForward::kAdded) {
@@ -263,7 +266,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
   pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
 }
 
-template <typename Footprint, int CMAX>
+template <typename Footprint, int CMAX, bool kDistortion>
 __global__ void __launch_bounds__(kBlock) backward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
@@ -339,7 +342,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
         const float* f = sh.features_of(b, features, C);
         float colour_dot = 0.0f;
         for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
-        active = pb.step(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du);
+        active = pb.template step<kDistortion>(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du);
         if (!active) d_raw = w = dz = du = 0.0f;
       }
       if (!__any_sync(kFullWarp, active)) continue;  // warp-uniform: no pixel of this warp uses b
@@ -382,15 +385,20 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
   }
 }
 
-// Picks the smallest per-thread colour array that holds C channels.
+// Picks the smallest per-thread colour array that holds C channels, and whether the kernels keep the
+// distortion's running sums: always with a distortion output; without one they are skipped, for up to 4
+// channels only (the common case; more instantiations would cost compile time for little).
 template <typename Fn>
-void dispatch_channels(int C, Fn&& fn) {
+void dispatch_kernels(int C, bool distortion, Fn&& fn) {
   if (C <= 4) {
-    fn(std::integral_constant<int, 4>{});
+    if (distortion)
+      fn(std::integral_constant<int, 4>{}, std::true_type{});
+    else
+      fn(std::integral_constant<int, 4>{}, std::false_type{});
   } else if (C <= 16) {
-    fn(std::integral_constant<int, 16>{});
+    fn(std::integral_constant<int, 16>{}, std::true_type{});
   } else {
-    fn(std::integral_constant<int, kMaxChannels>{});
+    fn(std::integral_constant<int, kMaxChannels>{}, std::true_type{});
   }
 }
 
@@ -407,8 +415,8 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
   const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));
-  dispatch_channels(C, [&](auto cmax) {
-    auto* kernel = forward_kernel<Footprint, decltype(cmax)::value>;
+  dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
+    auto* kernel = forward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value>;
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, ring_bytes));
     kernel<<<tiles, kBlock, ring_bytes, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
@@ -439,8 +447,8 @@ std::vector<torch::Tensor> backward_impl(
   auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
-  dispatch_channels(C, [&](auto cmax) {
-    backward_kernel<Footprint, decltype(cmax)::value><<<tiles, kBlock, 0, stream>>>(
+  dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
+    backward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value><<<tiles, kBlock, 0, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),

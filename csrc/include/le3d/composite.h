@@ -37,15 +37,20 @@ struct PixelForward {
   enum Step { kSkip = 0, kAdded = 1, kDone = 2 };
 
   // Composites one primitive. On kAdded, *w_out is its weight; colour is accumulated by the caller.
+  // kDistortion = false (no distortion output: u is 0) skips the distortion's running sums, which
+  // then stay 0 in aux; the backward must then use step<false>.
+  template <bool kDistortion = true>
   LE3D_HD int add(float raw_alpha, float z, float u, int nearfar_k, int list_index, float* w_out) {
     const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
     if (!(a >= kAlphaMin)) return kSkip;
     const float next_T = T * (1.0f - a);
     if (next_T < kTransmittanceMin) return kDone;
     const float w = a * T;
-    S += w * (u * W - U);
-    W += w;
-    U += w * u;
+    if (kDistortion) {
+      S += w * (u * W - U);
+      W += w;
+      U += w * u;
+    }
     depth += w * z;
     if (nearfar_k > 0) {
       if (n < nearfar_k) {
@@ -154,7 +159,9 @@ struct PixelBackward {
 
   // One primitive (back to front). colour_dot = dL/dcolour . f. Returns false for skipped ones.
   // On true: *d_raw = dL/d(raw alpha), *w_out = w (for the feature gradient w dL/dcolour),
-  // *d_z and *d_u = dL/dz and dL/du of this primitive.
+  // *d_z and *d_u = dL/dz and dL/du of this primitive. kDistortion = false: no distortion output
+  // (the forward ran add<false>; *d_u is 0).
+  template <bool kDistortion = true>
   LE3D_HD bool step(float raw_alpha, float z, float u, float colour_dot, const PixelGrads& g,
                     float* d_raw, float* w_out, float* d_z, float* d_u) {
     const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
@@ -162,11 +169,17 @@ struct PixelBackward {
     const float inv_one_minus_a = pixel_div(1.0f, 1.0f - a);
     const float T_k = T * inv_one_minus_a;
     const float w = a * T_k;
-    const float W_before = W_total - w - W_after;
-    const float U_before = U_total - w * u - U_after;
     // dL/dw_k
     float G = colour_dot + g.d_depth * z;
-    G += g.d_distortion * 2.0f * sign_S * ((u * W_before - U_before) + (U_after - u * W_after));
+    float du = 0.0f;
+    if (kDistortion) {
+      const float W_before = W_total - w - W_after;
+      const float U_before = U_total - w * u - U_after;
+      G += g.d_distortion * 2.0f * sign_S * ((u * W_before - U_before) + (U_after - u * W_after));
+      du = g.d_distortion * 2.0f * sign_S * w * (W_before - W_after);
+      W_after += w;
+      U_after += w * u;
+    }
     float dz = w * g.d_depth;
     if (nearfar_k > 0) {
       if (position <= nearfar_k && near_w > 0.0f) {
@@ -182,10 +195,8 @@ struct PixelBackward {
     *d_raw = raw_alpha < kAlphaMax ? d_a : 0.0f;  // the clamp passes no gradient
     *w_out = w;
     *d_z = dz;
-    *d_u = g.d_distortion * 2.0f * sign_S * w * (W_before - W_after);
+    *d_u = du;
     R += G * w;
-    W_after += w;
-    U_after += w * u;
     T = T_k;
     position -= 1;
     return true;
