@@ -215,7 +215,7 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
 }
 
 // kDistortion = false: no distortion output (coords is null), the running sums it needs are skipped
-// (the backward then runs with kDistortion = false too: distortion_variant picks both).
+// (the backward then runs with kDistortion = false too: dispatch_kernels picks both alike).
 template <typename Footprint, int CMAX, bool kDistortion>
 __global__ void __launch_bounds__(kBlock) forward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
