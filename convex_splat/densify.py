@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from le3d.raster.types import RenderOutput
-
 from convex_splat.model import ConvexSet
+from le3d.raster.types import RenderOutput
 
 
 @dataclass

@@ -13,10 +13,9 @@ import math
 import torch
 from torch import nn
 
+from convex_splat.rasterize import rasterize_convexes
 from le3d.errors import InputError
 from le3d.raster.types import RenderOutput
-
-from convex_splat.rasterize import rasterize_convexes
 
 # Soft-blob defaults, relative to the radius r of each initial convex: the centre of a fresh convex
 # has coverage sigmoid(SIGMA_SCALE * ~0.6) ~ 0.95 and its coverage falls off smoothly over ~r.
@@ -97,7 +96,7 @@ class ConvexSet(nn.Module):
         return cls(pts, delta_scale / r, sigma_scale / r, torch.full_like(r, opacity), colors)
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "ConvexSet":
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> ConvexSet:
         """Rebuilds a set (any N) from `state_dict()` exactly, extra per-primitive tensors included."""
         n = state["points"].shape[0]
         cs = cls(state["points"], torch.ones(n), torch.ones(n), torch.full((n,), 0.5))

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import torch
 
+from convex_splat.projection import project_convexes
 from le3d.errors import InputError
 from le3d.raster.backends import rasterize, resolve_backend
 from le3d.raster.constants import FOOTPRINT_CONVEX
 from le3d.raster.types import RenderOutput
 from le3d.raster.validate import ValueChecks, check_common, check_tensor
-
-from convex_splat.projection import project_convexes
 
 MIN_POINTS, MAX_POINTS = 3, 8
 

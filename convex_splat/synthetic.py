@@ -12,10 +12,9 @@ import math
 
 import torch
 
-from le3d.raster import rasterize_gaussians
-
 from convex_splat.losses import ldr_loss, psnr
 from convex_splat.model import ConvexSet, knn_mean_distance
+from le3d.raster import rasterize_gaussians
 
 # (centre xyz, half-size xy, rgb): axis-aligned rectangles facing -z
 RECTS = [((-0.35, -0.2, 0.4), (0.3, 0.22), (0.9, 0.2, 0.15)),

@@ -96,8 +96,8 @@ class TrainedScene:
 def load_run(path: str | Path, device: str | torch.device = "cpu", checkpoint: str | None = None) -> TrainedScene:
     """Load a RUN folder written by `le3d train` (latest model.safetensors, or a named checkpoint)."""
     from le3d.train.checkpoint import load_json, load_tensors
-    from le3d.train.trainer import create_model
     from le3d.train.config import TrainConfig
+    from le3d.train.trainer import create_model
 
     path = Path(path)
     if not (path / "config.json").is_file():

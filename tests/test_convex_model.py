@@ -1,14 +1,11 @@
 """ConvexSet init/render, ConvexDensifier (split, prune, reset, cap, Adam state), tiny CPU fit."""
 from __future__ import annotations
 
-
 import pytest
 import torch
-
-from convex_splat import ConvexDensifier, ConvexSet
 from scenes import camera
 
-
+from convex_splat import ConvexDensifier, ConvexSet
 
 
 def _set(n=20, k=6, seed=0):

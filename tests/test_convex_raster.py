@@ -5,12 +5,12 @@ import math
 
 import pytest
 import torch
+from scenes import camera
 
 from convex_splat import rasterize_convexes
 from convex_splat.projection import HULL_TOL_PX, hull_edges
 from le3d.raster.constants import ALPHA_MIN
 from le3d.raster.reference import convex_raw_alpha
-from scenes import camera
 
 W, H = 40, 32
 EYE = (0.3, -0.2, -3.0)  # scenes.camera's eye

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from le3d.data.colmap import (ColmapCamera, ColmapImage, ColmapModel, qvec_to_rotmat, read_model,
-                              rotmat_to_qvec, write_model)
+from le3d.data.colmap import (
+    ColmapCamera,
+    ColmapImage,
+    ColmapModel,
+    qvec_to_rotmat,
+    read_model,
+    rotmat_to_qvec,
+    write_model,
+)
 from le3d.errors import Le3dError
 
 

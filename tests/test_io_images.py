@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from le3d.io.images import (ffmpeg_exe, ffmpeg_has_encoder, read_exr, read_png16, write_exr, write_jpg,
-                            write_png8, write_png16, write_video)
+from le3d.io.images import (
+    ffmpeg_exe,
+    ffmpeg_has_encoder,
+    read_exr,
+    read_png16,
+    write_exr,
+    write_jpg,
+    write_png8,
+    write_png16,
+    write_video,
+)
 
 EXR = Path(__file__).resolve().parents[2] / "shared/data/hdr/albert.exr"
 

@@ -7,7 +7,16 @@ import pytest
 import torch
 
 from le3d.color import srgb_oetf
-from le3d.post.tonemap import TONEMAPPERS, tm_aces, tm_aces_hill, tm_agx, tm_curve, tm_hable, tm_reinhard, tonemap
+from le3d.post.tonemap import (
+    TONEMAPPERS,
+    tm_aces,
+    tm_aces_hill,
+    tm_agx,
+    tm_curve,
+    tm_hable,
+    tm_reinhard,
+    tonemap,
+)
 
 EXR = Path(__file__).resolve().parents[2] / "shared/data/hdr/albert.exr"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from le3d.color import camera_to_srgb, cct_to_xy, xy_to_xyz
-from le3d.post import PostSettings, apply_post, apply_exposure, pick_neutral, white_balance_matrix
+from le3d.post import PostSettings, apply_exposure, apply_post, pick_neutral, white_balance_matrix
 from le3d.post.white_balance import cam_to_xyz_from_color_matrix
 
 # a realistic DNG ColorMatrix (XYZ -> camera native; Canon-like, D65 calibration): strongly non-diagonal

@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
+from scenes import intrinsics, look_at_viewmat
 
 import le3d
 from le3d.data.types import Camera, Frame, Scene
-from scenes import intrinsics, look_at_viewmat
 
 
 def toy_scene(n_views=8, width=48, height=32, n_gauss=300, seed=0, brightness=0.02, exposures=None, test_views=2):

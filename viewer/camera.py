@@ -11,11 +11,10 @@ import math
 import numpy as np
 import torch
 
-from le3d.data.types import Camera
-
 # One quaternion convention (w, x, y, z; w >= 0) for the whole project: the COLMAP reader's.
 from le3d.data.colmap import qvec_to_rotmat as quat_to_rotmat  # noqa: E402
 from le3d.data.colmap import rotmat_to_qvec as rotmat_to_quat  # noqa: E402
+from le3d.data.types import Camera
 
 __all__ = ["quat_to_rotmat", "rotmat_to_quat", "viser_to_camera", "camera_to_viser", "render_size"]
 

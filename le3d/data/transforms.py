@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from le3d.data.imageops import (c2w_opengl_to_viewmat, check_factor, downscale_area, every_nth_test,
-                                focus_points, read_ldr, undistort)
+from le3d.data.imageops import (
+    c2w_opengl_to_viewmat,
+    check_factor,
+    downscale_area,
+    every_nth_test,
+    focus_points,
+    read_ldr,
+    undistort,
+)
 from le3d.data.types import Camera, Frame, Scene
 from le3d.errors import Le3dError
 

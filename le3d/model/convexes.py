@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import torch
 
+from convex_splat.model import DELTA_SCALE, SIGMA_SCALE, ConvexSet, fibonacci_sphere, random_rotations
 from le3d.model.color_mlp import ColorMLP, colour_head_config, colour_head_kwargs, mlp_color
 from le3d.model.sh import eval_sh, num_sh_bases, rgb_to_sh0
 from le3d.raster.types import RenderOutput
-
-from convex_splat.model import DELTA_SCALE, SIGMA_SCALE, ConvexSet, fibonacci_sphere, random_rotations
 
 COLOR_TENSORS = ("features", "f_dc", "sh")
 

@@ -6,7 +6,7 @@ Order: white balance + camera -> sRGB (one 3x3) -> exposure -> refocus (linear H
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -33,15 +33,15 @@ class PostSettings:
     white_balance: WhiteBalance = "asshot"
     tonemap: str = "aces"
     tonemap_params: dict[str, Any] = field(default_factory=dict)
-    focus_depth: Optional[float] = None
-    focus_pixel: Optional[tuple[int, int]] = None
+    focus_depth: float | None = None
+    focus_pixel: tuple[int, int] | None = None
     aperture: float = 0.0
     refocus_layer_step: float = 1.0
     refocus_max_layers: int = 64
 
 
 def apply_post_linear(hdr: torch.Tensor, settings: PostSettings, cam_to_srgb=None, asshot_wb=None,
-                      depth: Optional[torch.Tensor] = None, *, cam_to_xyz=None) -> torch.Tensor:
+                      depth: torch.Tensor | None = None, *, cam_to_xyz=None) -> torch.Tensor:
     """White balance, colour matrix, exposure and refocus: linear sRGB (D65) HDR ``[..., H, W, 3]``
     (what an EXR export stores). ``hdr`` is linear camera-native RGB."""
     if hdr.shape[-1] != 3:
@@ -64,7 +64,7 @@ def apply_post_linear(hdr: torch.Tensor, settings: PostSettings, cam_to_srgb=Non
 
 
 def apply_post(hdr: torch.Tensor, settings: PostSettings, cam_to_srgb=None, asshot_wb=None,
-               depth: Optional[torch.Tensor] = None, *, cam_to_xyz=None) -> torch.Tensor:
+               depth: torch.Tensor | None = None, *, cam_to_xyz=None) -> torch.Tensor:
     """Linear camera RGB ``[..., H, W, 3]`` -> display sRGB in [0, 1] (same shape)."""
     x = apply_post_linear(hdr, settings, cam_to_srgb, asshot_wb, depth, cam_to_xyz=cam_to_xyz)
     y = tonemap(x, settings.tonemap, **settings.tonemap_params)

@@ -27,7 +27,7 @@ Published curves (constants from the original publications, re-typed, not copied
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

@@ -17,8 +17,6 @@ Every mode returns one [3, 3] matrix ``M`` (camera native -> linear sRGB D65) to
 """
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 
 from le3d.color import XYZ_TO_SRGB, bradford, cct_to_xy, illuminant_xyz, xy_to_xyz
@@ -26,7 +24,7 @@ from le3d.color import XYZ_TO_SRGB, bradford, cct_to_xy, illuminant_xyz, xy_to_x
 __all__ = ["WhiteBalance", "white_balance_matrix", "pick_neutral", "cam_to_xyz_from_color_matrix",
            "apply_color_matrix"]
 
-WhiteBalance = Union[str, tuple, list, torch.Tensor]
+WhiteBalance = str | tuple | list | torch.Tensor
 
 
 def cam_to_xyz_from_color_matrix(color_matrix) -> torch.Tensor:

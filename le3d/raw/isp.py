@@ -6,7 +6,7 @@ Tone mapping proper lives in le3d.post; here ``tonemap`` is "clip" (clip to [0, 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

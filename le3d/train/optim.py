@@ -6,7 +6,6 @@ import math
 
 import torch
 
-
 # convex parameters that share a Gaussian group's learning rate and schedule (convex points are positions)
 _SHARED_GROUP = {"points": "means", "opacity_logit": "opacity_logits"}
 
