@@ -220,8 +220,8 @@ def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
 
 class ConvexPoints(torch.autograd.Function):
     """project_points over le3d._C's compiled loops (one forward, one backward, CPU or CUDA; viewmat and
-    tap gradients optional). tap [N, 2] (or None) shifts each convex's pixels by tap - tap.detach(): zero in value,
-    its gradient the sum of the pixels' (the densification statistic)."""
+    tap gradients optional). tap [N, 2] (or None) shifts each convex's pixels by tap - tap.detach():
+    zero in value, its gradient the sum of the pixels' (the densification statistic)."""
 
     @staticmethod
     def forward(ctx, points, viewmat, K, tap, near: float, far: float):
