@@ -185,16 +185,42 @@ class ConvexEdges(torch.autograd.Function):
 
 
 @torch.no_grad()
-def screen_bounds(start, normal, slot_i, slot_j, active, grow):
-    """The screen bound [N, 4] of convexes whose hull edges (slot e: from start[:, e], unit outward
-    normal normal[:, e], where active) are each pushed out by grow [N] pixels (see the module docstring).
-    Float32 CPU and CUDA tensors use le3d._C.convex_screen_bounds, others screen_bounds_torch."""
+def convex_bounds(start, normal, slot_i, slot_j, active, pix, opacities, sigma, s, valid, hull_ok, n_edges,
+                  width: int, height: int):
+    """Each convex's screen bound [N, 4] (culled: xmin > xmax), radius [N] int32 and edge count [N] (0 when
+    culled): its hull (slot e: from start[:, e], unit outward normal normal[:, e], where active) with every
+    edge pushed out by the alpha >= 1/255 reach (see the module docstring), kept when valid, with a hull,
+    opacity > 1/255, finite pixels and bound, and reaching the image. Float32 CPU and CUDA tensors use
+    le3d._C.convex_bounds (one loop or GPU thread per convex), others convex_bounds_torch."""
     ext = compiled_for(start)
     if ext is not None:
-        return ext.convex_screen_bounds(start.contiguous(), normal.contiguous(), slot_i.contiguous(),
-                                        slot_j.contiguous(), active.contiguous(), grow.float().contiguous(),
-                                        _BOUND_MARGIN_REL, _BOUND_MARGIN_ABS, _MITER_MIN)
-    return screen_bounds_torch(start, normal, slot_i, slot_j, active, grow)
+        return tuple(ext.convex_bounds(
+            start.contiguous(), normal.contiguous(), slot_i.contiguous(), slot_j.contiguous(), active.contiguous(),
+            pix.detach().contiguous(), opacities.detach().float().contiguous(), sigma.detach().float().contiguous(),
+            s.detach().float().contiguous(), valid.contiguous(), hull_ok.contiguous(), n_edges.contiguous(),
+            int(width), int(height), _BOUND_MARGIN_REL, _BOUND_MARGIN_ABS, _MITER_MIN))
+    return convex_bounds_torch(start, normal, slot_i, slot_j, active, pix, opacities, sigma, s, valid, hull_ok,
+                               n_edges, width, height)
+
+
+@torch.no_grad()
+def convex_bounds_torch(start, normal, slot_i, slot_j, active, pix, opacities, sigma, s, valid, hull_ok, n_edges,
+                        width: int, height: int):
+    """convex_bounds in torch (any device and dtype)."""
+    N = start.shape[0]
+    o = opacities.detach()
+    reach = torch.log((255.0 * o - 1.0).clamp(min=1e-30)) / sigma.detach()  # phi threshold (world)
+    g = reach.clamp(min=0) / s.detach().abs().clamp(min=1e-30)  # pixels
+    bounds = screen_bounds_torch(start, normal, slot_i, slot_j, active, g)
+    keep = valid & hull_ok & (o > ALPHA_MIN) & torch.isfinite(bounds).all(-1)
+    keep &= torch.isfinite(pix.detach()).all(-1).all(-1)
+    bounds = torch.where(keep[:, None], bounds, torch.zeros_like(bounds))
+    keep &= bounds_in_image(bounds, width, height)
+    bounds = torch.where(keep[:, None], bounds, culled_bounds(N, bounds))
+    half = 0.5 * (bounds[:, 2:] - bounds[:, :2]).amax(-1)
+    radii = torch.where(keep, torch.ceil(half), torch.zeros_like(half)).int()
+    e_count = torch.where(keep, n_edges, torch.zeros_like(n_edges)).to(start.dtype)
+    return bounds, radii, e_count
 
 
 @torch.no_grad()
@@ -298,20 +324,9 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
         active = (slot[None, :] < n_edges[:, None]) & hull_ok[:, None]  # [N, 8]
     edges, start, normal = edge_params(pix, slot_i, slot_j, active)  # [N, 8, 3]
 
-    with torch.no_grad():
-        o = opacities.detach()
-        reach = torch.log((255.0 * o - 1.0).clamp(min=1e-30)) / sigma.detach()  # phi threshold (world)
-        g = reach.clamp(min=0) / s.detach().abs().clamp(min=1e-30)  # pixels
-        bounds = screen_bounds(start, normal, slot_i, slot_j, active, g)
-        keep = valid & hull_ok & (o > ALPHA_MIN) & torch.isfinite(bounds).all(-1)
-        keep &= torch.isfinite(pix.detach()).all(-1).all(-1)
-        bounds = torch.where(keep[:, None], bounds, torch.zeros_like(bounds))
-        keep &= bounds_in_image(bounds, width, height)
-        bounds = torch.where(keep[:, None], bounds, culled_bounds(N, bounds))
-        half = 0.5 * (bounds[:, 2:] - bounds[:, :2]).amax(-1)
-        radii = torch.where(keep, torch.ceil(half), torch.zeros_like(half)).int()
-        e_count = torch.where(keep, n_edges, torch.zeros_like(n_edges)).to(points.dtype)
-    header = torch.stack([e_count, delta, s, sigma, opacities], -1)
+    bounds, radii, e_count = convex_bounds(start, normal, slot_i, slot_j, active, pix, opacities, sigma, s, valid,
+                                           hull_ok, n_edges, width, height)
+    header = torch.stack([e_count.to(points.dtype), delta, s, sigma, opacities], -1)
     params = torch.cat([header, edges.reshape(N, 3 * CONVEX_MAX_EDGES)], -1)
     assert params.shape[1] == CONVEX_HEADER + 3 * CONVEX_MAX_EDGES
     return params, means2d, zc, bounds.float().contiguous(), radii

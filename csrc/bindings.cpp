@@ -61,7 +61,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("convex_points_backward", &le3d::convex_points_backward);
   m.def("convex_edges_forward", &le3d::convex_edges_forward);
   m.def("convex_edges_backward", &le3d::convex_edges_backward);
-  m.def("convex_screen_bounds", &le3d::convex_screen_bounds);
+  m.def("convex_bounds", &le3d::convex_bounds);
   m.def("cpu_threads", &cpu_threads);
   m.def("vector_math_cpu", &vector_math_cpu);
   m.attr("tile_size") = le3d::kTileSize;

@@ -127,25 +127,38 @@ torch::Tensor convex_edges_backward(const torch::Tensor& pix, const torch::Tenso
   return d_pix;
 }
 
-torch::Tensor convex_screen_bounds(const torch::Tensor& start, const torch::Tensor& normal,
-                                   const torch::Tensor& slot_i, const torch::Tensor& slot_j,
-                                   const torch::Tensor& active, const torch::Tensor& grow, double margin_rel,
-                                   double margin_abs, double miter_min) {
-  const char* who = "convex_screen_bounds";
+std::vector<torch::Tensor> convex_bounds(const torch::Tensor& start, const torch::Tensor& normal,
+                                         const torch::Tensor& slot_i, const torch::Tensor& slot_j,
+                                         const torch::Tensor& active, const torch::Tensor& pix,
+                                         const torch::Tensor& opacities, const torch::Tensor& sigma,
+                                         const torch::Tensor& scale, const torch::Tensor& valid,
+                                         const torch::Tensor& hull_ok, const torch::Tensor& n_edges, int64_t width,
+                                         int64_t height, double margin_rel, double margin_abs, double miter_min) {
+  const char* who = "convex_bounds";
+  const int64_t N = start.size(0);
   TORCH_CHECK(start.dim() == 3 && start.size(2) == 2 && start.size(1) <= kConvexMaxPoints, who,
               ": start must be [N, S <= 16, 2]");
-  TORCH_CHECK(normal.sizes() == start.sizes() && grow.dim() == 1 && grow.size(0) == start.size(0), who,
-              ": normal like start, grow [N]");
-  check_device(who, start, {&start, &normal, &grow});
+  TORCH_CHECK(normal.sizes() == start.sizes() && pix.dim() == 3 && pix.size(0) == N && pix.size(2) == 2, who,
+              ": normal like start, pix [N, K, 2]");
+  for (const auto* t : {&opacities, &sigma, &scale, &valid, &hull_ok, &n_edges})
+    TORCH_CHECK(t->dim() == 1 && t->size(0) == N, who, ": opacities, sigma, scale, valid, hull_ok, n_edges: [N]");
+  TORCH_CHECK(valid.scalar_type() == torch::kBool && hull_ok.scalar_type() == torch::kBool &&
+                  n_edges.scalar_type() == torch::kInt64,
+              who, ": valid and hull_ok bool, n_edges int64");
+  check_device(who, start, {&start, &normal, &pix, &opacities, &sigma, &scale, &valid, &hull_ok, &n_edges});
   check_slots(who, start, slot_i, slot_j, active);
-  const int64_t N = start.size(0);
   auto bounds = torch::empty({N, 4}, start.options());
-  run(start, ConvexScreenBounds{N, static_cast<int>(start.size(1)), start.data_ptr<float>(), normal.data_ptr<float>(),
-                                slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(), active.data_ptr<bool>(),
-                                grow.data_ptr<float>(), static_cast<float>(margin_rel),
-                                static_cast<float>(margin_abs), static_cast<float>(miter_min),
-                                bounds.data_ptr<float>()});
-  return bounds;
+  auto radii = torch::empty({N}, start.options().dtype(torch::kInt32));
+  auto edge_count = torch::empty({N}, start.options());
+  run(start, ConvexBounds{N, static_cast<int>(pix.size(1)), static_cast<int>(start.size(1)), start.data_ptr<float>(),
+                          normal.data_ptr<float>(), slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(),
+                          active.data_ptr<bool>(), pix.data_ptr<float>(), opacities.data_ptr<float>(),
+                          sigma.data_ptr<float>(), scale.data_ptr<float>(), valid.data_ptr<bool>(),
+                          hull_ok.data_ptr<bool>(), n_edges.data_ptr<int64_t>(), static_cast<int>(width),
+                          static_cast<int>(height), static_cast<float>(margin_rel), static_cast<float>(margin_abs),
+                          static_cast<float>(miter_min), bounds.data_ptr<float>(), radii.data_ptr<int>(),
+                          edge_count.data_ptr<float>()});
+  return {bounds, radii, edge_count};
 }
 
 }  // namespace le3d

@@ -303,18 +303,21 @@ def test_compiled_hull_takes_the_torch_twins_decisions():
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 def test_compiled_slots_and_bounds_match_the_torch_twins(device):
-    """le3d._C.hull_slots_cpu / _cuda and convex_screen_bounds (the compiled path of project_convexes)
-    against hull_slots_torch / screen_bounds_torch, on the hull test sets (slots exactly, bounds to
-    rounding)."""
-    from convex_splat.projection import hull_slots_torch, screen_bounds_torch
+    """le3d._C.hull_slots_cpu / _cuda and convex_bounds (the compiled path of project_convexes) against
+    hull_slots_torch / convex_bounds_torch on the hull test sets: slots exactly; bounds to rounding, and
+    the same culling (invalid, no hull, opacity <= 1/255, off-image) and edge counts."""
+    from convex_splat.projection import convex_bounds_torch, hull_slots_torch
     from le3d._ext import load_extension
 
     ext = load_extension()
     if ext is None:
         pytest.fail("compiled extension unavailable: the suite builds it (pip install -e .)")
     g = torch.Generator().manual_seed(5)
+    width, height = 160, 120
+    kept = []
     for centred in hull_test_sets():
-        pix = (centred + 100.0).float().to(device)  # pixels; the slot functions centre them again themselves
+        n = len(centred)
+        pix = (centred + torch.tensor([80.0, 60.0], dtype=torch.float64)).float().to(device)  # some off-image
         compiled = (ext.hull_slots_cuda if device == "cuda" else ext.hull_slots_cpu)(pix, HULL_TOL_PX, 8)
         twin = hull_slots_torch(pix)
         for a, b in zip(compiled, twin):
@@ -322,14 +325,20 @@ def test_compiled_slots_and_bounds_match_the_torch_twins(device):
         slot_i, slot_j, n_edges, ok = twin
         active = (torch.arange(8, device=device)[None] < n_edges[:, None]) & ok[:, None]
         start = torch.gather(pix, 1, slot_i[..., None].expand(-1, -1, 2))  # slot_i < K
-        normal = torch.nn.functional.normalize(torch.randn(len(pix), 8, 2, generator=g), dim=-1).to(device)
-        grow = (torch.rand(len(pix), generator=g) * 20).to(device)
-        got = ext.convex_screen_bounds(start, normal, slot_i, slot_j, active, grow, 1e-3, 1e-2, 1e-6)
-        want = screen_bounds_torch(start, normal, slot_i, slot_j, active, grow)
-        finite = torch.isfinite(want)
-        assert torch.equal(finite, torch.isfinite(got))
-        assert torch.allclose(got[finite], want[finite], rtol=1e-6, atol=1e-4)
-        assert ok.any() == finite.any()
+        normal = torch.nn.functional.normalize(torch.randn(n, 8, 2, generator=g), dim=-1).to(device)
+        opac = (torch.rand(n, generator=g) * 1.02 - 0.01).clamp(min=1e-3).to(device)  # some <= 1/255
+        sigma = torch.exp(torch.randn(n, generator=g)).to(device)
+        scale = (torch.rand(n, generator=g) * 0.05 + 1e-4).to(device)
+        valid = (torch.rand(n, generator=g) > 0.1).to(device)
+        args = (start, normal, slot_i, slot_j, active, pix, opac, sigma, scale, valid, ok, n_edges, width, height)
+        got = ext.convex_bounds(*(a.contiguous() if torch.is_tensor(a) else a for a in args), 1e-3, 1e-2, 1e-6)
+        want = convex_bounds_torch(*args)
+        keep = want[1] > 0
+        assert torch.equal(got[1] > 0, keep) and torch.equal(got[2], want[2])
+        assert torch.allclose(got[0], want[0], rtol=1e-5, atol=1e-3)
+        assert (got[1] - want[1]).abs().max() <= 1  # ceil of a half side: rounding may cross an integer
+        kept.append(float(keep.float().mean()))
+    assert 0.2 < kept[0] < 0.95 and kept[5] == 0.0  # random sets: kept and culled mixed; coincident: culled
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])

@@ -31,11 +31,11 @@ void convex_loop_cpu(const ConvexEdgesBackward& op) {
   for (int64_t n = 0; n < op.N; ++n) convex_edges_backward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D);
 }
 
-void convex_loop_cpu(const ConvexScreenBounds& op) {
+void convex_loop_cpu(const ConvexBounds& op) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < op.N; ++n)
-    convex_screen_bound_one(n, op.S, op.A, op.NR, op.SI, op.SJ, op.ACT, op.G, op.margin_rel, op.margin_abs,
-                            op.miter_min, op.B);
+    convex_bound_one(n, op.K, op.S, op.A, op.NR, op.SI, op.SJ, op.ACT, op.PIX, op.O, op.SIGMA, op.SCALE, op.V, op.OK,
+                     op.NE, op.width, op.height, op.margin_rel, op.margin_abs, op.miter_min, op.B, op.RADII, op.EC);
 }
 
 }  // namespace le3d

@@ -40,11 +40,11 @@ __global__ void edges_backward_kernel(const ConvexEdgesBackward op) {
   convex_edges_backward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D);
 }
 
-__global__ void screen_bounds_kernel(const ConvexScreenBounds op) {
+__global__ void bounds_kernel(const ConvexBounds op) {
   const int64_t n = convex_index();
   if (n >= op.N) return;
-  convex_screen_bound_one(n, op.S, op.A, op.NR, op.SI, op.SJ, op.ACT, op.G, op.margin_rel, op.margin_abs,
-                          op.miter_min, op.B);
+  convex_bound_one(n, op.K, op.S, op.A, op.NR, op.SI, op.SJ, op.ACT, op.PIX, op.O, op.SIGMA, op.SCALE, op.V, op.OK,
+                   op.NE, op.width, op.height, op.margin_rel, op.margin_abs, op.miter_min, op.B, op.RADII, op.EC);
 }
 
 template <typename Op>
@@ -60,6 +60,6 @@ void convex_loop_cuda(const ConvexPointsForward& op) { launch(points_forward_ker
 void convex_loop_cuda(const ConvexPointsBackward& op) { launch(points_backward_kernel, op); }
 void convex_loop_cuda(const ConvexEdgesForward& op) { launch(edges_forward_kernel, op); }
 void convex_loop_cuda(const ConvexEdgesBackward& op) { launch(edges_backward_kernel, op); }
-void convex_loop_cuda(const ConvexScreenBounds& op) { launch(screen_bounds_kernel, op); }
+void convex_loop_cuda(const ConvexBounds& op) { launch(bounds_kernel, op); }
 
 }  // namespace le3d

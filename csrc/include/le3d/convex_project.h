@@ -3,7 +3,8 @@
 // (cuda/convex_project_cuda.cu, one thread per convex), so that both compute the same thing:
 //   points:  world points -> pixels, centroid depth and projection, pixel-to-world scale, validity
 //   edges:   hull slots -> unit outward normal n and offset c of each edge (L(q) = n.q + c)
-//   bounds:  the screen box of the hull with every edge pushed out by `grow` pixels
+//   bounds:  the screen box of the hull with every edge pushed out by the alpha >= 1/255 reach, and
+//            whether the convex is kept (its radius and edge count)
 // The torch twins (project_points_torch, edge_params_torch, screen_bounds_torch) define them and are
 // what the tests compare with. Every function handles one convex n; arrays are the whole tensors.
 #pragma once
@@ -20,6 +21,13 @@ constexpr int kConvexMaxPoints = 16;  // per-convex arrays (convexes have 3..8 p
 // argument unless the comparison holds), which fminf / fmaxf do not share.
 LE3D_HD float std_min(float a, float b) { return b < a ? b : a; }
 LE3D_HD float std_max(float a, float b) { return a < b ? b : a; }
+LE3D_HD bool is_finite(float x) {
+#if defined(__CUDA_ARCH__)
+  return isfinite(x);
+#else
+  return std::isfinite(x);
+#endif
+}
 
 // viewmat [4, 4] (row-major, world to camera) and K [3, 3], read from memory of the caller's device.
 struct PinholeCamera {
@@ -180,10 +188,10 @@ LE3D_HD void convex_edges_backward_one(int64_t n, int K, int S, const float* P, 
 }
 
 // Convex n's screen bound B [N, 4] (x_lo, y_lo, x_hi, y_hi): the box of its hull vertices (slot e's
-// first point A, outward normal NR, where ACT) each moved by its miter, every edge pushed out by G[n]
+// first point A, outward normal NR, where ACT) each moved by its miter, every edge pushed out by `grow`
 // pixels, grown by the margins. S <= kConvexMaxPoints slots.
 LE3D_HD void convex_screen_bound_one(int64_t n, int S, const float* A, const float* NR, const int64_t* SI,
-                                     const int64_t* SJ, const bool* ACT, const float* G, float margin_rel,
+                                     const int64_t* SJ, const bool* ACT, float grow, float margin_rel,
                                      float margin_abs, float miter_min, float* B) {
   // n_in_at[v]: the normal of the active edge ending at point v. Slot e's edge starts at point
   // slot_i[e], so its start vertex moves by the miter of that normal and its own.
@@ -196,7 +204,7 @@ LE3D_HD void convex_screen_bound_one(int64_t n, int S, const float* A, const flo
     n_in_at[v][1] += NR[(n * S + e) * 2 + 1];
   }
   float lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
-  const float gn = G[n];
+  const float gn = grow;
   for (int e = 0; e < S; ++e) {
     if (!ACT[n * S + e]) continue;
     const float* no = NR + (n * S + e) * 2;
@@ -214,6 +222,40 @@ LE3D_HD void convex_screen_bound_one(int64_t n, int S, const float* A, const flo
     B[n * 4 + d] = lo[d] - grown;
     B[n * 4 + 2 + d] = hi[d] + grown;
   }
+}
+
+// Convex n's bound, radius and edge count as project_convexes uses them (twin: convex_bounds_torch).
+// The alpha >= 1/255 region reaches grow = max(0, ln(255 o - 1) / sigma) / |s| pixels beyond the hull
+// (log of at least 1e-30), which gives the screen bound above; the convex is kept when its points are
+// before near and its centroid before far (V), its hull is valid (OK), o > 1/255, its pixels (PIX
+// [N, K, 2]) and bound are finite and the bound reaches a pixel centre of the width x height image.
+// Writes B [N, 4] (culled: 1, 1, -1, -1), RADII [N] (ceil of half the bound's larger side; 0 culled)
+// and EC [N] (the edge count NE as float; 0 culled).
+LE3D_HD void convex_bound_one(int64_t n, int K, int S, const float* A, const float* NR, const int64_t* SI,
+                              const int64_t* SJ, const bool* ACT, const float* PIX, const float* O,
+                              const float* SIGMA, const float* SCALE, const bool* V, const bool* OK,
+                              const int64_t* NE, int width, int height, float margin_rel, float margin_abs,
+                              float miter_min, float* B, int* RADII, float* EC) {
+  const float o = O[n];
+  const float reach = logf(std_max(255.0f * o - 1.0f, 1e-30f)) / SIGMA[n];
+  const float grow = std_max(reach, 0.0f) / std_max(fabsf(SCALE[n]), 1e-30f);
+  float* b = B + n * 4;
+  convex_screen_bound_one(n, S, A, NR, SI, SJ, ACT, grow, margin_rel, margin_abs, miter_min, B);
+  bool keep = V[n] && OK[n] && o > kAlphaMin;
+  for (int d = 0; d < 4; ++d) keep = keep && is_finite(b[d]);
+  for (int k = 0; k < 2 * K; ++k) keep = keep && is_finite(PIX[n * 2 * K + k]);
+  if (keep) {  // the bound reaches a pixel centre (x + 0.5, y + 0.5) of the image
+    const float x0 = std_max(ceilf(b[0] - 0.5f), 0.0f), x1 = std_min(floorf(b[2] - 0.5f), width - 1.0f);
+    const float y0 = std_max(ceilf(b[1] - 0.5f), 0.0f), y1 = std_min(floorf(b[3] - 0.5f), height - 1.0f);
+    keep = x0 <= x1 && y0 <= y1;
+  }
+  if (!keep) {
+    b[0] = b[1] = 1.0f;
+    b[2] = b[3] = -1.0f;
+  }
+  const float half = 0.5f * std_max(b[2] - b[0], b[3] - b[1]);
+  RADII[n] = keep ? static_cast<int>(ceilf(half)) : 0;
+  EC[n] = keep ? static_cast<float>(NE[n]) : 0.0f;
 }
 
 }  // namespace le3d

@@ -48,28 +48,33 @@ struct ConvexEdgesBackward {
   float* D;  // zeroed
 };
 
-struct ConvexScreenBounds {
+struct ConvexBounds {
   int64_t N;
-  int S;
+  int K, S;
   const float *A, *NR;
   const int64_t *SI, *SJ;
   const bool* ACT;
-  const float* G;
+  const float *PIX, *O, *SIGMA, *SCALE;
+  const bool *V, *OK;
+  const int64_t* NE;
+  int width, height;
   float margin_rel, margin_abs, miter_min;
   float* B;
+  int* RADII;
+  float* EC;
 };
 
 void convex_loop_cpu(const ConvexPointsForward& op);
 void convex_loop_cpu(const ConvexPointsBackward& op);
 void convex_loop_cpu(const ConvexEdgesForward& op);
 void convex_loop_cpu(const ConvexEdgesBackward& op);
-void convex_loop_cpu(const ConvexScreenBounds& op);
+void convex_loop_cpu(const ConvexBounds& op);
 #ifdef LE3D_WITH_CUDA
 void convex_loop_cuda(const ConvexPointsForward& op);
 void convex_loop_cuda(const ConvexPointsBackward& op);
 void convex_loop_cuda(const ConvexEdgesForward& op);
 void convex_loop_cuda(const ConvexEdgesBackward& op);
-void convex_loop_cuda(const ConvexScreenBounds& op);
+void convex_loop_cuda(const ConvexBounds& op);
 #endif
 
 // Entry points (any device; twins in convex_splat/projection.py).
@@ -96,12 +101,16 @@ std::vector<torch::Tensor> convex_edges_forward(const torch::Tensor& pix, const 
 torch::Tensor convex_edges_backward(const torch::Tensor& pix, const torch::Tensor& slot_i,
                                     const torch::Tensor& slot_j, const torch::Tensor& active,
                                     const torch::Tensor& d_edges);
-// The convex screen bound: start [N, S, 2] (each slot's first point, pixels), normal [N, S, 2] (its
-// edge's unit outward normal), slot_i / slot_j [N, S], active [N, S], grow [N] (pixels each edge is
-// pushed out) -> bounds [N, 4] (twin: screen_bounds_torch).
-torch::Tensor convex_screen_bounds(const torch::Tensor& start, const torch::Tensor& normal,
-                                   const torch::Tensor& slot_i, const torch::Tensor& slot_j,
-                                   const torch::Tensor& active, const torch::Tensor& grow, double margin_rel,
-                                   double margin_abs, double miter_min);
+// The convex screen bound and culling (convex_bound_one): start [N, S, 2] (each slot's first point,
+// pixels), normal [N, S, 2] (its edge's unit outward normal), slot_i / slot_j [N, S], active [N, S],
+// pix [N, K, 2], opacities, sigma, scale [N], valid, hull_ok [N] bool, n_edges [N] int64 ->
+// {bounds [N, 4] (culled: 1, 1, -1, -1), radii [N] int32, edge count [N] float} (twin: convex_bounds_torch).
+std::vector<torch::Tensor> convex_bounds(const torch::Tensor& start, const torch::Tensor& normal,
+                                         const torch::Tensor& slot_i, const torch::Tensor& slot_j,
+                                         const torch::Tensor& active, const torch::Tensor& pix,
+                                         const torch::Tensor& opacities, const torch::Tensor& sigma,
+                                         const torch::Tensor& scale, const torch::Tensor& valid,
+                                         const torch::Tensor& hull_ok, const torch::Tensor& n_edges, int64_t width,
+                                         int64_t height, double margin_rel, double margin_abs, double miter_min);
 
 }  // namespace le3d
