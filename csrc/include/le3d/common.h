@@ -6,8 +6,10 @@
 
 #if defined(__CUDACC__)
 #define LE3D_HD __host__ __device__ __forceinline__
+#define LE3D_UNROLL _Pragma("unroll")  // nvcc: unroll the next loop (constant indices keep arrays in registers)
 #else
 #define LE3D_HD inline
+#define LE3D_UNROLL  // host compilers decide for themselves
 #endif
 
 namespace le3d {

@@ -5,7 +5,7 @@
 //   edges:   hull slots -> unit outward normal n and offset c of each edge (L(q) = n.q + c)
 //   bounds:  the screen box of the hull with every edge pushed out by the alpha >= 1/255 reach, and
 //            whether the convex is kept (its radius and edge count)
-// The torch twins (project_points_torch, edge_params_torch, screen_bounds_torch) define them and are
+// The torch twins (project_points_torch, edge_params_torch, convex_bounds_torch) define them and are
 // what the tests compare with. Every function handles one convex n; arrays are the whole tensors.
 #pragma once
 #include <cmath>

@@ -29,7 +29,7 @@ struct ConvexFootprint {
     const float ds = p[1] * p[2];
     float m = -INFINITY;
     *argmax = 0;
-#pragma unroll
+    LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled to kMaxEdges: constant indices keep v in registers
       if (e >= E) break;
       const float* q = p + kHeader + 3 * e;
@@ -95,7 +95,7 @@ struct ConvexFootprint {
     const float m = scaled_distances(p, px, py, E, ev->w, &argmax);
     if (surely_invisible(p, threshold, m)) return 0.0f;
     float sum = 0.0f;
-#pragma unroll
+    LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {
       if (e >= E) break;
       ev->w[e] = e == argmax ? 1.0f : pixel_exp(ev->w[e] - m);  // exp(0) = 1: one exponential fewer
@@ -135,7 +135,7 @@ struct ConvexFootprint {
     // phi = LSE(delta s L) / delta.  With softmax weights pi_e:
     // d phi / d L_e = s pi_e;  d phi / d s = sum pi_e L_e;  d phi / d delta = (s sum pi_e L_e - phi) / delta
     float weighted_L = 0.0f;
-#pragma unroll
+    LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled: grad and ev.w stay in registers on the GPU
       if (e >= ev.E) break;
       const float* q = p + kHeader + 3 * e;
