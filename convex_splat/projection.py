@@ -23,6 +23,9 @@ alpha >= 1/255 region lies inside the hull with every edge pushed out by g = ln(
 pixels. The bound is the bounding box of that offset polygon, whose vertices are the hull vertices
 moved by the miter g (n_in + n_out) / (1 + n_in.n_out). (Growing the hull's own box by g is not
 conservative at acute corners, where the offset polygon reaches g / sin(angle/2) from the vertex.)
+For unit normals 1 + n_in.n_out = |n_in + n_out|^2 / 2, the form computed: at a needle corner
+(n_in close to -n_out) 1 + n_in.n_out cancels to a float32 rounding error of ~1e-7 absolute, which
+moved such bounds by up to 3.5% of their size; the sum's squared length is accurate to ~1e-7 relative.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ from le3d.raster.projection import bounds_in_image, culled_bounds
 HULL_TOL_PX = 1e-3  # distance (pixels) under which points are duplicates / collinear
 _BOUND_MARGIN_REL = 1e-3  # float-rounding slack on the exact bound
 _BOUND_MARGIN_ABS = 1e-2  # pixels
-_MITER_MIN = 1e-6  # 1 + n_in.n_out floor (needle corners get a huge but finite bound)
+_MITER_MIN = 1e-6  # |n_in + n_out|^2 / 2 floor (needle corners get a huge but finite bound)
 _CHUNK = {"cpu": 4096, "cuda": 65536}  # convexes per chunk in the hull search (memory O(chunk K^3))
 
 
@@ -233,7 +236,8 @@ def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
     n_in_at.scatter_add_(1, slot_j[..., None].expand(-1, -1, 2),
                          torch.where(active[..., None], normal, torch.zeros_like(normal)))
     n_in = torch.gather(n_in_at, 1, slot_i[..., None].expand(-1, -1, 2))
-    miter = (n_in + normal) / (1 + (n_in * normal).sum(-1, keepdim=True)).clamp(min=_MITER_MIN)
+    n_sum = n_in + normal
+    miter = n_sum / (0.5 * n_sum.square().sum(-1, keepdim=True)).clamp(min=_MITER_MIN)
     vert = start + grow[:, None, None] * miter
     inf = torch.full_like(vert, math.inf)
     lo = torch.where(active[..., None], vert, inf).amin(1)

@@ -209,9 +209,11 @@ LE3D_HD void convex_screen_bound_one(int64_t n, int S, const float* A, const flo
     if (!ACT[n * S + e]) continue;
     const float* no = NR + (n * S + e) * 2;
     const float* ni = n_in_at[SI[n * S + e]];
-    const float den = std_max(1.0f + (ni[0] * no[0] + ni[1] * no[1]), miter_min);
+    // 1 + ni.no written as |ni + no|^2 / 2 (unit normals): no cancellation at needle corners
+    const float sum[2] = {ni[0] + no[0], ni[1] + no[1]};
+    const float den = std_max(0.5f * (sum[0] * sum[0] + sum[1] * sum[1]), miter_min);
     for (int d = 0; d < 2; ++d) {
-      const float v = A[(n * S + e) * 2 + d] + gn * ((ni[d] + no[d]) / den);
+      const float v = A[(n * S + e) * 2 + d] + gn * (sum[d] / den);
       lo[d] = std_min(lo[d], v);
       hi[d] = std_max(hi[d], v);
     }
