@@ -8,7 +8,7 @@ import torch
 from scenes import camera
 
 from convex_splat import rasterize_convexes
-from convex_splat.projection import HULL_TOL_PX, hull_edges
+from convex_splat.projection import HULL_TOL_PX, hull_edges, project_convexes
 from le3d.raster.constants import ALPHA_MIN
 from le3d.raster.reference import convex_raw_alpha
 
@@ -51,21 +51,21 @@ def _render(inputs, backend, nearfar_k=2, with_coords=True):
     return out, coords
 
 
-def _compare(backend, device, k, seed, n=24, pixel_slope=None):
+def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3):
     """pixel_slope: (lo, hi) sets each convex's delta so that delta s (its logsumexp's slope per
-    pixel) is uniform in that range."""
-    pts, delta, sigma, opac, feats = random_convexes(n, k, seed=seed)
+    pixel) is uniform in that range. C: feature channels."""
+    pts, delta, sigma, opac, feats = random_convexes(n, k, seed=seed, C=C)
     viewmat, K = camera(W, H)
     if pixel_slope is not None:
         z = (pts.mean(1) @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2].abs()
         s = z / ((K[0, 0] + K[1, 1]) / 2)  # world units per pixel at the convex's depth
         lo, hi = pixel_slope
         delta = (lo + (hi - lo) * torch.rand(n, generator=torch.Generator().manual_seed(seed))) / s
-    bg = torch.tensor([0.1, 0.2, 0.3])
+    bg = torch.linspace(0.1, 0.3, C)
     base = [pts, delta, sigma, opac, feats, bg, viewmat, K]
     gen = torch.Generator().manual_seed(seed + 100)
     weights = {name: torch.randn(shape, generator=gen).to(device)
-               for name, shape in (("image", (H, W, 3)), ("alpha", (H, W)), ("depth", (H, W)),
+               for name, shape in (("image", (H, W, C)), ("alpha", (H, W)), ("depth", (H, W)),
                                    ("distortion", (H, W)), ("near_depth", (H, W)), ("far_depth", (H, W)))}
     results = {}
     for be, dev in (("torch", device), (backend, device)):
@@ -89,9 +89,9 @@ def _compare(backend, device, k, seed, n=24, pixel_slope=None):
     return ref
 
 
-@pytest.mark.parametrize("k,seed", [(3, 0), (6, 1), (8, 2)])
-def test_cpu_matches_reference(k, seed):
-    ref = _compare("cpu", "cpu", k, seed)
+@pytest.mark.parametrize("k,seed,C", [(3, 0, 3), (6, 1, 3), (8, 2, 3), (6, 5, 19), (8, 8, 19)])
+def test_cpu_matches_reference(k, seed, C):
+    ref = _compare("cpu", "cpu", k, seed, C=C)
     assert ref.radii[:2].eq(0).all()  # collinear, coincident
     assert ref.radii[3:5].eq(0).all()  # behind, straddling near
     assert ref.radii[2] > 0 or k == 3  # a duplicate point does not cull a K >= 6 convex
@@ -132,11 +132,18 @@ def test_cpu_matches_reference_on_both_alpha_paths(pixel_slope):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("k,seed", [(3, 0), (6, 1), (8, 2)])
-def test_cuda_matches_reference(k, seed):
+@pytest.mark.parametrize("k,seed,C", [(3, 0, 3), (6, 1, 3), (8, 2, 3), (6, 5, 19), (8, 8, 19)])
+def test_cuda_matches_reference(k, seed, C):
+    """K = 8 gives hulls of 7 and 8 edges: the backward kernel's separate reduce-scatter of the depth,
+    coordinate and colour sums; up to 6 edges they share the gradient's. C = 19: colour sums per channel."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    _compare("cuda", "cuda", k, seed)
+    if k == 8:  # the scene has hulls of more than 6 edges
+        pts, delta, sigma, opac, _ = random_convexes(24, k, seed=seed)
+        viewmat, K = camera(W, H)
+        params, *_, radii = project_convexes(pts, delta, sigma, opac, viewmat, K, W, H)
+        assert (params[:, 0][radii > 0] > 6).any()
+    _compare("cuda", "cuda", k, seed, C=C)
 
 
 def test_gradcheck_reference_float64(one_thread):
@@ -227,7 +234,6 @@ def test_soft_convex_not_cut_at_bound(shape):
     assert ref.max() > 0.3 and (ref > 0).sum() > (ref > 0.5 * ref.max()).sum() * 2  # really soft
     assert (ref - cpu).abs().max().item() < 1e-5
     # every pixel with alpha >= 1/255 lies inside the bound (the reference ignores the bound)
-    from convex_splat.projection import project_convexes
     params, _, _, bounds, _ = project_convexes(pts, one * 20.0, one * sigma, one * 0.9, viewmat, K, 64, 64)
     raw = convex_raw_alpha(params, 64, 64)[0]
     ys, xs = torch.nonzero(raw >= ALPHA_MIN, as_tuple=True)
@@ -239,7 +245,6 @@ def test_soft_convex_not_cut_at_bound(shape):
 
 
 def test_bound_tracks_opacity_and_sigma():
-    from convex_splat.projection import project_convexes
     viewmat, K = _head_on()
     pts = _square(28.0, 36.0)
     one = torch.ones(1)
@@ -408,7 +413,6 @@ def test_compiled_points_projection_matches_the_torch_twin(device):
 def test_projection_gradients_cpu_float32_vs_torch_float64():
     """project_convexes on float32 CPU tensors (compiled slots, edges, bound) against the all-torch path
     in float64: packed parameters and the gradients of points, delta, sigma, opacities and the means2d tap."""
-    from convex_splat.projection import project_convexes
 
     pts, delta, sigma, opac, _ = random_convexes(40, 6, seed=3)
     viewmat, K = camera(W, H)

@@ -66,6 +66,21 @@ __device__ __forceinline__ int scatter_index(int lane) { return lane >> (5 - log
 template <int N>
 __device__ __forceinline__ bool scatter_writer(int lane) { return (lane & (32 / N - 1)) == 0; }
 
+// Where the backward can carry its extra sums (depth, coordinate, colour: kExtra values) in the
+// reduce-scatter of a primitive's kGrad gradient slots instead of one of their own: a convex of at most
+// six edges (K = 6 points make at most six) leaves slot 0 free (its edge count has no gradient) and
+// the slots from kHeader + 18 = 23 on, so extra value 0 goes to slot 0 and value x > 0 to slot
+// 22 + x: 31 shuffles per convex and warp instead of 40. 0: never (a Gaussian's 6 params leave 2 slots).
+template <typename Footprint, int kGrad, int kExtra>
+__host__ __device__ constexpr int merged_extras_at() {
+  if constexpr (std::is_same_v<Footprint, ConvexFootprint>) {
+    constexpr int at = ConvexFootprint::kHeader + 3 * 6;
+    return at + kExtra - 1 <= kGrad ? at : 0;
+  } else {
+    return 0;
+  }
+}
+
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
 // same fields; slot t is filled by thread t). With at most 4 channels the features come along, so
 // the per-pixel loops read them from shared memory rather than each thread from global memory.
@@ -73,7 +88,13 @@ template <typename Footprint, int CMAX>
 struct SharedBatch {
   static constexpr int P = Footprint::kParams;
   static constexpr bool kFeatures = CMAX <= 4;
-  float params[kBlock * P];
+  // Wide footprints (a convex's 29 params) come into registers with 16-byte loads, rows padded to
+  // whole float4s: 8 broadcast loads per convex-pixel pair instead of one 4-byte load per use (63 in
+  // the backward kernel, on the shared-memory pipe that the warp shuffles also need). A Gaussian's 6
+  // are read where used: in registers they cost 8 more (40 -> 48 in the backward: a block per SM).
+  static constexpr bool kParamsInRegisters = P > 8;
+  static constexpr int kRow = kParamsInRegisters ? (P + 3) / 4 * 4 : P;
+  alignas(16) float params[kBlock * kRow];
   float depth[kBlock];
   float coord[kBlock];
   float threshold[kBlock];
@@ -86,10 +107,29 @@ struct SharedBatch {
     id[slot] = primitive;
     depth[slot] = depths[primitive];
     coord[slot] = coords ? coords[primitive] : 0.0f;
-    for (int q = 0; q < P; ++q) params[slot * P + q] = all_params[static_cast<int64_t>(primitive) * P + q];
-    threshold[slot] = Footprint::skip_threshold(params + slot * P);
+    for (int q = 0; q < P; ++q) params[slot * kRow + q] = all_params[static_cast<int64_t>(primitive) * P + q];
+    threshold[slot] = Footprint::skip_threshold(params + slot * kRow);
     if (kFeatures)
       for (int c = 0; c < C; ++c) feature[slot * CMAX + c] = features[static_cast<int64_t>(primitive) * C + c];
+  }
+
+  // Slot b's params: copied into regs (registers, once the caller's loops are unrolled) when
+  // kParamsInRegisters, else read in shared memory.
+  __device__ __forceinline__ const float* params_of(int b, float (&regs)[kRow]) const {
+    if constexpr (!kParamsInRegisters) {
+      return params + b * kRow;
+    } else {
+      const float4* row = reinterpret_cast<const float4*>(params + b * kRow);
+#pragma unroll
+      for (int q = 0; q < kRow / 4; ++q) {
+        const float4 v = row[q];
+        regs[4 * q] = v.x;
+        regs[4 * q + 1] = v.y;
+        regs[4 * q + 2] = v.z;
+        regs[4 * q + 3] = v.w;
+      }
+      return regs;
+    }
   }
 
   // The features of slot b: from shared memory when loaded, else from global memory.
@@ -224,7 +264,6 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     const int* __restrict__ offsets, const int* __restrict__ ids, float* __restrict__ image,
     float* __restrict__ alpha, float* __restrict__ depth, float* __restrict__ distortion,
     float* __restrict__ near, float* __restrict__ far, float* __restrict__ aux) {
-  constexpr int P = Footprint::kParams;
   __shared__ SharedBatch<Footprint, CMAX> sh;
   extern __shared__ float ring_memory[];  // 2 * nearfar_k * kBlock floats (see RingBuffer)
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
@@ -249,7 +288,9 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
     for (int b = 0; b < n_batch && !done; ++b) {
-      const float raw = Footprint::raw_alpha_fast(sh.params + b * P, sh.threshold[b], px, py);
+      float regs[SharedBatch<Footprint, CMAX>::kRow];
+      const float* p = sh.params_of(b, regs);
+      const float raw = Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
       float w;
       const int step = pf.template add<kDistortion>(raw, sh.depth[b], sh.coord[b], nearfar_k, start - begin + b, &w);
       if (step == PixelForward::kDone) {
@@ -326,7 +367,8 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
       // leaves the loop early: inactive ones (outside the image, past their last contributor,
       // skipped) contribute zeros.
       const int list_index = batch_end - 1 - b;
-      const float* p = sh.params + b * P;
+      float regs[SharedBatch<Footprint, CMAX>::kRow];
+      const float* p = sh.params_of(b, regs);
       const int id = sh.id[b];
       bool active = list_index < my_last && pb.position > 0;
       float raw = 0.0f;
@@ -354,26 +396,47 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
 #pragma unroll
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;
       if (active && d_raw != 0.0f) Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+      // depth, coordinate and (features in shared memory: C <= 4) colour gradients
+      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
+      constexpr int kExtra = next_pow2(2 + kFeat);
+      auto fill_extra = [&](float(&extra)[kExtra]) {
+        extra[0] = dz;
+        extra[1] = du;  // zero without a distortion output
+#pragma unroll
+        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
+      };
+      constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
+      bool merged = false;  // the same for the whole warp: its lanes walk the same primitive
+      if constexpr (kMergeAt > 0) {
+        merged = Footprint::edges(p) <= (kMergeAt - Footprint::kHeader) / 3;
+        if (merged) {
+          float extra[kExtra];
+          fill_extra(extra);
+          grad[0] = extra[0];
+#pragma unroll
+          for (int x = 1; x < kExtra; ++x) grad[kMergeAt + x - 1] = extra[x];
+        }
+      }
+      float* gf = g_features + static_cast<int64_t>(id) * C;
+      auto add_extra = [&](int x, float v) {  // extra value x: the depth, the coordinate or feature x - 2
+        if (x == 0) atomicAdd(g_depths + id, v);
+        else if (x == 1) atomicAdd(g_coords + id, v);
+        else if (x - 2 < C) atomicAdd(gf + (x - 2), v);
+      };
       const float g = warp_reduce_scatter<kGrad>(grad, lane);
       const int q = scatter_index<kGrad>(lane);
       const int used = Footprint::used_params(p);  // a convex's unused edge slots get no atomics
-      if (scatter_writer<kGrad>(lane) && q < used && g != 0.0f)
-        atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
-      // depth, coordinate and (features in shared memory: C <= 4) colour gradients in one more scatter
-      float* gf = g_features + static_cast<int64_t>(id) * C;
-      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
-      constexpr int kExtra = next_pow2(2 + kFeat);
-      float extra[kExtra];
-      extra[0] = dz;
-      extra[1] = du;  // zero without a distortion output
-#pragma unroll
-      for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
-      const float e = warp_reduce_scatter<kExtra>(extra, lane);
-      const int x = scatter_index<kExtra>(lane);
-      if (scatter_writer<kExtra>(lane) && e != 0.0f) {
-        if (x == 0) atomicAdd(g_depths + id, e);
-        else if (x == 1) atomicAdd(g_coords + id, e);
-        else if (x - 2 < C) atomicAdd(gf + (x - 2), e);
+      if (scatter_writer<kGrad>(lane) && g != 0.0f) {
+        if (merged && q == 0) add_extra(0, g);
+        else if (merged && q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
+        else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+      }
+      if (!merged) {  // the extra values in a reduce-scatter of their own
+        float extra[kExtra];
+        fill_extra(extra);
+        const float e = warp_reduce_scatter<kExtra>(extra, lane);
+        const int x = scatter_index<kExtra>(lane);
+        if (scatter_writer<kExtra>(lane) && e != 0.0f) add_extra(x, e);
       }
       if (kFeat == 0) {  // more than 4 channels: one warp sum per channel
         for (int c = 0; c < C && c < CMAX; ++c) {
