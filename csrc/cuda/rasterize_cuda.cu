@@ -101,16 +101,35 @@ struct SharedBatch {
   float feature[kFeatures ? kBlock * CMAX : 1];
   int id[kBlock];
 
+  // Slot `slot` of the batch: primitive `primitive`, loaded by the thread of that slot (its params
+  // too unless kParamsInRegisters: load_wide_params then copies them).
   __device__ void load(int slot, int primitive, const float* __restrict__ all_params,
                        const float* __restrict__ depths, const float* __restrict__ coords,
                        const float* __restrict__ features, int C) {
     id[slot] = primitive;
     depth[slot] = depths[primitive];
     coord[slot] = coords ? coords[primitive] : 0.0f;
-    for (int q = 0; q < P; ++q) params[slot * kRow + q] = all_params[static_cast<int64_t>(primitive) * P + q];
-    threshold[slot] = Footprint::skip_threshold(params + slot * kRow);
+    if constexpr (!kParamsInRegisters) {
+      for (int q = 0; q < P; ++q) params[slot * kRow + q] = all_params[static_cast<int64_t>(primitive) * P + q];
+      threshold[slot] = Footprint::skip_threshold(params + slot * kRow);
+    }
     if (kFeatures)
       for (int c = 0; c < C; ++c) feature[slot * CMAX + c] = features[static_cast<int64_t>(primitive) * C + c];
+  }
+
+  // The params of slots [0, n) (their ids loaded, a barrier since), copied by the whole block: word k
+  // of the batch by thread k mod kBlock. One thread per row would make the 32 lanes of a warp store
+  // to one shared-memory bank (rows of 32 floats) and read 32 scattered global words per load
+  // instead of a few rows. Every thread calls it (it holds barriers); ends with a barrier.
+  __device__ void load_wide_params(int t, int n, const float* __restrict__ all_params) {
+#pragma unroll 1  // unrolled, its loads in flight took 8 more registers in the backward kernel
+    for (int k = t; k < n * P; k += kBlock) {
+      const int slot = k / P, q = k - slot * P;
+      params[slot * kRow + q] = all_params[static_cast<int64_t>(id[slot]) * P + q];
+    }
+    __syncthreads();
+    if (t < n) threshold[t] = Footprint::skip_threshold(params + t * kRow);
+    __syncthreads();
   }
 
   // Slot b's params: copied into regs (registers, once the caller's loops are unrolled) when
@@ -287,6 +306,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     }
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
+    if constexpr (SharedBatch<Footprint, CMAX>::kParamsInRegisters) sh.load_wide_params(t, n_batch, params);
     for (int b = 0; b < n_batch && !done; ++b) {
       float regs[SharedBatch<Footprint, CMAX>::kRow];
       const float* p = sh.params_of(b, regs);
@@ -361,6 +381,7 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
+    if constexpr (SharedBatch<Footprint, CMAX>::kParamsInRegisters) sh.load_wide_params(t, n_batch, params);
     for (int b = 0; b < n_batch; ++b) {
       // Every thread of the block walks the same primitive b, so the warp can sum its 32 pixels'
       // gradients with shuffles and issue one atomic per value instead of one per pixel. No thread
