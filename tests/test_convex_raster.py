@@ -134,8 +134,8 @@ def test_cpu_matches_reference_on_both_alpha_paths(pixel_slope):
 @pytest.mark.cuda
 @pytest.mark.parametrize("k,seed,C", [(3, 0, 3), (6, 1, 3), (8, 2, 3), (6, 5, 19), (8, 8, 19)])
 def test_cuda_matches_reference(k, seed, C):
-    """K = 8 gives hulls of 7 and 8 edges: the backward kernel's separate reduce-scatter of the depth,
-    coordinate and colour sums; up to 6 edges they share the gradient's. C = 19: colour sums per channel."""
+    """K = 8 gives hulls of 7 edges (the last edge slots in use); C = 19: features read from global
+    memory and colour sums per channel in the backward kernel."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     if k == 8:  # the scene has hulls of more than 6 edges

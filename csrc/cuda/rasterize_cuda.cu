@@ -66,33 +66,20 @@ __device__ __forceinline__ int scatter_index(int lane) { return lane >> (5 - log
 template <int N>
 __device__ __forceinline__ bool scatter_writer(int lane) { return (lane & (32 / N - 1)) == 0; }
 
-// Where the backward can carry its extra sums (depth, coordinate, colour: kExtra values) in the
-// reduce-scatter of a primitive's kGrad gradient slots instead of one of their own: a convex of at most
-// six edges (K = 6 points make at most six) leaves slot 0 free (its edge count has no gradient) and
-// the slots from kHeader + 18 = 23 on, so extra value 0 goes to slot 0 and value x > 0 to slot
-// 22 + x: 31 shuffles per convex and warp instead of 40. 0: never (a Gaussian's 6 params leave 2 slots).
-template <typename Footprint, int kGrad, int kExtra>
-__host__ __device__ constexpr int merged_extras_at() {
-  if constexpr (std::is_same_v<Footprint, ConvexFootprint>) {
-    constexpr int at = ConvexFootprint::kHeader + 3 * 6;
-    return at + kExtra - 1 <= kGrad ? at : 0;
-  } else {
-    return 0;
-  }
-}
-
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
 // same fields; slot t is filled by thread t). With at most 4 channels the features come along, so
 // the per-pixel loops read them from shared memory rather than each thread from global memory.
-template <typename Footprint, int CMAX>
+template <typename Footprint, int CMAX, bool kParamsInRegisters_ = false>
 struct SharedBatch {
   static constexpr int P = Footprint::kParams;
   static constexpr bool kFeatures = CMAX <= 4;
-  // Wide footprints (a convex's 29 params) come into registers with 16-byte loads, rows padded to
-  // whole float4s: 8 broadcast loads per convex-pixel pair instead of one 4-byte load per use (63 in
-  // the backward kernel, on the shared-memory pipe that the warp shuffles also need). A Gaussian's 6
-  // are read where used: in registers they cost 8 more (40 -> 48 in the backward: a block per SM).
-  static constexpr bool kParamsInRegisters = P > 8;
+  // kParamsInRegisters: the params of a pair come into registers with 16-byte loads, rows padded to
+  // whole float4s (8 broadcast loads per convex-pixel pair instead of one 4-byte load per use: the
+  // convex forward kernel, H200, 200k convexes at 720p: 1.46 -> 1.36 ms). Otherwise they are read in
+  // shared memory where used: the Gaussian kernels (in registers their 6 params cost 8 registers, a
+  // block per SM) and the convex backward (slower with them in registers: 3.98 -> 4.30 ms, together
+  // with the changes listed in docs/BENCHMARKS.md).
+  static constexpr bool kParamsInRegisters = kParamsInRegisters_;
   static constexpr int kRow = kParamsInRegisters ? (P + 3) / 4 * 4 : P;
   alignas(16) float params[kBlock * kRow];
   float depth[kBlock];
@@ -122,7 +109,7 @@ struct SharedBatch {
   // to one shared-memory bank (rows of 32 floats) and read 32 scattered global words per load
   // instead of a few rows. Every thread calls it (it holds barriers); ends with a barrier.
   __device__ void load_wide_params(int t, int n, const float* __restrict__ all_params) {
-#pragma unroll 1  // unrolled, its loads in flight took 8 more registers in the backward kernel
+#pragma unroll 1  // unrolled, its loads in flight cost registers the pixel loop needs
     for (int k = t; k < n * P; k += kBlock) {
       const int slot = k / P, q = k - slot * P;
       params[slot * kRow + q] = all_params[static_cast<int64_t>(id[slot]) * P + q];
@@ -283,7 +270,8 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     const int* __restrict__ offsets, const int* __restrict__ ids, float* __restrict__ image,
     float* __restrict__ alpha, float* __restrict__ depth, float* __restrict__ distortion,
     float* __restrict__ near, float* __restrict__ far, float* __restrict__ aux) {
-  __shared__ SharedBatch<Footprint, CMAX> sh;
+  using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
+  __shared__ Batch sh;
   extern __shared__ float ring_memory[];  // 2 * nearfar_k * kBlock floats (see RingBuffer)
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
@@ -306,9 +294,9 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     }
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
-    if constexpr (SharedBatch<Footprint, CMAX>::kParamsInRegisters) sh.load_wide_params(t, n_batch, params);
+    if constexpr (Batch::kParamsInRegisters) sh.load_wide_params(t, n_batch, params);
     for (int b = 0; b < n_batch && !done; ++b) {
-      float regs[SharedBatch<Footprint, CMAX>::kRow];
+      float regs[Batch::kRow];
       const float* p = sh.params_of(b, regs);
       const float raw = Footprint::raw_alpha_fast(p, sh.threshold[b], px, py);
       float w;
@@ -381,15 +369,13 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
-    if constexpr (SharedBatch<Footprint, CMAX>::kParamsInRegisters) sh.load_wide_params(t, n_batch, params);
     for (int b = 0; b < n_batch; ++b) {
       // Every thread of the block walks the same primitive b, so the warp can sum its 32 pixels'
       // gradients with shuffles and issue one atomic per value instead of one per pixel. No thread
       // leaves the loop early: inactive ones (outside the image, past their last contributor,
       // skipped) contribute zeros.
       const int list_index = batch_end - 1 - b;
-      float regs[SharedBatch<Footprint, CMAX>::kRow];
-      const float* p = sh.params_of(b, regs);
+      const float* p = sh.params + b * P;
       const int id = sh.id[b];
       bool active = list_index < my_last && pb.position > 0;
       float raw = 0.0f;
@@ -417,47 +403,26 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
 #pragma unroll
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;
       if (active && d_raw != 0.0f) Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
-      // depth, coordinate and (features in shared memory: C <= 4) colour gradients
-      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
-      constexpr int kExtra = next_pow2(2 + kFeat);
-      auto fill_extra = [&](float(&extra)[kExtra]) {
-        extra[0] = dz;
-        extra[1] = du;  // zero without a distortion output
-#pragma unroll
-        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
-      };
-      constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
-      bool merged = false;  // the same for the whole warp: its lanes walk the same primitive
-      if constexpr (kMergeAt > 0) {
-        merged = Footprint::edges(p) <= (kMergeAt - Footprint::kHeader) / 3;
-        if (merged) {
-          float extra[kExtra];
-          fill_extra(extra);
-          grad[0] = extra[0];
-#pragma unroll
-          for (int x = 1; x < kExtra; ++x) grad[kMergeAt + x - 1] = extra[x];
-        }
-      }
-      float* gf = g_features + static_cast<int64_t>(id) * C;
-      auto add_extra = [&](int x, float v) {  // extra value x: the depth, the coordinate or feature x - 2
-        if (x == 0) atomicAdd(g_depths + id, v);
-        else if (x == 1) atomicAdd(g_coords + id, v);
-        else if (x - 2 < C) atomicAdd(gf + (x - 2), v);
-      };
       const float g = warp_reduce_scatter<kGrad>(grad, lane);
       const int q = scatter_index<kGrad>(lane);
       const int used = Footprint::used_params(p);  // a convex's unused edge slots get no atomics
-      if (scatter_writer<kGrad>(lane) && g != 0.0f) {
-        if (merged && q == 0) add_extra(0, g);
-        else if (merged && q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
-        else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
-      }
-      if (!merged) {  // the extra values in a reduce-scatter of their own
-        float extra[kExtra];
-        fill_extra(extra);
-        const float e = warp_reduce_scatter<kExtra>(extra, lane);
-        const int x = scatter_index<kExtra>(lane);
-        if (scatter_writer<kExtra>(lane) && e != 0.0f) add_extra(x, e);
+      if (scatter_writer<kGrad>(lane) && q < used && g != 0.0f)
+        atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+      // depth, coordinate and (features in shared memory: C <= 4) colour gradients in one more scatter
+      float* gf = g_features + static_cast<int64_t>(id) * C;
+      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
+      constexpr int kExtra = next_pow2(2 + kFeat);
+      float extra[kExtra];
+      extra[0] = dz;
+      extra[1] = du;  // zero without a distortion output
+#pragma unroll
+      for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
+      const float e = warp_reduce_scatter<kExtra>(extra, lane);
+      const int x = scatter_index<kExtra>(lane);
+      if (scatter_writer<kExtra>(lane) && e != 0.0f) {
+        if (x == 0) atomicAdd(g_depths + id, e);
+        else if (x == 1) atomicAdd(g_coords + id, e);
+        else if (x - 2 < C) atomicAdd(gf + (x - 2), e);
       }
       if (kFeat == 0) {  // more than 4 channels: one warp sum per channel
         for (int c = 0; c < C && c < CMAX; ++c) {
