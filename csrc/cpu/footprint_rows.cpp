@@ -150,14 +150,14 @@ void gaussian_grad(const float* p, int x0, int y0, int r0, int r1, const float* 
 
 namespace {
 
-// Keeps row r's phi, coverage and 1 / sum for the gradient.
+// Keeps row r's phi, coverage and softmax sum for the gradient.
 LE3D_ROW_INLINE void cache_row(RowCache* cache, int r, const float* phi, const float* coverage, const float* sum,
                                int lo = 0, int hi = kW) {
   LE3D_ROW_LOOP
   for (int c = lo; c < hi; ++c) {
     cache->phi[r][c] = phi[c];
     cache->coverage[r][c] = coverage[c];
-    cache->inv_sum[r][c] = 1.0f / sum[c];
+    cache->sum[r][c] = sum[c];
   }
 }
 
@@ -364,7 +364,9 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
     // phi = LSE(delta s L) / delta, softmax weights pi_e = weight_e / sum: d phi / d L_e = s pi_e,
     // d phi / d s = sum pi_e L_e, d phi / d delta = (s sum pi_e L_e - phi) / delta. The 1 / sum is
     // folded into dphi_s and applied to weighted_L after the edge loop.
-    const float* inv_sum = cache.inv_sum[r];
+    float inv_sum[kW];
+    LE3D_ROW_LOOP
+    for (int c = 0; c < kW; ++c) inv_sum[c] = 1.0f / cache.sum[r][c];
     LE3D_ROW_LOOP
     for (int c = 0; c < kW; ++c) dphi_s[c] = dphi[c] * s * inv_sum[c];
     if (cache.separable) {  // acc_dL and acc_y without the column factor (applied after the rows)

@@ -69,19 +69,23 @@ constexpr int kTilePixels = kTileSize * kTileSize;
 
 // What a convex's gradient needs from its alpha evaluation, per pixel of the rows evaluated (rows, and
 // 8-pixel halves of rows, that the alpha call skipped are not filled: their d_raw is 0, and the values
-// left there by earlier primitives are finite, the cache being zeroed once when made, so the gradient's
-// products with d_raw = 0 stay 0). The softmax weight of edge e
-// at (r, c) is weight(e, r, c) * inv_sum[r][c], with weight(e, r, c) = row_factor[e][r] * column[e][c]
+// left there by earlier primitives are finite and the sums positive, the cache starting with zeros and
+// sums of 1, so the gradient's products with d_raw = 0 stay 0). The softmax weight of edge e
+// at (r, c) is weight(e, r, c) / sum[r][c], with weight(e, r, c) = row_factor[e][r] * column[e][c]
 // after the separable evaluation and pixel_weight[r][e][c] after the per-pixel one: the gradient
-// forms it only for the rows it needs.
+// forms it, and 1 / sum, only for the rows it needs (many evaluated rows get no gradient).
 struct RowCache {
   bool separable = false;
   float row_factor[ConvexFootprint::kMaxEdges][kTileSize] = {};
   float column[ConvexFootprint::kMaxEdges][kTileSize] = {};
   float pixel_weight[kTileSize][ConvexFootprint::kMaxEdges][kTileSize] = {};
-  float inv_sum[kTileSize][kTileSize] = {};
+  float sum[kTileSize][kTileSize];
   float phi[kTileSize][kTileSize] = {};
   float coverage[kTileSize][kTileSize] = {};
+  RowCache() {
+    for (auto& row : sum)
+      for (float& v : row) v = 1.0f;
+  }
 };
 
 // out[pixel] = raw alpha (as Footprint::raw_alpha_fast: 0 where surely below 1/255) for rows r0..r1.
