@@ -334,7 +334,8 @@ void convex_grad(const float* p, int x0, int y0, int r0, int r1, const float* d_
   // Separable: weight(e, r, c) = row_factor[e][r] column[e][c], so the column factor comes out of the
   // sums over rows: acc_dL[e][c] = column[e][c] sum_r row_factor[e][r] dphi_s(r, c) (acc_y likewise,
   // with py), and weighted_L = sum_e row_factor[e][r] (col_L[e][c] + py col_ny[e][c]) with col_L =
-  // column (nx px + c), col_ny = column ny: 4 multiply-adds per edge and row instead of 6.
+  // column * (nx px + the edge's offset), col_ny = column * ny: 4 multiply-adds per edge and row
+  // instead of 6.
   float col_L[ConvexFootprint::kMaxEdges][kW], col_ny[ConvexFootprint::kMaxEdges][kW];
   if (cache.separable) {
     for (int e = 0; e < E; ++e) {
