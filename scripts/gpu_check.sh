@@ -9,11 +9,15 @@
 #   4. the viewer's server-side frame time at 1080p with 1M Gaussians
 #   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
 #   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs)
+#   7. (PATCHES="a.patch b.patch") each patch applied to a copy of the tree, built there in the
+#      background while steps 1-5 run, then its CUDA tests, benchmark and profile: kernel variants
+#      timed in the same device call as the tree they would change
 # Every step has a time limit and the whole check a budget, so a hang or a slow build never eats
 # the rest: a step that would start with too little time left is reported as skipped.
 # Env: PY (python; default .venv/bin/python, else python3), SKIP_GSPLAT=1, SKIP_TRAIN=1, SKIP_VIEWER=1, NCU=1 (Nsight
 #      Compute metrics of the two rasterizer kernels: occupancy, registers, stall reasons),
-#      BUDGET (s, default 480), GSPLAT_JOBS / MAX_JOBS (parallel compile jobs), CUDA_TESTS (files).
+#      BUDGET (s, default 480), GSPLAT_JOBS / MAX_JOBS (parallel compile jobs), CUDA_TESTS (files),
+#      PATCHES (patch files, see 7), PATCH_JOBS (compile jobs per patch build, default 4).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOGS=${OUT:-gpu_check_logs}
@@ -48,6 +52,23 @@ if [ "${SKIP_GSPLAT:-0}" != 1 ] && "$PY" -c "import gsplat" 2>/dev/null; then
 else
   RESULT[gsplat]="not installed or skipped"
 fi
+
+# 7 (started here, finished at the end): a copy of the tree per patch, built in the background
+declare -A PATCH_DIR PATCH_PID
+for patch in ${PATCHES:-}; do
+  name=$(basename "$patch" .patch)
+  dir=/tmp/le3d_variant_$name
+  step "patch $name: building a patched copy in $dir (background)"
+  rm -rf "$dir"; mkdir -p "$dir"
+  tar cf - --exclude=./gpu_check_logs --exclude='./le3d/_C*.so' --exclude=./build --exclude=./.venv . | tar xf - -C "$dir"
+  [ -e "$dir/../shared/data" ] || { mkdir -p "$dir/../shared"; ln -sfn "$PWD/../shared/data" "$dir/../shared/data"; }
+  if ! (cd "$dir" && git apply "$OLDPWD/$patch" 2>"$LOGS/patch_$name.log" || patch -p1 <"$OLDPWD/$patch" >>"$LOGS/patch_$name.log" 2>&1); then
+    RESULT[patch_$name]="does not apply (patch_$name.log)"; continue
+  fi
+  ( cd "$dir" && MAX_JOBS=${PATCH_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 360)" scripts/build_cuda.sh "$PY" \
+      >"$LOGS/patch_${name}_build.log" 2>&1 ) &
+  PATCH_PID[$name]=$!; PATCH_DIR[$name]=$dir
+done
 
 step "build CUDA backend"
 if MAX_JOBS=${MAX_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 300)" scripts/build_cuda.sh "$PY" >"$LOGS/build.log" 2>&1; then
@@ -131,6 +152,22 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   fi
 fi
 
+for name in "${!PATCH_PID[@]}"; do
+  dir=${PATCH_DIR[$name]}
+  step "patch $name: waiting for its build, then CUDA tests, benchmark, profile"
+  if ! wait "${PATCH_PID[$name]}"; then
+    RESULT[patch_$name]="build FAILED (patch_${name}_build.log)"; grep -E "error" "$LOGS/patch_${name}_build.log" | head -10; continue
+  fi
+  # shellcheck disable=SC2086
+  (cd "$dir" && timeout "$(limit 200)" "$PY" -m pytest -q -m cuda -p no:cacheprovider $PYTEST_TIMEOUT $CUDA_TESTS) 2>&1 \
+    | tee "$LOGS/patch_${name}_pytest.log" | tail -8
+  RESULT[patch_$name]="tests: $(grep -E "passed|failed|error" "$LOGS/patch_${name}_pytest.log" | tail -1)"
+  (cd "$dir" && timeout "$(limit 150)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown --no-gsplat \
+      --json "$LOGS/patch_${name}_bench.json") 2>&1 | tee "$LOGS/patch_${name}_bench.log" | tail -14
+  (cd "$dir" && timeout "$(limit 90)" "$PY" scripts/profile_raster.py --convex 200000:1280x720) 2>&1 \
+    | tee "$LOGS/patch_${name}_profile.log" | grep -v Warn | head -60
+done
+
 step "summary"
 {
   echo "| check | result |"
@@ -138,6 +175,10 @@ step "summary"
   echo "| GPU | $(head -1 "$LOGS/gpu.txt") |"
   for k in build tests gsplat viewer train; do [ -n "${RESULT[$k]:-}" ] && echo "| $k | ${RESULT[$k]} |"; done
   grep -E "^ratio" "$LOGS/bench_raster.log" | sed 's/^/| bench | /; s/$/ |/'
+  for k in "${!RESULT[@]}"; do [[ $k == patch_* ]] && echo "| $k | ${RESULT[$k]} |"; done
+  for f in "$LOGS"/patch_*_bench.log; do
+    [ -e "$f" ] && grep -E "^ratio" "$f" | sed "s/^/| $(basename "$f" _bench.log) | /; s/\$/ |/"
+  done
   echo "| total time | $(elapsed) s |"
 } | tee "$LOGS/summary.md"
 [ "${RESULT[build]}" = ok ] && grep -qE "passed" <<<"${RESULT[tests]}" && ! grep -qE "[0-9]+ (failed|error)" <<<"${RESULT[tests]}"
