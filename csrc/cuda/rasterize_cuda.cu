@@ -66,6 +66,30 @@ __device__ __forceinline__ int scatter_index(int lane) { return lane >> (5 - log
 template <int N>
 __device__ __forceinline__ bool scatter_writer(int lane) { return (lane & (32 / N - 1)) == 0; }
 
+// Where the backward can carry its extra sums (depth, coordinate, colour: kExtra values) in the
+// reduce-scatter of a primitive's kGrad gradient slots instead of one of their own: a convex of at most
+// six edges (K = 6 points make at most six) leaves slot 0 free (its edge count has no gradient) and
+// the slots from kHeader + 18 = 23 on, so extra value 0 goes to slot 0 and value x > 0 to slot
+// 22 + x: 31 shuffles per convex and warp instead of 40. 0: never (a Gaussian's 6 params leave 2 slots).
+template <typename Footprint, int kGrad, int kExtra>
+__host__ __device__ constexpr int merged_extras_at() {
+  if constexpr (std::is_same_v<Footprint, ConvexFootprint>) {
+    constexpr int at = ConvexFootprint::kHeader + 3 * 6;
+    return at + kExtra - 1 <= kGrad ? at : 0;
+  } else {
+    return 0;
+  }
+}
+
+// Blocks per SM the backward kernel is compiled for: a convex's with its params in registers must stay
+// within 80 registers for 3 blocks of 256 threads (unbounded, ptxas gave it 97: 2 blocks, 8% slower on
+// the H200). Up to 4 channels only (with 16 or 64, 80 registers spill 64-264 bytes); 0: no bound
+// (1 would change the Gaussian kernels: 40 -> 56 registers).
+template <typename Footprint, int CMAX>
+__host__ __device__ constexpr int backward_min_blocks() {
+  return Footprint::kParams > 8 && CMAX <= 4 ? 3 : 0;
+}
+
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
 // same fields; slot t is filled by thread t). With at most 4 channels the features come along, so
 // the per-pixel loops read them from shared memory rather than each thread from global memory.
@@ -316,7 +340,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
 }
 
 template <typename Footprint, int CMAX, bool kDistortion>
-__global__ void __launch_bounds__(kBlock) backward_kernel(
+__global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()) backward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
     const float* __restrict__ background, int C, int width, int height, int nearfar_k,
@@ -327,7 +351,8 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     const float* __restrict__ d_far, float* __restrict__ g_params, float* __restrict__ g_features,
     float* __restrict__ g_depths, float* __restrict__ g_coords) {
   constexpr int P = Footprint::kParams;
-  __shared__ SharedBatch<Footprint, CMAX> sh;
+  using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
+  __shared__ Batch sh;
   __shared__ int sh_max_last;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   const int tile = blockIdx.x;
@@ -369,13 +394,15 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
+    if constexpr (Batch::kParamsInRegisters) sh.load_wide_params(t, n_batch, params);
     for (int b = 0; b < n_batch; ++b) {
       // Every thread of the block walks the same primitive b, so the warp can sum its 32 pixels'
       // gradients with shuffles and issue one atomic per value instead of one per pixel. No thread
       // leaves the loop early: inactive ones (outside the image, past their last contributor,
       // skipped) contribute zeros.
       const int list_index = batch_end - 1 - b;
-      const float* p = sh.params + b * P;
+      float regs[Batch::kRow];
+      const float* p = sh.params_of(b, regs);
       const int id = sh.id[b];
       bool active = list_index < my_last && pb.position > 0;
       float raw = 0.0f;
@@ -403,26 +430,47 @@ __global__ void __launch_bounds__(kBlock) backward_kernel(
 #pragma unroll
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;
       if (active && d_raw != 0.0f) Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+      // depth, coordinate and (features in shared memory: C <= 4) colour gradients
+      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
+      constexpr int kExtra = next_pow2(2 + kFeat);
+      auto fill_extra = [&](float(&extra)[kExtra]) {
+        extra[0] = dz;
+        extra[1] = du;  // zero without a distortion output
+#pragma unroll
+        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
+      };
+      constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
+      bool merged = false;  // the same for the whole warp: its lanes walk the same primitive
+      if constexpr (kMergeAt > 0) {
+        merged = Footprint::edges(p) <= (kMergeAt - Footprint::kHeader) / 3;
+        if (merged) {
+          float extra[kExtra];
+          fill_extra(extra);
+          grad[0] = extra[0];
+#pragma unroll
+          for (int x = 1; x < kExtra; ++x) grad[kMergeAt + x - 1] = extra[x];
+        }
+      }
+      float* gf = g_features + static_cast<int64_t>(id) * C;
+      auto add_extra = [&](int x, float v) {  // extra value x: the depth, the coordinate or feature x - 2
+        if (x == 0) atomicAdd(g_depths + id, v);
+        else if (x == 1) atomicAdd(g_coords + id, v);
+        else if (x - 2 < C) atomicAdd(gf + (x - 2), v);
+      };
       const float g = warp_reduce_scatter<kGrad>(grad, lane);
       const int q = scatter_index<kGrad>(lane);
       const int used = Footprint::used_params(p);  // a convex's unused edge slots get no atomics
-      if (scatter_writer<kGrad>(lane) && q < used && g != 0.0f)
-        atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
-      // depth, coordinate and (features in shared memory: C <= 4) colour gradients in one more scatter
-      float* gf = g_features + static_cast<int64_t>(id) * C;
-      constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
-      constexpr int kExtra = next_pow2(2 + kFeat);
-      float extra[kExtra];
-      extra[0] = dz;
-      extra[1] = du;  // zero without a distortion output
-#pragma unroll
-      for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
-      const float e = warp_reduce_scatter<kExtra>(extra, lane);
-      const int x = scatter_index<kExtra>(lane);
-      if (scatter_writer<kExtra>(lane) && e != 0.0f) {
-        if (x == 0) atomicAdd(g_depths + id, e);
-        else if (x == 1) atomicAdd(g_coords + id, e);
-        else if (x - 2 < C) atomicAdd(gf + (x - 2), e);
+      if (scatter_writer<kGrad>(lane) && g != 0.0f) {
+        if (merged && q == 0) add_extra(0, g);
+        else if (merged && q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
+        else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+      }
+      if (!merged) {  // the extra values in a reduce-scatter of their own
+        float extra[kExtra];
+        fill_extra(extra);
+        const float e = warp_reduce_scatter<kExtra>(extra, lane);
+        const int x = scatter_index<kExtra>(lane);
+        if (scatter_writer<kExtra>(lane) && e != 0.0f) add_extra(x, e);
       }
       if (kFeat == 0) {  // more than 4 channels: one warp sum per channel
         for (int c = 0; c < C && c < CMAX; ++c) {

@@ -24,8 +24,10 @@ struct ConvexFootprint {
   // How many leading params can have a non-zero gradient: the header and the E active edges.
   LE3D_HD static int used_params(const float* p) { return kHeader + 3 * edges(p); }
 
-  // v[e] = delta s L_e(q) for the E active edges; returns their max, and its edge in *argmax.
-  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* v, int* argmax) {
+  // L[e] = L_e(q) and v[e] = delta s L_e(q) for the E active edges; returns the max of v, and its edge
+  // in *argmax.
+  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* L, float* v,
+                                        int* argmax) {
     const float ds = p[1] * p[2];
     float m = -INFINITY;
     *argmax = 0;
@@ -33,7 +35,8 @@ struct ConvexFootprint {
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled to kMaxEdges: constant indices keep v in registers
       if (e >= E) break;
       const float* q = p + kHeader + 3 * e;
-      v[e] = ds * (q[0] * px + q[1] * py + q[2]);
+      L[e] = q[0] * px + q[1] * py + q[2];
+      v[e] = ds * L[e];
       if (v[e] > m) {
         m = v[e];
         *argmax = e;
@@ -75,11 +78,13 @@ struct ConvexFootprint {
     return true;
   }
 
-  // What the gradient needs from the forward evaluation at one pixel: the unnormalised softmax
-  // weights of the edges, 1 / their sum, phi and the coverage (E = 0: alpha was 0, no gradient).
-  // The CUDA backward keeps one per convex-pixel pair between the alpha and the gradient (the CPU
-  // evaluates convexes a row at a time in cpu/footprint_rows.cpp and keeps its own cache).
+  // What the gradient needs from the forward evaluation at one pixel: the edge distances L_e, the
+  // unnormalised softmax weights of the edges, 1 / their sum, phi and the coverage (E = 0: alpha was
+  // 0, no gradient). The CUDA backward keeps one per convex-pixel pair between the alpha and the
+  // gradient, so the gradient reads no edge parameter again (the CPU evaluates convexes a row at a
+  // time in cpu/footprint_rows.cpp and keeps its own cache).
   struct Eval {
+    float L[kMaxEdges];
     float w[kMaxEdges];
     float inv_sum, ph, coverage;
     int E;
@@ -92,7 +97,7 @@ struct ConvexFootprint {
     const int E = edges(p);
     if (E < 3) return 0.0f;
     int argmax;
-    const float m = scaled_distances(p, px, py, E, ev->w, &argmax);
+    const float m = scaled_distances(p, px, py, E, ev->L, ev->w, &argmax);
     if (surely_invisible(p, threshold, m)) return 0.0f;
     float sum = 0.0f;
     LE3D_UNROLL
@@ -121,7 +126,8 @@ struct ConvexFootprint {
     return evaluate(p, threshold, px, py, ev);
   }
 
-  // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams], from the pixel's evaluation.
+  // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams], from the pixel's evaluation (of the
+  // params, only the header is read).
   LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float /*raw*/, const Eval& ev,
                                               float grad_raw, float* grad) {
     if (ev.E == 0) return;  // raw alpha was 0 here: no gradient
@@ -138,10 +144,8 @@ struct ConvexFootprint {
     LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled: grad and ev.w stay in registers on the GPU
       if (e >= ev.E) break;
-      const float* q = p + kHeader + 3 * e;
-      const float L = q[0] * px + q[1] * py + q[2];
       const float pi = ev.w[e] * ev.inv_sum;
-      weighted_L += pi * L;
+      weighted_L += pi * ev.L[e];
       const float dL = dphi * s * pi;
       float* g = grad + kHeader + 3 * e;
       g[0] += dL * px;
