@@ -39,11 +39,10 @@ def rasterize_convexes(points, delta, sigma, opacities, features, viewmat, K, wi
     check_tensor("opacities", opacities, (n,), device, checks=checks)
     background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
                               distortion_coord, n, device, checks, primitives=(points, delta, sigma, opacities))
-    if n:
-        checks.require((delta.detach() > 0).all(), "delta: must be > 0")
-        checks.require((sigma.detach() > 0).all(), "sigma: must be > 0")
-    checks.raise_first_failure()
+    checks.positive(delta, "delta: must be > 0")
+    checks.positive(sigma, "sigma: must be > 0")
     backend = resolve_backend(backend, device, points.dtype)
+    checks.raise_first_failure(compiled=backend != "torch")
 
     tap = None  # means2d's stand-in for the densification statistic (its value is set below)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (points, viewmat, K)):

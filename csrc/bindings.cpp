@@ -1,6 +1,6 @@
 // Python bindings of le3d._C: the tile rasterizer's forward and backward per backend, the fused
 // Gaussian projection (one entry point per direction, any device), the convex hull and the convex
-// projection's steps (any device).
+// projection's steps (any device), the render's input value checks (any device).
 #include <torch/extension.h>
 
 #include <thread>
@@ -10,6 +10,7 @@
 #include "le3d/hull_api.h"
 #include "le3d/project_api.h"
 #include "le3d/rasterize_api.h"
+#include "le3d/value_checks_api.h"
 #include "cpu/vector_math.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -62,6 +63,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("convex_edges_forward", &le3d::convex_edges_forward);
   m.def("convex_edges_backward", &le3d::convex_edges_backward);
   m.def("convex_bounds", &le3d::convex_bounds);
+  m.def("value_checks", &le3d::value_checks);
   m.def("cpu_threads", &cpu_threads);
   m.def("vector_math_cpu", &vector_math_cpu);
   m.attr("tile_size") = le3d::kTileSize;

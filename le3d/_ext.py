@@ -94,6 +94,11 @@ def load_extension():
         return module
 
 
+def loaded_extension():
+    """The extension module if it has been loaded already, else None (never builds or warns)."""
+    return _state.get("module")
+
+
 def extension_error() -> str | None:
     load_extension()
     return _state.get("error")

@@ -37,14 +37,14 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
     check_tensor("opacities", opacities, (n,), device, checks=checks)
     background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
                               distortion_coord, n, device, checks, primitives=(means, quats, scales, opacities))
-    if n:
-        checks.require((quats.detach().norm(dim=-1) > 0).all(), "quats: a quaternion has zero norm")
-    checks.raise_first_failure()
+    checks.rows_nonzero(quats, "quats: a quaternion has zero norm")
     if backend == "gsplat":
+        checks.raise_first_failure()
         check_gsplat_usable(device, means.dtype, distortion_coord, nearfar_k)
         return rasterize_gsplat(means, quats, scales, opacities, features, viewmat, K, width, height, background,
                                 near, far)
     backend = resolve_backend(backend, device, means.dtype)
+    checks.raise_first_failure(compiled=backend != "torch")
 
     # The compiled backends project with the fused kernels; the reference keeps the PyTorch twin,
     # which also serves gradients w.r.t. K (the fused backward has none).

@@ -3,55 +3,96 @@
 Shape, dtype and device checks are immediate. Value checks (NaN/inf, positive focal lengths, ...)
 need the tensors' values; on a GPU each one read back alone is a host-device synchronisation, and
 the eleven of a render cost more than the 20k-Gaussian render itself. So they are collected in a
-`ValueChecks` and read back together, once, in registration order.
+`ValueChecks` and read back together, once, in registration order: with a compiled backend all of
+them in one pass of the extension's `value_checks` (one kernel launch on a GPU, csrc/value_checks.cpp),
+otherwise with their torch twins here.
 """
 from __future__ import annotations
 
 import torch
 
+from le3d._ext import loaded_extension
 from le3d.errors import InputError
 from le3d.raster.constants import MAX_CHANNELS, NEARFAR_MAX_K
 
+# check kinds, as csrc/include/le3d/value_checks.h numbers them
+CHECK_FINITE, CHECK_POSITIVE, CHECK_ROWS_NONZERO, CHECK_FOCALS_POSITIVE = 0, 1, 2, 3
+_REQUIRE = -1  # a condition computed by the caller (torch only)
+_MAX_COMPILED_CHECKS = 16  # kMaxValueChecks
+
+
+def check_ok_torch(kind: int, t: torch.Tensor, row: int = 1) -> torch.Tensor:
+    """The torch twin of one compiled check: a 0-d bool tensor, True when the check passes."""
+    if kind == CHECK_FINITE:
+        return torch.isfinite(t).all()
+    if kind == CHECK_POSITIVE:
+        return (t > 0).all()
+    if kind == CHECK_ROWS_NONZERO:
+        return ((t * t).reshape(-1, row).sum(-1) > 0).all()
+    if kind == CHECK_FOCALS_POSITIVE:
+        return (t[0, 0] > 0) & (t[1, 1] > 0)
+    raise ValueError(f"unknown check kind {kind}")
+
 
 class ValueChecks:
-    """Device-side conditions read back with one synchronisation; raises for the first false one.
-
-    Finiteness is checked through each tensor's sum (one reduction per tensor instead of the four
-    elementwise kernels and the reduction of isfinite().all(): a render checks eight tensors, and on a
-    GPU each kernel launch costs host time). A sum is finite only if every element is; a non-finite
-    sum of finite elements (overflow) is told apart by the exact check, run only then."""
+    """Device-side conditions read back with one synchronisation; raises for the first false one."""
 
     def __init__(self):
-        # (0-d bool condition or None, tensor whose finiteness is checked or None, message), in order
-        self._entries: list[tuple[torch.Tensor | None, torch.Tensor | None, str]] = []
+        # (kind, tensor or 0-d bool condition, row length, message), in registration order
+        self._entries: list[tuple[int, torch.Tensor, int, str]] = []
 
     def require(self, condition: torch.Tensor, message: str):
-        """condition: a 0-d bool tensor (any device)."""
-        self._entries.append((condition, None, message))
+        """condition: a 0-d bool tensor (any device). Forces the torch path for this round."""
+        self._entries.append((_REQUIRE, condition, 1, message))
 
     def finite(self, name: str, t: torch.Tensor):
         if t.numel():
-            self._entries.append((None, t.detach(), f"{name}: contains NaN or inf"))
+            self._entries.append((CHECK_FINITE, t.detach(), 1, f"{name}: contains NaN or inf"))
 
-    def raise_first_failure(self):
+    def positive(self, t: torch.Tensor, message: str):
+        """Every element > 0 (NaN fails)."""
+        if t.numel():
+            self._entries.append((CHECK_POSITIVE, t.detach(), 1, message))
+
+    def rows_nonzero(self, t: torch.Tensor, message: str):
+        """Every row (last dimension) has a sum of squares > 0, e.g. every quaternion a norm."""
+        if t.numel():
+            self._entries.append((CHECK_ROWS_NONZERO, t.detach(), t.shape[-1], message))
+
+    def focals_positive(self, K: torch.Tensor, message: str):
+        """K [3, 3]: K[0,0] > 0 and K[1,1] > 0."""
+        self._entries.append((CHECK_FOCALS_POSITIVE, K.detach(), 1, message))
+
+    def raise_first_failure(self, compiled: bool = False):
+        """compiled: answer the checks with the extension (when it is loaded and can take them)."""
         entries, self._entries = self._entries, []
         if not entries:
             return
-        conditions = [cond for cond, _, _ in entries if cond is not None]
-        tensors = [t for _, t, _ in entries if t is not None]
-        device = (conditions or tensors)[0].device
-        flags = []
-        if conditions:
-            flags.append(torch.stack([c.to(device) for c in conditions]))
-        if tensors:  # one isfinite over the stacked sums (a sum that overflows float32 is rechecked)
-            sums = [t.sum() for t in tensors]
-            flags.append(torch.isfinite(torch.stack([v.to(device, torch.float32) for v in sums])))
-        values = torch.cat(flags).tolist()
-        cond_ok, finite_ok = iter(values[:len(conditions)]), iter(values[len(conditions):])
-        for cond, t, message in entries:  # registration order
-            ok = next(cond_ok) if cond is not None else next(finite_ok)
-            if not ok and (t is None or not bool(torch.isfinite(t).all())):
+        failed = self._failed_compiled(entries) if compiled else None
+        if failed is None:
+            failed = self._failed_torch(entries)
+        for (_, _, _, message), bad in zip(entries, failed):  # registration order
+            if bad:
                 raise InputError(message)
+
+    @staticmethod
+    def _failed_compiled(entries) -> list[bool] | None:
+        ext = loaded_extension()
+        tensors = [t for _, t, _, _ in entries]
+        one_kind = len({(t.device, t.dtype) for t in tensors}) == 1
+        if (ext is None or not one_kind or len(entries) > _MAX_COMPILED_CHECKS
+                or any(kind == _REQUIRE for kind, _, _, _ in entries)
+                or tensors[0].dtype not in (torch.float32, torch.float64)
+                or (tensors[0].is_cuda and not ext.with_cuda)):
+            return None
+        flags = ext.value_checks(tensors, [kind for kind, _, _, _ in entries], [row for _, _, row, _ in entries])
+        return [bool(f) for f in flags.tolist()]
+
+    @staticmethod
+    def _failed_torch(entries) -> list[bool]:
+        device = entries[0][1].device
+        oks = [t if kind == _REQUIRE else check_ok_torch(kind, t, row) for kind, t, row, _ in entries]
+        return [not ok for ok in torch.stack([ok.to(device) for ok in oks]).tolist()]
 
 
 def check_tensor(name: str, t, shape: tuple, device: torch.device | None = None, finite: bool = True,
@@ -93,8 +134,7 @@ def check_common(features, viewmat, K, width, height, background, near, far, nea
         raise InputError(f"features: 1 to {MAX_CHANNELS} channels supported, got {C}")
     check_tensor("viewmat", viewmat, (4, 4), device, checks=checks)
     check_tensor("K", K, (3, 3), device, checks=checks)
-    checks.require((K[0, 0].detach() > 0) & (K[1, 1].detach() > 0),
-                   "K: focal lengths K[0,0] and K[1,1] must be positive")
+    checks.focals_positive(K, "K: focal lengths K[0,0] and K[1,1] must be positive")
     check_image_size(width, height)
     if background is not None:
         check_tensor("background", background, (C,), device, checks=checks)
