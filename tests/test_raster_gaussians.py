@@ -57,6 +57,16 @@ def test_backend_matches_reference_without_optional_outputs(backend):
     assert "distortion" not in out and "near_depth" not in out
 
 
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("loss_on", [("image",), ("alpha", "far_depth"), ("depth", "distortion", "near_depth")])
+def test_backend_matches_reference_when_outputs_take_no_part_in_the_loss(backend, loss_on):
+    """Outputs left out of the loss reach the kernels as empty upstream gradients, read as zeros."""
+    tensors, kwargs = scene(300, 3, 33, 20, seed=13, nearfar_k=3)
+    _, grads = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, backend, device=backend,
+                                     loss_on=loss_on)
+    assert grads["means"].abs().max() > 0
+
+
 def edge_case_scene():
     """Hand-placed Gaussians: behind the camera, straddling the near plane, off-screen, huge
     (covering the image), sub-pixel, two with identical depths, one nearly transparent."""

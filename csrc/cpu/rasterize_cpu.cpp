@@ -453,8 +453,8 @@ std::vector<torch::Tensor> backward_impl(
       params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
       coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
       offsets.data_ptr<int>(), ids.data_ptr<int>(), d_image.data_ptr<float>(),
-      d_alpha.data_ptr<float>(), d_depth.data_ptr<float>(), d_distortion.data_ptr<float>(),
-      d_near.data_ptr<float>(), d_far.data_ptr<float>(), threads, buffers.data_ptr<float>());
+      upstream_ptr(d_alpha), upstream_ptr(d_depth), upstream_ptr(d_distortion), upstream_ptr(d_near),
+      upstream_ptr(d_far), threads, buffers.data_ptr<float>());
   auto total = buffers[0];  // the sum of the threads' slices
   const int64_t n_params = static_cast<int64_t>(N) * P, n_feat = static_cast<int64_t>(N) * C;
   auto d_params = total.narrow(0, 0, n_params).view({N, P});

@@ -207,13 +207,13 @@ __global__ void count_tiles_kernel(int N, const float* __restrict__ params, cons
 template <typename Footprint>
 __global__ void fill_keys_kernel(int N, const float* __restrict__ params, const float* __restrict__ bounds,
                                  const float* __restrict__ depths, int width, int height,
-                                 const int64_t* __restrict__ starts, int64_t* __restrict__ keys,
-                                 int* __restrict__ values) {
+                                 const int64_t* __restrict__ ends, const int* __restrict__ counts,
+                                 int64_t* __restrict__ keys, int* __restrict__ values) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= N) return;
   // Culled primitives reach no tile, so depth > near > 0 here and its float bits sort like the value.
   const uint32_t depth_bits = __float_as_uint(depths[i]);
-  int64_t out = starts[i];
+  int64_t out = ends[i] - counts[i];  // the inclusive scan's end minus the count: this one's first entry
   for_each_reached_tile<Footprint>(i, params, bounds, width, height, [&](int tile) {
     keys[out] = (static_cast<int64_t>(tile) << 32) | depth_bits;
     values[out] = i;
@@ -258,14 +258,13 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
   TORCH_CHECK(total < (int64_t{1} << 31), "le3d cuda rasterizer: more than 2^31 tile entries");
   const int M = static_cast<int>(total);
   if (M == 0) return no_entries();
-  auto starts = ends - counts.to(torch::kInt64);
   auto key_opts = depths.options().dtype(torch::kInt64);
   auto keys = torch::empty({M}, key_opts), sorted_keys = torch::empty({M}, key_opts);
   auto values = torch::empty({M}, int_opts), sorted_values = torch::empty({M}, int_opts);
   fill_keys_kernel<Footprint><<<grid, 256, 0, stream>>>(N, params.data_ptr<float>(), bounds.data_ptr<float>(),
                                                         depths.data_ptr<float>(), width, height,
-                                                        starts.data_ptr<int64_t>(), keys.data_ptr<int64_t>(),
-                                                        values.data_ptr<int>());
+                                                        ends.data_ptr<int64_t>(), counts.data_ptr<int>(),
+                                                        keys.data_ptr<int64_t>(), values.data_ptr<int>());
   int tile_bits = 0;
   while ((1 << tile_bits) < tiles) ++tile_bits;
   const auto* keys_in = reinterpret_cast<const uint64_t*>(keys.data_ptr<int64_t>());
@@ -536,10 +535,14 @@ std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   const int N = static_cast<int>(params.size(0));
   const int C = static_cast<int>(features.size(1));
-  auto g_params = torch::zeros_like(params);
-  auto g_features = torch::zeros_like(features);
-  auto g_depths = torch::zeros({N}, features.options());
-  auto g_coords = torch::zeros({N}, features.options());
+  // the four gradients as views of one zeroed buffer: one fill launch instead of four
+  constexpr int P = Footprint::kParams;
+  const int64_t n_params = static_cast<int64_t>(N) * P, n_feat = static_cast<int64_t>(N) * C;
+  auto grads = torch::zeros({n_params + n_feat + 2 * static_cast<int64_t>(N)}, features.options());
+  auto g_params = grads.narrow(0, 0, n_params).view({N, P});
+  auto g_features = grads.narrow(0, n_params, n_feat).view({N, C});
+  auto g_depths = grads.narrow(0, n_params + n_feat, N);
+  auto g_coords = grads.narrow(0, n_params + n_feat + N, N);
   // d background = sum over pixels of T_final * d image (a reduction, not per-primitive work).
   auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
@@ -549,9 +552,9 @@ std::vector<torch::Tensor> backward_impl(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
-        ids.data_ptr<int>(), d_image.data_ptr<float>(), d_alpha.data_ptr<float>(),
-        d_depth.data_ptr<float>(), d_distortion.data_ptr<float>(), d_near.data_ptr<float>(),
-        d_far.data_ptr<float>(), g_params.data_ptr<float>(), g_features.data_ptr<float>(),
+        ids.data_ptr<int>(), d_image.data_ptr<float>(), upstream_ptr(d_alpha), upstream_ptr(d_depth),
+        upstream_ptr(d_distortion), upstream_ptr(d_near), upstream_ptr(d_far), g_params.data_ptr<float>(),
+        g_features.data_ptr<float>(),
         g_depths.data_ptr<float>(), g_coords.data_ptr<float>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -37,6 +37,7 @@ class RasterizeTiles(torch.autograd.Function):
                               ids)
         ctx.config = (footprint, width, height, nearfar_k, coords is not None)
         ctx.mark_non_differentiable(aux)
+        ctx.set_materialize_grads(False)  # outputs outside the loss arrive as None, not zero-filled images
         return image, alpha, depth, distortion, near, far
 
     @staticmethod
@@ -45,15 +46,16 @@ class RasterizeTiles(torch.autograd.Function):
         footprint, width, height, nearfar_k, has_coords = ctx.config
         _, backward_kernel = _kernels(params.device)
 
-        def dense(g, like):
-            return torch.zeros_like(like) if g is None else g.contiguous()
+        absent = near.new_empty(0)  # the kernels read an empty upstream gradient as zeros (composite.h)
+
+        def upstream(g):
+            return absent if g is None else g.contiguous()
 
         d_params, d_features, d_depths, d_coords, d_background = backward_kernel(
             params, footprint, features, depths, coords, bounds, background, width, height, nearfar_k, near, far,
             aux, offsets, ids, (d_image.contiguous() if d_image is not None
                                    else features.new_zeros(height, width, features.shape[1])),
-            dense(d_alpha, near), dense(d_depth, near), dense(d_distortion, near), dense(d_near, near),
-            dense(d_far, near),
+            upstream(d_alpha), upstream(d_depth), upstream(d_distortion), upstream(d_near), upstream(d_far),
         )
         return (d_params, d_features, d_depths, d_coords if has_coords else None, d_background,
                 None, None, None, None, None)

@@ -116,16 +116,18 @@ struct PixelGrads {
   float d_alpha = 0.0f, d_depth = 0.0f, d_distortion = 0.0f, d_near = 0.0f, d_far = 0.0f;
   float near = 0.0f, far = 0.0f;  // forward outputs
 
-  // Pixel `pix`'s values from the [H, W] arrays (d_distortion: nullptr without a distortion output;
-  // d_near and d_far are read only when nearfar_k > 0).
+  // Pixel `pix`'s values from the [H, W] arrays. A null upstream gradient is zero everywhere (the
+  // output took no part in the loss, or does not exist: distortion without coords, near/far without
+  // nearfar_k), which saves the caller a zero-filled image per absent gradient; d_near and d_far are
+  // read only when nearfar_k > 0.
   LE3D_HD void load(int64_t pix, const float* d_alpha_in, const float* d_depth_in, const float* d_distortion_in,
                     const float* d_near_in, const float* d_far_in, const float* near_in, const float* far_in,
                     int nearfar_k) {
-    d_alpha = d_alpha_in[pix];
-    d_depth = d_depth_in[pix];
+    d_alpha = d_alpha_in ? d_alpha_in[pix] : 0.0f;
+    d_depth = d_depth_in ? d_depth_in[pix] : 0.0f;
     d_distortion = d_distortion_in ? d_distortion_in[pix] : 0.0f;
-    d_near = nearfar_k > 0 ? d_near_in[pix] : 0.0f;
-    d_far = nearfar_k > 0 ? d_far_in[pix] : 0.0f;
+    d_near = nearfar_k > 0 && d_near_in ? d_near_in[pix] : 0.0f;
+    d_far = nearfar_k > 0 && d_far_in ? d_far_in[pix] : 0.0f;
     near = near_in[pix];
     far = far_in[pix];
   }

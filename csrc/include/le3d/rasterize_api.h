@@ -7,6 +7,7 @@
 //   tile_offsets [tiles+1] int32, tile_ids [M] int32}.
 // backward takes the forward's inputs (bounds included: the CPU evaluates only the pixels a
 // primitive's bound reaches) and returns {d_params, d_features, d_depths, d_coords, d_background}.
+// Its upstream gradients d_alpha, d_depth, d_distortion, d_near, d_far may each be empty: zero.
 #pragma once
 #include <torch/extension.h>
 
@@ -30,6 +31,9 @@ struct PixelOutputs {
     return {image, alpha, depth, distortion, near, far, aux, offsets, ids};
   }
 };
+
+// An upstream gradient's pixels, or nullptr when it is empty (composite.h reads that as zeros).
+inline const float* upstream_ptr(const torch::Tensor& g) { return g.numel() ? g.data_ptr<float>() : nullptr; }
 
 // One signature per direction, shared by the CPU and CUDA entry points.
 using RasterizeForward = std::vector<torch::Tensor>(
