@@ -99,10 +99,9 @@ struct SharedBatch {
   static constexpr bool kFeatures = CMAX <= 4;
   // kParamsInRegisters: the params of a pair come into registers with 16-byte loads, rows padded to
   // whole float4s (8 broadcast loads per convex-pixel pair instead of one 4-byte load per use: the
-  // convex forward kernel, H200, 200k convexes at 720p: 1.46 -> 1.36 ms). Otherwise they are read in
-  // shared memory where used: the Gaussian kernels (in registers their 6 params cost 8 registers, a
-  // block per SM) and the convex backward (slower with them in registers: 3.98 -> 4.30 ms, together
-  // with the changes listed in docs/BENCHMARKS.md).
+  // convex forward kernel, H200, 200k convexes at 720p: 1.46 -> 1.36 ms; the convex backward, held to
+  // 80 registers by backward_min_blocks: 4.01 -> 3.77 ms). Otherwise they are read in shared memory
+  // where used: the Gaussian kernels (in registers their 6 params cost 8 registers, a block per SM).
   static constexpr bool kParamsInRegisters = kParamsInRegisters_;
   static constexpr int kRow = kParamsInRegisters ? (P + 3) / 4 * 4 : P;
   alignas(16) float params[kBlock * kRow];
