@@ -6,6 +6,7 @@
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
 #   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
 #   3b. scripts/profile_raster.py: the kernels that take a 1M/1080p step's time (le3d and gsplat)
+#   3c. scripts/bench_host.py: a tiny scene's step, i.e. the host overhead of a render
 #   4. the viewer's server-side frame time at 1080p with 1M Gaussians
 #   5. a short GPU training run of the synthetic scene (le3d synth + le3d train + le3d eval)
 #   6. prints one short table; full logs go to $OUT (or ./gpu_check_logs)
@@ -119,6 +120,9 @@ timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 
 step "profile: kernels of one 1M/1080p step"
 GS_FLAG=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
 timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG --convex 200000:1280x720 2>&1 | tee "$LOGS/profile.log" | grep -v Warn | head -75
+
+step "host overhead: a tiny scene's step (launches, dispatch, Python)"
+timeout "$(limit 60)" "$PY" scripts/bench_host.py --device cuda 2>&1 | tee "$LOGS/bench_host.log" | grep -v Warn
 
 NCU_BIN=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
 if [ "${NCU:-0}" = 1 ] && [ -n "$NCU_BIN" ]; then
