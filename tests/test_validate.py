@@ -145,10 +145,11 @@ def test_compiled_checks_refuse_bad_calls():
         ext.value_checks([torch.ones(5)], [CHECK_ROWS_NONZERO], [4])
 
 
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize("render", ["gaussians", "convexes"])
-def test_compiled_backends_answer_every_render_check_in_one_call(monkeypatch, render):
-    """A render on the compiled CPU backend sends all of its checks through value_checks (not the
-    twins), and each bad argument is still named."""
+def test_compiled_backends_answer_every_render_check_in_one_call(monkeypatch, render, backend):
+    """A render on a compiled backend sends all of its checks through value_checks (not the twins),
+    and each bad argument is still named."""
     def no_twins(entries):
         raise AssertionError("the torch twins ran for a compiled backend")
 
@@ -167,12 +168,14 @@ def test_compiled_backends_answer_every_render_check_in_one_call(monkeypatch, re
         args = dict(points=torch.randn(n, 6, 3) * 0.3, delta=torch.full((n,), 5.0), sigma=torch.full((n,), 5.0),
                     opacities=torch.full((n,), 0.5), features=torch.rand(n, 3), viewmat=view, K=K)
         fn, bad = convex_splat.rasterize_convexes, ("sigma", -torch.ones(n), "sigma: must be > 0")
-    fn(**args, width=32, height=32, backend="cpu", distortion_coord=torch.rand(n))
+    args = {k: v.to(backend) for k, v in args.items()}
+    fn(**args, width=32, height=32, backend=backend, distortion_coord=torch.rand(n, device=backend))
     assert len(calls) == 1 and len(calls[0]) >= 10  # every value check of the render, in one call
-    for name, value, message in (bad, ("K", K * -1, "K: focal lengths"), ("features", args["features"] * float("nan"),
-                                                                           "features: contains NaN")):
+    bad = (bad[0], bad[1].to(backend), bad[2])
+    for name, value, message in (bad, ("K", args["K"] * -1, "K: focal lengths"),
+                                 ("features", args["features"] * float("nan"), "features: contains NaN")):
         with pytest.raises(InputError, match=message):
-            fn(**{**args, name: value}, width=32, height=32, backend="cpu")
+            fn(**{**args, name: value}, width=32, height=32, backend=backend)
 
 
 class CountingExtension:
