@@ -306,7 +306,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
   // slice, then the slices are summed into the first (in thread order: reproducible).
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
-  const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
+  const int64_t stride = primitive_grads_size(N, P, C) + C;  // (d_background last)
 #pragma omp parallel num_threads(threads)
   {
     BackwardScratch scratch(C);
@@ -445,7 +445,7 @@ std::vector<torch::Tensor> backward_impl(
   const int C = static_cast<int>(features.size(1));
   constexpr int P = Footprint::kParams;
   const int threads = thread_count();
-  const int64_t stride = static_cast<int64_t>(N) * (P + C + 2) + C;
+  const int64_t stride = primitive_grads_size(N, P, C) + C;  // (d_background last)
   auto buffers = torch::empty({threads, stride}, features.options());
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(), N, W, H);
   auto* tiles_fn = coords.numel() ? backward_tiles<Footprint, true> : backward_tiles<Footprint, false>;
@@ -456,13 +456,9 @@ std::vector<torch::Tensor> backward_impl(
       upstream_ptr(d_alpha), upstream_ptr(d_depth), upstream_ptr(d_distortion), upstream_ptr(d_near),
       upstream_ptr(d_far), threads, buffers.data_ptr<float>());
   auto total = buffers[0];  // the sum of the threads' slices
-  const int64_t n_params = static_cast<int64_t>(N) * P, n_feat = static_cast<int64_t>(N) * C;
-  auto d_params = total.narrow(0, 0, n_params).view({N, P});
-  auto d_features = total.narrow(0, n_params, n_feat).view({N, C});
-  auto d_depths = total.narrow(0, n_params + n_feat, N);
-  auto d_coords = total.narrow(0, n_params + n_feat + N, N);
-  auto d_background = total.narrow(0, n_params + n_feat + 2 * N, C);
-  return {d_params, d_features, d_depths, d_coords, d_background};
+  const auto g = primitive_grads(total, N, P, C);
+  auto d_background = total.narrow(0, primitive_grads_size(N, P, C), C);
+  return {g.params, g.features, g.depths, g.coords, d_background};
 }
 
 }  // namespace

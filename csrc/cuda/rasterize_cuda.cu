@@ -536,12 +536,7 @@ std::vector<torch::Tensor> backward_impl(
   const int C = static_cast<int>(features.size(1));
   // the four gradients as views of one zeroed buffer: one fill launch instead of four
   constexpr int P = Footprint::kParams;
-  const int64_t n_params = static_cast<int64_t>(N) * P, n_feat = static_cast<int64_t>(N) * C;
-  auto grads = torch::zeros({n_params + n_feat + 2 * static_cast<int64_t>(N)}, features.options());
-  auto g_params = grads.narrow(0, 0, n_params).view({N, P});
-  auto g_features = grads.narrow(0, n_params, n_feat).view({N, C});
-  auto g_depths = grads.narrow(0, n_params + n_feat, N);
-  auto g_coords = grads.narrow(0, n_params + n_feat + N, N);
+  const auto g = primitive_grads(torch::zeros({primitive_grads_size(N, P, C)}, features.options()), N, P, C);
   // d background = sum over pixels of T_final * d image (a reduction, not per-primitive work).
   auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
@@ -552,12 +547,11 @@ std::vector<torch::Tensor> backward_impl(
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
         ids.data_ptr<int>(), d_image.data_ptr<float>(), upstream_ptr(d_alpha), upstream_ptr(d_depth),
-        upstream_ptr(d_distortion), upstream_ptr(d_near), upstream_ptr(d_far), g_params.data_ptr<float>(),
-        g_features.data_ptr<float>(),
-        g_depths.data_ptr<float>(), g_coords.data_ptr<float>());
+        upstream_ptr(d_distortion), upstream_ptr(d_near), upstream_ptr(d_far), g.params.data_ptr<float>(),
+        g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {g_params, g_features, g_depths, g_coords, g_background};
+  return {g.params, g.features, g.depths, g.coords, g_background};
 }
 
 }  // namespace

@@ -32,6 +32,18 @@ struct PixelOutputs {
   }
 };
 
+// The per-primitive gradients of a backward pass as views of one flat buffer, laid out alike by both
+// backends: d_params [N, P], d_features [N, C], d_depths [N], d_coords [N], then anything else from
+// offset primitive_grads_size(N, P, C) on (the CPU's d_background).
+struct PrimitiveGrads {
+  torch::Tensor params, features, depths, coords;
+};
+inline int64_t primitive_grads_size(int64_t N, int64_t P, int64_t C) { return N * (P + C + 2); }
+inline PrimitiveGrads primitive_grads(const torch::Tensor& flat, int64_t N, int64_t P, int64_t C) {
+  return {flat.narrow(0, 0, N * P).view({N, P}), flat.narrow(0, N * P, N * C).view({N, C}),
+          flat.narrow(0, N * (P + C), N), flat.narrow(0, N * (P + C + 1), N)};
+}
+
 // An upstream gradient's pixels, or nullptr when it is empty (composite.h reads that as zeros).
 inline const float* upstream_ptr(const torch::Tensor& g) { return g.numel() ? g.data_ptr<float>() : nullptr; }
 
