@@ -46,6 +46,13 @@ LE3D_HD float pixel_div(float a, float b) {
 #endif
 }
 
+// False for NaN and +-inf, for float and double on both sides of the CUDA boundary (which spell
+// isfinite differently): x - x is NaN exactly then.
+template <typename T>
+LE3D_HD bool is_finite(T x) {
+  return x - x == T(0);
+}
+
 constexpr int kTileSize = 16;             // tiles are kTileSize x kTileSize pixels
 constexpr float kAlphaMin = 1.0f / 255.0f;  // a primitive adds nothing to a pixel below this alpha
 constexpr float kAlphaMax = 0.99f;        // alpha clamp (keeps 1 - alpha invertible in backward)

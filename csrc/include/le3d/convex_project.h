@@ -21,13 +21,6 @@ constexpr int kConvexMaxPoints = 16;  // per-convex arrays (convexes have 3..8 p
 // argument unless the comparison holds), which fminf / fmaxf do not share.
 LE3D_HD float std_min(float a, float b) { return b < a ? b : a; }
 LE3D_HD float std_max(float a, float b) { return a < b ? b : a; }
-LE3D_HD bool is_finite(float x) {
-#if defined(__CUDA_ARCH__)
-  return isfinite(x);
-#else
-  return std::isfinite(x);
-#endif
-}
 
 // viewmat [4, 4] (row-major, world to camera) and K [3, 3], read from memory of the caller's device.
 struct PinholeCamera {

@@ -73,9 +73,6 @@ struct GaussianCamSpace {
   bool det_free;      // the floor did not bind
 };
 
-// False for NaN and +-inf (without isfinite, which host and device spell differently).
-LE3D_HD bool is_finite(float v) { return fabsf(v) <= 3.402823466e38f; }
-
 LE3D_HD float clamp_ratio(float r, float lo, float hi, bool* free) {
   *free = r >= lo && r <= hi;
   return r < lo ? lo : (r > hi ? hi : r);

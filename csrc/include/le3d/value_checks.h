@@ -37,17 +37,11 @@ inline int64_t value_check_units(int kind, int64_t numel, int row) {
   return kind == kCheckRowsNonzero ? numel / row : numel;
 }
 
-// False for NaN and +-inf, for float and double on both sides (x - x is NaN exactly then).
-template <typename T>
-LE3D_HD bool finite_value(T x) {
-  return x - x == T(0);
-}
-
 template <typename T>
 LE3D_HD bool value_unit_ok(const T* x, int64_t i, int kind, int row) {
   switch (kind) {
     case kCheckFinite:
-      return finite_value(x[i]);
+      return is_finite(x[i]);
     case kCheckPositive:
       return x[i] > T(0);
     case kCheckRowsNonzero: {
