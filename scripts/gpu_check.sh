@@ -119,7 +119,7 @@ timeout "$(limit 240)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 
 
 step "profile: kernels of one 1M/1080p step"
 GS_FLAG=$([ "${RESULT[gsplat]:-}" = ok ] && echo --gsplat)
-timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG --convex 200000:1280x720 2>&1 | tee "$LOGS/profile.log" | grep -v Warn | head -75
+timeout "$(limit 90)" "$PY" scripts/profile_raster.py $GS_FLAG --convex 200000:1280x720 2>&1 | tee "$LOGS/profile.log" | grep -v Warn | head -130
 
 step "host overhead: a tiny scene's step (launches, dispatch, Python)"
 timeout "$(limit 60)" "$PY" scripts/bench_host.py --device cuda 2>&1 | tee "$LOGS/bench_host.log" | grep -v Warn

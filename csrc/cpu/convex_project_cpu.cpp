@@ -28,7 +28,10 @@ void convex_loop_cpu(const ConvexEdgesForward& op) {
 
 void convex_loop_cpu(const ConvexEdgesBackward& op) {
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < op.N; ++n) convex_edges_backward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D);
+  for (int64_t n = 0; n < op.N; ++n)
+    for (int e = 0; e < op.S; ++e)
+      convex_edges_backward_slot(n, e, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D,
+                                 [](float* at, float value) { *at += value; });
 }
 
 void convex_loop_cpu(const ConvexBounds& op) {

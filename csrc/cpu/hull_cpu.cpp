@@ -22,6 +22,12 @@ torch::Tensor checked_points(const torch::Tensor& centred, const char* who) {
   return centred.contiguous();
 }
 
+template <typename Pixel>
+void slots_loop(const Pixel* P, int64_t N, int K, double tol, int S, int64_t* SI, int64_t* SJ, int64_t* NE, bool* OK) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) OK[n] = hull_slots_one<16>(P + n * K * 2, K, tol, S, SI + n * S, SJ + n * S, NE + n);
+}
+
 }  // namespace
 
 std::vector<torch::Tensor> hull_edges_cpu(const torch::Tensor& centred, double tol) {
@@ -44,7 +50,7 @@ std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& pix, double tol, 
   TORCH_CHECK(pix.device().is_cpu() && (pix.scalar_type() == torch::kFloat32 || pix.scalar_type() == torch::kFloat64) &&
                   pix.dim() == 3 && pix.size(2) == 2 && pix.size(1) <= 16,
               "hull_slots_cpu: pixels must be a CPU float32/float64 tensor [N, K <= 16, 2]");
-  const auto p = pix.to(torch::kFloat64).contiguous();
+  const auto p = pix.contiguous();  // float32 or float64: hull_slots_one centres them in double itself
   const int64_t N = p.size(0);
   const int K = static_cast<int>(p.size(1));
   TORCH_CHECK(slots >= K, "hull_slots_cpu: slots must be >= the points per convex");
@@ -52,15 +58,15 @@ std::vector<torch::Tensor> hull_slots_cpu(const torch::Tensor& pix, double tol, 
   auto slot_i = torch::empty({N, slots}, opts), slot_j = torch::empty({N, slots}, opts);
   auto n_edges = torch::empty({N}, opts);
   auto ok = torch::empty({N}, torch::kBool);
-  const double* P = p.data_ptr<double>();
   int64_t* SI = slot_i.data_ptr<int64_t>();
   int64_t* SJ = slot_j.data_ptr<int64_t>();
   int64_t* NE = n_edges.data_ptr<int64_t>();
   bool* OK = ok.data_ptr<bool>();
   const int S = static_cast<int>(slots);
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n)
-    OK[n] = hull_slots_one<16>(P + n * K * 2, K, tol, S, SI + n * S, SJ + n * S, NE + n);
+  if (p.scalar_type() == torch::kFloat32)
+    slots_loop(p.data_ptr<float>(), N, K, tol, S, SI, SJ, NE, OK);
+  else
+    slots_loop(p.data_ptr<double>(), N, K, tol, S, SI, SJ, NE, OK);
   return {slot_i, slot_j, n_edges, ok};
 }
 

@@ -28,16 +28,19 @@ __global__ void points_backward_kernel(const ConvexPointsBackward op) {
   convex_points_backward_one(n, op.P, cam, op.X, op.V, op.DP, op.DZ, op.DM, op.DS, op.DX, op.DV, op.DT);
 }
 
+// The edge steps run a thread per (convex, slot): index = n * S + e.
 __global__ void edges_forward_kernel(const ConvexEdgesForward op) {
-  const int64_t n = convex_index();
-  if (n >= op.N) return;
-  convex_edges_forward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.E, op.A, op.NR);
+  const int64_t slot = convex_index();
+  if (slot >= op.N * op.S) return;
+  convex_edges_forward_slot(slot / op.S, static_cast<int>(slot % op.S), op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.E,
+                            op.A, op.NR);
 }
 
 __global__ void edges_backward_kernel(const ConvexEdgesBackward op) {
-  const int64_t n = convex_index();
-  if (n >= op.N) return;
-  convex_edges_backward_one(n, op.K, op.S, op.P, op.SI, op.SJ, op.ACT, op.G, op.D);
+  const int64_t slot = convex_index();
+  if (slot >= op.N * op.S) return;
+  convex_edges_backward_slot(slot / op.S, static_cast<int>(slot % op.S), op.K, op.S, op.P, op.SI, op.SJ, op.ACT,
+                             op.G, op.D, [](float* at, float value) { atomicAdd(at, value); });
 }
 
 __global__ void bounds_kernel(const ConvexBounds op) {
@@ -47,19 +50,20 @@ __global__ void bounds_kernel(const ConvexBounds op) {
                    op.NE, op.width, op.height, op.margin_rel, op.margin_abs, op.miter_min, op.B, op.RADII, op.EC);
 }
 
+// threads: one per convex, or (edge steps) one per slot
 template <typename Op>
-void launch(void (*kernel)(const Op), const Op& op) {
-  if (op.N == 0) return;
-  kernel<<<static_cast<int>((op.N + kThreads - 1) / kThreads), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(op);
+void launch(void (*kernel)(const Op), const Op& op, int64_t threads) {
+  if (threads == 0) return;
+  kernel<<<static_cast<int>((threads + kThreads - 1) / kThreads), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(op);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 }  // namespace
 
-void convex_loop_cuda(const ConvexPointsForward& op) { launch(points_forward_kernel, op); }
-void convex_loop_cuda(const ConvexPointsBackward& op) { launch(points_backward_kernel, op); }
-void convex_loop_cuda(const ConvexEdgesForward& op) { launch(edges_forward_kernel, op); }
-void convex_loop_cuda(const ConvexEdgesBackward& op) { launch(edges_backward_kernel, op); }
-void convex_loop_cuda(const ConvexBounds& op) { launch(bounds_kernel, op); }
+void convex_loop_cuda(const ConvexPointsForward& op) { launch(points_forward_kernel, op, op.N); }
+void convex_loop_cuda(const ConvexPointsBackward& op) { launch(points_backward_kernel, op, op.N); }
+void convex_loop_cuda(const ConvexEdgesForward& op) { launch(edges_forward_kernel, op, op.N * op.S); }
+void convex_loop_cuda(const ConvexEdgesBackward& op) { launch(edges_backward_kernel, op, op.N * op.S); }
+void convex_loop_cuda(const ConvexBounds& op) { launch(bounds_kernel, op, op.N); }
 
 }  // namespace le3d

@@ -20,7 +20,8 @@ __global__ void hull_edges_kernel(int64_t N, int K, double tol, const double* __
   ok[n] = hull_edges_one<kHullMaxPointsCuda>(points + n * K * 2, K, tol, edge + n * K * K);
 }
 
-__global__ void hull_slots_kernel(int64_t N, int K, double tol, int slots, const double* __restrict__ pixels,
+template <typename Pixel>
+__global__ void hull_slots_kernel(int64_t N, int K, double tol, int slots, const Pixel* __restrict__ pixels,
                                   int64_t* __restrict__ slot_i, int64_t* __restrict__ slot_j,
                                   int64_t* __restrict__ n_edges, bool* __restrict__ ok) {
   const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -36,7 +37,7 @@ std::vector<torch::Tensor> hull_slots_cuda(const torch::Tensor& pix, double tol,
                   pix.dim() == 3 && pix.size(2) == 2,
               "hull_slots_cuda: pixels must be a CUDA float32/float64 tensor [N, K, 2]");
   const at::cuda::OptionalCUDAGuard guard(pix.device());
-  const auto p = pix.to(torch::kFloat64).contiguous();
+  const auto p = pix.contiguous();  // float32 or float64: hull_slots_one centres them in double itself
   const int64_t N = p.size(0);
   const int K = static_cast<int>(p.size(1));
   TORCH_CHECK(K <= kHullMaxPointsCuda, "hull_slots_cuda: at most 8 points per convex");
@@ -46,9 +47,16 @@ std::vector<torch::Tensor> hull_slots_cuda(const torch::Tensor& pix, double tol,
   auto n_edges = torch::empty({N}, index_opts);
   auto ok = torch::empty({N}, p.options().dtype(torch::kBool));
   if (N > 0) {
-    hull_slots_kernel<<<static_cast<int>((N + 127) / 128), 128, 0, at::cuda::getCurrentCUDAStream()>>>(
-        N, K, tol, static_cast<int>(slots), p.data_ptr<double>(), slot_i.data_ptr<int64_t>(),
-        slot_j.data_ptr<int64_t>(), n_edges.data_ptr<int64_t>(), ok.data_ptr<bool>());
+    const dim3 grid(static_cast<unsigned>((N + 127) / 128)), block(128);
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    if (p.scalar_type() == torch::kFloat32)
+      hull_slots_kernel<<<grid, block, 0, stream>>>(N, K, tol, static_cast<int>(slots), p.data_ptr<float>(),
+                                                   slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(),
+                                                   n_edges.data_ptr<int64_t>(), ok.data_ptr<bool>());
+    else
+      hull_slots_kernel<<<grid, block, 0, stream>>>(N, K, tol, static_cast<int>(slots), p.data_ptr<double>(),
+                                                   slot_i.data_ptr<int64_t>(), slot_j.data_ptr<int64_t>(),
+                                                   n_edges.data_ptr<int64_t>(), ok.data_ptr<bool>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
   return {slot_i, slot_j, n_edges, ok};

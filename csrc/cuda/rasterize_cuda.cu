@@ -182,7 +182,12 @@ __device__ void for_each_reached_tile(int i, const float* __restrict__ params, c
                                       int width, int height, Visit&& visit) {
   const TileRect r = tile_rect(bounds + 4 * i, width, height);
   if (r.empty()) return;
-  const float* p = params + static_cast<int64_t>(i) * Footprint::kParams;
+  // The params in registers, read once: the tile tests below read them for every tile of the box
+  // (a convex's 29 floats, one thread per primitive: each read was a strided global load).
+  const float* row = params + static_cast<int64_t>(i) * Footprint::kParams;
+  float p[Footprint::kParams];
+  LE3D_UNROLL
+  for (int k = 0; k < Footprint::kParams; ++k) p[k] = row[k];
   const float threshold = Footprint::skip_threshold(p);
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
   float box[4];

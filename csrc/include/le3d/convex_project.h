@@ -128,56 +128,63 @@ LE3D_HD void convex_points_backward_one(int64_t n, int P, const PinholeCamera& c
 
 // Slot e of convex n (pixels P [N, K, 2], slots SI/SJ/ACT [N, S]) -> E [N, S, 3] (nx, ny, c; zero where
 // inactive), A [N, S, 2] (the edge's first point, zero where inactive) and NR [N, S, 2] (its normal).
-LE3D_HD void convex_edges_forward_one(int64_t n, int K, int S, const float* P, const int64_t* SI,
-                                      const int64_t* SJ, const bool* ACT, float* E, float* A, float* NR) {
-  for (int e = 0; e < S; ++e) {
-    const int64_t slot = n * S + e;
-    const float* a = P + (n * K + SI[slot]) * 2;
-    const float* b = P + (n * K + SJ[slot]) * 2;
-    const bool on = ACT[slot];
-    // An inactive slot gets the twin's placeholder direction (1, 0), so its normal is finite.
-    const float dx = on ? b[0] - a[0] : 1.0f, dy = on ? b[1] - a[1] : 0.0f;
-    const float ax = on ? a[0] : 0.0f, ay = on ? a[1] : 0.0f;
-    const float length = sqrtf(dx * dx + dy * dy);
-    const float nx = dy / length, ny = -dx / length;
-    const float c = -(nx * ax + ny * ay);
-    E[slot * 3] = on ? nx : 0.0f;
-    E[slot * 3 + 1] = on ? ny : 0.0f;
-    E[slot * 3 + 2] = on ? c : 0.0f;
-    A[slot * 2] = ax;
-    A[slot * 2 + 1] = ay;
-    NR[slot * 2] = nx;
-    NR[slot * 2 + 1] = ny;
-  }
+// The CPU loops over a convex's slots (convex_edges_forward_one); the GPU runs a thread per slot, so
+// that a warp's stores are contiguous (a thread per convex stored with a 96-byte stride).
+LE3D_HD void convex_edges_forward_slot(int64_t n, int e, int K, int S, const float* P, const int64_t* SI,
+                                       const int64_t* SJ, const bool* ACT, float* E, float* A, float* NR) {
+  const int64_t slot = n * S + e;
+  const float* a = P + (n * K + SI[slot]) * 2;
+  const float* b = P + (n * K + SJ[slot]) * 2;
+  const bool on = ACT[slot];
+  // An inactive slot gets the twin's placeholder direction (1, 0), so its normal is finite.
+  const float dx = on ? b[0] - a[0] : 1.0f, dy = on ? b[1] - a[1] : 0.0f;
+  const float ax = on ? a[0] : 0.0f, ay = on ? a[1] : 0.0f;
+  const float length = sqrtf(dx * dx + dy * dy);
+  const float nx = dy / length, ny = -dx / length;
+  const float c = -(nx * ax + ny * ay);
+  E[slot * 3] = on ? nx : 0.0f;
+  E[slot * 3 + 1] = on ? ny : 0.0f;
+  E[slot * 3 + 2] = on ? c : 0.0f;
+  A[slot * 2] = ax;
+  A[slot * 2 + 1] = ay;
+  NR[slot * 2] = nx;
+  NR[slot * 2 + 1] = ny;
 }
 
-// The backward of convex_edges_forward_one: adds convex n's pixel gradients to D [N, K, 2] (zeroed by
-// the caller; only convex n's rows are touched) from G = d E [N, S, 3].
-LE3D_HD void convex_edges_backward_one(int64_t n, int K, int S, const float* P, const int64_t* SI,
-                                       const int64_t* SJ, const bool* ACT, const float* G, float* D) {
-  for (int e = 0; e < S; ++e) {
-    const int64_t slot = n * S + e;
-    if (!ACT[slot]) continue;  // the placeholder edge passes no gradient
-    const float* a = P + (n * K + SI[slot]) * 2;
-    const float* b = P + (n * K + SJ[slot]) * 2;
-    const float dx = b[0] - a[0], dy = b[1] - a[1];
-    const float length = sqrtf(dx * dx + dy * dy);
-    const float nx = dy / length, ny = -dx / length;
-    // c = -(n . a): dL/dn gets -a dL/dc, dL/da gets -n dL/dc.
-    const float gc = G[slot * 3 + 2];
-    const float gnx = G[slot * 3] - gc * a[0], gny = G[slot * 3 + 1] - gc * a[1];
-    // n = u / |u| with u = (dy, -dx): dL/du = (dL/dn - n (n . dL/dn)) / |u|.
-    const float along = nx * gnx + ny * gny;
-    const float gux = (gnx - nx * along) / length, guy = (gny - ny * along) / length;
-    // u = (dy, -dx) with d = b - a: dL/dd = (-dL/du_y, dL/du_x).
-    const float gdx = -guy, gdy = gux;
-    float* da = D + (n * K + SI[slot]) * 2;
-    float* db = D + (n * K + SJ[slot]) * 2;
-    db[0] += gdx;
-    db[1] += gdy;
-    da[0] += -gdx - gc * nx;
-    da[1] += -gdy - gc * ny;
-  }
+LE3D_HD void convex_edges_forward_one(int64_t n, int K, int S, const float* P, const int64_t* SI,
+                                      const int64_t* SJ, const bool* ACT, float* E, float* A, float* NR) {
+  for (int e = 0; e < S; ++e) convex_edges_forward_slot(n, e, K, S, P, SI, SJ, ACT, E, A, NR);
+}
+
+// The backward of convex_edges_forward_slot: adds slot e's share of convex n's pixel gradients to
+// D [N, K, 2] (zeroed by the caller; only convex n's rows are touched) from G = d E [N, S, 3], with
+// add(address, value) (a plain += on the CPU, an atomic add on the GPU, where slots run in parallel; a
+// hull vertex gets one add from each of its two edges, and two adds to zero give the same sum in
+// either order, so the result does not depend on the order).
+template <typename Add>
+LE3D_HD void convex_edges_backward_slot(int64_t n, int e, int K, int S, const float* P, const int64_t* SI,
+                                        const int64_t* SJ, const bool* ACT, const float* G, float* D, Add add) {
+  const int64_t slot = n * S + e;
+  if (!ACT[slot]) return;  // the placeholder edge passes no gradient
+  const float* a = P + (n * K + SI[slot]) * 2;
+  const float* b = P + (n * K + SJ[slot]) * 2;
+  const float dx = b[0] - a[0], dy = b[1] - a[1];
+  const float length = sqrtf(dx * dx + dy * dy);
+  const float nx = dy / length, ny = -dx / length;
+  // c = -(n . a): dL/dn gets -a dL/dc, dL/da gets -n dL/dc.
+  const float gc = G[slot * 3 + 2];
+  const float gnx = G[slot * 3] - gc * a[0], gny = G[slot * 3 + 1] - gc * a[1];
+  // n = u / |u| with u = (dy, -dx): dL/du = (dL/dn - n (n . dL/dn)) / |u|.
+  const float along = nx * gnx + ny * gny;
+  const float gux = (gnx - nx * along) / length, guy = (gny - ny * along) / length;
+  // u = (dy, -dx) with d = b - a: dL/dd = (-dL/du_y, dL/du_x).
+  const float gdx = -guy, gdy = gux;
+  float* da = D + (n * K + SI[slot]) * 2;
+  float* db = D + (n * K + SJ[slot]) * 2;
+  add(db, gdx);
+  add(db + 1, gdy);
+  add(da, -gdx - gc * nx);
+  add(da + 1, -gdy - gc * ny);
 }
 
 // Convex n's screen bound B [N, 4] (x_lo, y_lo, x_hi, y_hi): the box of its hull vertices (slot e's

@@ -64,11 +64,14 @@ struct ConvexFootprint {
   // around the offset hull, so its corners reach tiles the rounded shape misses. Exact: for every
   // point of the box, m >= delta s L_e >= delta s min_box L_e for each edge e, and L_e's minimum over
   // a box is at a corner; a relative margin covers rounding.
+  // (Unrolled to kMaxEdges: with p in registers, as the GPU binning keeps it, constant indices keep it there.)
   LE3D_HD static bool reaches_tile(const float* p, float threshold, const float* box) {
     const int E = edges(p);
     if (E < 3) return false;  // raw alpha is 0 everywhere
     const float ds = p[1] * p[2];
-    for (int e = 0; e < E; ++e) {
+    LE3D_UNROLL
+    for (int e = 0; e < kMaxEdges; ++e) {
+      if (e >= E) break;
       const float* q = p + kHeader + 3 * e;
       const float L_min = fminf(q[0] * box[0], q[0] * box[2]) + fminf(q[1] * box[1], q[1] * box[3]) + q[2];
       const float slack = 1e-5f * (fabsf(q[0]) * fmaxf(fabsf(box[0]), fabsf(box[2])) +

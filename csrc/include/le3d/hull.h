@@ -40,6 +40,32 @@ LE3D_HD double hull_dot(const double* q, int a, int b) {
   return hull_add(hull_mul(q[2 * a], q[2 * b]), hull_mul(q[2 * a + 1], q[2 * b + 1]));
 }
 
+// Every pair's cross and dot product of K (<= KMAX) points q. On the host, a table filled once (the
+// hull's triple loop reads each product many times). On the GPU each is recomputed where read: the
+// tables would take 1 KB of local memory per thread, more than L1 and L2 hold for the resident
+// threads of a 200k-convex launch, and a product is 2 multiplies and an add. Both return the same
+// function of the same inputs, so the decisions are the same.
+template <int KMAX>
+struct PairProducts {
+#if defined(__CUDA_ARCH__)
+  const double* q;
+  __device__ PairProducts(const double* points, int /*K*/) : q(points) {}
+  __device__ double cross(int a, int b) const { return hull_cross(q, a, b); }
+  __device__ double dot(int a, int b) const { return hull_dot(q, a, b); }
+#else
+  double X[KMAX][KMAX], G[KMAX][KMAX];
+  PairProducts(const double* q, int K) {
+    for (int a = 0; a < K; ++a)
+      for (int b = 0; b < K; ++b) {
+        X[a][b] = hull_cross(q, a, b);
+        G[a][b] = hull_dot(q, a, b);
+      }
+  }
+  double cross(int a, int b) const { return X[a][b]; }
+  double dot(int a, int b) const { return G[a][b]; }
+#endif
+};
+
 // q: K (<= KMAX) points, centred on their mean. Sets edge[i * K + j] (zeroed by the caller) for
 // each hull edge i -> j (interior on its left) and returns whether the edges form one cycle of >= 3.
 template <int KMAX>
@@ -52,24 +78,17 @@ LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
       if (d <= tol) dup[a] = true;
     }
   }
-  // Every pair's cross and dot product, once (the triple loop reads each many times); the same
-  // function of the same inputs, so the decisions are those of the formulas written inline.
-  double X[KMAX][KMAX], G[KMAX][KMAX];
-  for (int a = 0; a < K; ++a)
-    for (int b = 0; b < K; ++b) {
-      X[a][b] = hull_cross(q, a, b);
-      G[a][b] = hull_dot(q, a, b);
-    }
+  const PairProducts<KMAX> pp(q, K);
   const double tol2 = tol * tol;
   int out_deg[KMAX], in_deg[KMAX], edges = 0;
   for (int a = 0; a < K; ++a) out_deg[a] = in_deg[a] = 0;
   for (int i = 0; i < K; ++i) {
     if (dup[i]) continue;
-    const double gii = G[i][i];
+    const double gii = pp.dot(i, i);
     for (int j = 0; j < K; ++j) {
       if (j == i || dup[j]) continue;
-      const double gij = G[i][j];
-      const double l2 = hull_sub(hull_add(gii, G[j][j]), 2 * gij);
+      const double gij = pp.dot(i, j);
+      const double l2 = hull_sub(hull_add(gii, pp.dot(j, j)), 2 * gij);
       const double len2 = l2 > 0 ? l2 : 0;
       // len = sqrt(len2) and tol * len are needed only near the tolerance: a length beyond 2 tol, or a
       // cross product beyond 2 tol len either way (squares compared), decides without them, and
@@ -81,11 +100,11 @@ LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
         if (!(len > tol)) continue;
         tol_len = hull_mul(tol, len);
       }
-      const double xij = X[i][j];
+      const double xij = pp.cross(i, j);
       bool all_fine = true;
       for (int k = 0; k < K && all_fine; ++k) {
         if (k == i || k == j || dup[k]) continue;
-        const double cross = hull_add(hull_add(xij, X[j][k]), X[k][i]);
+        const double cross = hull_add(hull_add(xij, pp.cross(j, k)), pp.cross(k, i));
         if (cross * cross > decisive) {  // far from the line: inside if to the left, else not fine
           all_fine = cross > 0;
           continue;
@@ -94,7 +113,7 @@ LE3D_HD bool hull_edges_one(const double* q, int K, double tol, bool* edge) {
           len = sqrt(len2);
           tol_len = hull_mul(tol, len);
         }
-        const double dot = hull_sub(hull_sub(G[j][k], G[i][k]), hull_sub(gij, gii));
+        const double dot = hull_sub(hull_sub(pp.dot(j, k), pp.dot(i, k)), hull_sub(gij, gii));
         const bool inside = cross > tol_len;
         const bool between = fabs(cross) <= tol_len && dot > 0 && dot < len2;
         all_fine = inside || between;
