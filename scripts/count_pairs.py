@@ -3,7 +3,9 @@ pairs of the Gaussian and convex scenes of scripts/bench_raster.py, from the CPU
 per-pixel aux output (contributor count, last list index). The convex/Gaussian time ratio compares
 scenes with different amounts of such work; this says how different. It also counts the (tile entry,
 warp) pairs whose warp holds no pixel of the primitive's screen bound, which the GPU kernels could skip
-(patches/warp-masks.patch), for warps of 8x4 pixels and of 16x2 (the tile rows the kernels use now).
+(patches/warp-masks.patch), and those whose warp the footprint's own tile test misses too
+(patches/warp-masks-footprint.patch), for warps of 8x4 pixels and of 16x2 (the tile rows the kernels
+use now).
 
     python scripts/count_pairs.py [--sizes 20000:256x256 200000:1280x720]
 """
@@ -36,13 +38,14 @@ def main():
         def forward_recorded(*a):
             out = forward(*a)
             captured["aux"], captured["offsets"], captured["ids"], captured["bounds"] = out[6], out[7], out[8], a[5]
+            captured["params"] = a[0]
             return out
         return forward_recorded, backward
 
     tile_function._kernels = recording
     print("| N | size | primitive | tile entries | contributing pairs | mean last list index "
-          "| warp pairs outside the bound, 8x4 / 16x2 |")
-    print("|---|---|---|---|---|---|---|")
+          "| warp pairs outside the bound, 8x4 / 16x2 | warp pairs the footprint misses, 8x4 / 16x2 |")
+    print("|---|---|---|---|---|---|---|---|")
     for spec in args.sizes:
         n, size = spec.split(":")
         n, (w, h) = int(n), (int(v) for v in size.split("x"))
@@ -52,7 +55,8 @@ def main():
             aux = captured["aux"]
             print(f"| {n} | {w}x{h} | {name} | {captured['ids'].numel()} | {int(aux[..., AUX_COUNT].sum())} | "
                   f"{float(aux[..., AUX_LAST_INDEX].mean()):.0f} | "
-                  f"{warps_outside_bound(captured, w, h, 8, 4):.1%} / {warps_outside_bound(captured, w, h, 16, 2):.1%} |")
+                  f"{warps_outside_bound(captured, w, h, 8, 4):.1%} / {warps_outside_bound(captured, w, h, 16, 2):.1%} | "
+                  f"{warps_missed(captured, name, w, h, 8, 4):.1%} / {warps_missed(captured, name, w, h, 16, 2):.1%} |")
 
 
 def warps_outside_bound(captured, width: int, height: int, warp_w: int, warp_h: int, tile: int = 16) -> float:
@@ -73,6 +77,68 @@ def warps_outside_bound(captured, width: int, height: int, warp_w: int, warp_h: 
             total += int(holds_pixels.sum())
             outside += int((holds_pixels & ~overlaps).sum())
     return outside / max(total, 1)
+
+
+def warps_missed(captured, primitive: str, width: int, height: int, warp_w: int, warp_h: int,
+                 tile: int = 16) -> float:
+    """Share of the (tile entry, warp) pairs, over warps that hold image pixels, whose block of pixel
+    centres is outside the entry's screen bound or fails the footprint's own tile test (reaches_tile in
+    footprint_gaussian.h / footprint_convex.h, re-written here in torch): what warp masks built with
+    both tests could skip (patches/warp-masks-footprint.patch)."""
+    offsets, ids = captured["offsets"].long(), captured["ids"].long()
+    b = captured["bounds"][ids]
+    tiles_x = (width + tile - 1) // tile
+    tile_of = torch.repeat_interleave(torch.arange(len(offsets) - 1), offsets[1:] - offsets[:-1])
+    p = captured["params"][ids].double()
+    reaches = reaches_convex if primitive == "convex" else reaches_gaussian
+    total = missed = 0
+    for wy in range(tile // warp_h):
+        for wx in range(tile // warp_w):
+            x0 = (tile_of % tiles_x) * tile + wx * warp_w
+            y0 = (tile_of // tiles_x) * tile + wy * warp_h
+            holds_pixels = (x0 < width) & (y0 < height)
+            box = torch.stack([x0 + 0.5, y0 + 0.5, (x0 + warp_w).clamp(max=width) - 0.5,
+                               (y0 + warp_h).clamp(max=height) - 0.5], -1).double()
+            in_bound = ((box[:, 2] >= b[:, 0]) & (box[:, 0] <= b[:, 2]) & (box[:, 3] >= b[:, 1]) &
+                        (box[:, 1] <= b[:, 3]))
+            total += int(holds_pixels.sum())
+            missed += int((holds_pixels & ~(in_bound & reaches(p, box))).sum())
+    return missed / max(total, 1)
+
+
+def reaches_convex(p, box):
+    """ConvexFootprint::reaches_tile for rows of params p [M, 29] and boxes [M, 4] (without its tiny
+    rounding slack)."""
+    E = p[:, 0].long()
+    o = p[:, 4]
+    threshold = torch.where(255 * o - 1 > 0, torch.log((255 * o - 1).clamp(min=1e-30)) + 1e-3,
+                            torch.full_like(o, -torch.inf))
+    ds = p[:, 1] * p[:, 2]
+    ok = E >= 3
+    for e in range(8):
+        nx, ny, c = p[:, 5 + 3 * e], p[:, 6 + 3 * e], p[:, 7 + 3 * e]
+        L_min = torch.minimum(nx * box[:, 0], nx * box[:, 2]) + torch.minimum(ny * box[:, 1], ny * box[:, 3]) + c
+        invisible = p[:, 3] * ds * L_min > threshold * p[:, 1]
+        ok &= ~((e < E) & invisible)
+    return ok
+
+
+def reaches_gaussian(p, box):
+    """GaussianFootprint::reaches_tile for rows of params p [M, 6] and boxes [M, 4] (without its tiny
+    rounding slack): the conic's minimum over the box, at the mean or on an edge."""
+    mx, my, a, b, c, o = p.unbind(-1)
+    threshold = torch.where(o > 0, -torch.log(255 * o.clamp(min=1e-30)) - 1e-3, torch.full_like(o, torch.inf))
+    inside = (mx >= box[:, 0]) & (mx <= box[:, 2]) & (my >= box[:, 1]) & (my <= box[:, 3])
+    q_min = torch.full_like(mx, torch.inf)
+    for side in range(4):
+        if side < 2:
+            dx = box[:, 0 if side == 0 else 2] - mx
+            dy = torch.minimum(torch.maximum(-b * dx / c, box[:, 1] - my), box[:, 3] - my)
+        else:
+            dy = box[:, 1 if side == 2 else 3] - my
+            dx = torch.minimum(torch.maximum(-b * dy / a, box[:, 0] - mx), box[:, 2] - mx)
+        q_min = torch.minimum(q_min, 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy)
+    return inside | ~((a > 0) & (c > 0)) | (-q_min >= threshold)
 
 
 if __name__ == "__main__":
