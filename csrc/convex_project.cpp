@@ -7,32 +7,15 @@
 
 #include "le3d/convex_project.h"
 #include "le3d/convex_project_api.h"
-#ifdef LE3D_WITH_CUDA
-#include <c10/cuda/CUDAGuard.h>
-#endif
+#include "le3d/dispatch.h"
 
 namespace le3d {
 namespace {
 
-// Every tensor on `like`'s device and contiguous; floats float32.
-void check_device(const char* who, const torch::Tensor& like, const std::vector<const torch::Tensor*>& ts) {
-  for (const auto* t : ts) {
-    TORCH_CHECK(t->device() == like.device(), who, ": tensors must share one device");
-    TORCH_CHECK(t->is_contiguous(), who, ": tensors must be contiguous");
-    TORCH_CHECK(!t->is_floating_point() || t->scalar_type() == torch::kFloat32, who, ": float tensors must be float32");
-  }
-#ifndef LE3D_WITH_CUDA
-  TORCH_CHECK(!like.is_cuda(), who, ": this build of le3d has no CUDA backend");
-#endif
-}
-
+// Runs the loop of step `op` (convex_loop_cpu / convex_loop_cuda, overloaded by the op's type).
 template <typename Op>
 void run(const torch::Tensor& like, const Op& op) {
-  if (!like.is_cuda()) return convex_loop_cpu(op);
-#ifdef LE3D_WITH_CUDA
-  const at::cuda::OptionalCUDAGuard guard(like.device());
-  convex_loop_cuda(op);
-#endif
+  run_loop<const Op&>(like, convex_loop_cpu, LE3D_CUDA_LOOP(convex_loop_cuda), op);
 }
 
 void check_camera(const char* who, const torch::Tensor& points, const torch::Tensor& viewmat, const torch::Tensor& K) {
@@ -40,7 +23,7 @@ void check_camera(const char* who, const torch::Tensor& points, const torch::Ten
               who, ": points must be [N, K <= 16, 3]");
   TORCH_CHECK(viewmat.dim() == 2 && viewmat.size(0) == 4 && viewmat.size(1) == 4, who, ": viewmat must be [4, 4]");
   TORCH_CHECK(K.dim() == 2 && K.size(0) == 3 && K.size(1) == 3, who, ": K must be [3, 3]");
-  check_device(who, points, {&points, &viewmat, &K});
+  check_loop_inputs(who, points, {&points, &viewmat, &K});
 }
 
 void check_slots(const char* who, const torch::Tensor& like, const torch::Tensor& slot_i,
@@ -49,7 +32,7 @@ void check_slots(const char* who, const torch::Tensor& like, const torch::Tensor
                   active.scalar_type() == torch::kBool && active.dim() == 2 && active.size(0) == like.size(0) &&
                   slot_i.sizes() == active.sizes() && slot_j.sizes() == active.sizes(),
               who, ": slot_i, slot_j [N, S] int64 and active [N, S] bool");
-  check_device(who, like, {&slot_i, &slot_j, &active});
+  check_loop_inputs(who, like, {&slot_i, &slot_j, &active});
 }
 
 }  // namespace
@@ -82,7 +65,7 @@ std::vector<torch::Tensor> convex_points_backward(const torch::Tensor& points, c
   TORCH_CHECK(d_pix.numel() == N * P * 2 && d_depth.numel() == N && d_means2d.numel() == N * 2 &&
                   d_scale.numel() == N && valid.scalar_type() == torch::kBool && valid.numel() == N,
               who, ": gradients shaped like the forward's outputs, valid [N] bool");
-  check_device(who, points, {&valid, &d_pix, &d_depth, &d_means2d, &d_scale});
+  check_loop_inputs(who, points, {&valid, &d_pix, &d_depth, &d_means2d, &d_scale});
   auto d_points = torch::empty_like(points);
   auto d_view = torch::empty({viewmat_grad ? N : 0, 12}, points.options());
   auto d_tap = torch::empty({tap_grad ? N : 0, 2}, points.options());
@@ -98,7 +81,7 @@ std::vector<torch::Tensor> convex_edges_forward(const torch::Tensor& pix, const 
                                                 const torch::Tensor& slot_j, const torch::Tensor& active) {
   const char* who = "convex_edges_forward";
   TORCH_CHECK(pix.dim() == 3 && pix.size(2) == 2, who, ": pix must be [N, K, 2]");
-  check_device(who, pix, {&pix});
+  check_loop_inputs(who, pix, {&pix});
   check_slots(who, pix, slot_i, slot_j, active);
   const int64_t N = pix.size(0), S = slot_i.size(1);
   auto edges = torch::empty({N, S, 3}, pix.options());
@@ -118,7 +101,7 @@ torch::Tensor convex_edges_backward(const torch::Tensor& pix, const torch::Tenso
   TORCH_CHECK(d_edges.dim() == 3 && d_edges.size(0) == pix.size(0) && d_edges.size(1) == slot_i.size(1) &&
                   d_edges.size(2) == 3,
               who, ": d_edges must be [N, S, 3]");
-  check_device(who, pix, {&pix, &d_edges});
+  check_loop_inputs(who, pix, {&pix, &d_edges});
   const int64_t N = pix.size(0), S = slot_i.size(1);
   auto d_pix = torch::zeros_like(pix);
   run(pix, ConvexEdgesBackward{N, static_cast<int>(pix.size(1)), static_cast<int>(S), pix.data_ptr<float>(),
@@ -145,7 +128,7 @@ std::vector<torch::Tensor> convex_bounds(const torch::Tensor& start, const torch
   TORCH_CHECK(valid.scalar_type() == torch::kBool && hull_ok.scalar_type() == torch::kBool &&
                   n_edges.scalar_type() == torch::kInt64,
               who, ": valid and hull_ok bool, n_edges int64");
-  check_device(who, start, {&start, &normal, &pix, &opacities, &sigma, &scale, &valid, &hull_ok, &n_edges});
+  check_loop_inputs(who, start, {&start, &normal, &pix, &opacities, &sigma, &scale, &valid, &hull_ok, &n_edges});
   check_slots(who, start, slot_i, slot_j, active);
   auto bounds = torch::empty({N, 4}, start.options());
   auto radii = torch::empty({N}, start.options().dtype(torch::kInt32));
