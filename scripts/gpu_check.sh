@@ -132,6 +132,15 @@ if [ "${NCU:-0}" = 1 ] && [ -n "$NCU_BIN" ]; then
       "$PY" -c "import sys; sys.path.insert(0, 'scripts'); from bench_raster import make_scene, le3d_step
 s = make_scene(1000000, 1920, 1080, 'cuda'); le3d_step(s, 1920, 1080, 'cuda', True)" >"$LOGS/ncu.log" 2>&1
   grep -E "forward_kernel|backward_kernel|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Th|Memory Throughput|Block Limit|Stall|stall" "$LOGS/ncu.log" | head -60
+  step "ncu: the convex backward kernel at 200k/720p (NCU=1): which pipe or stall bounds it"
+  timeout "$(limit 75)" "$NCU_BIN" --kernel-name-base demangled --kernel-name regex:"backward_kernel<le3d::ConvexFootprint" \
+      --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section WarpStateStats --section ComputeWorkloadAnalysis \
+      --section InstructionStats \
+      "$PY" -c "import sys; sys.path.insert(0, 'scripts'); from bench_raster import make_scene, convex_step
+s = make_scene(200000, 1280, 720, 'cuda'); convex_step(s, 1280, 720, 'cuda', True)" >"$LOGS/ncu_convex.log" 2>&1
+  grep -E "Duration|Registers Per|Occupancy|Throughput|Issue Slots|Executed Ipc|pipeline|Stall|stall|MIO|Warp Cycles" \
+      "$LOGS/ncu_convex.log" | head -40
 fi
 
 if [ "${SKIP_VIEWER:-0}" != 1 ]; then
