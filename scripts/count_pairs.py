@@ -7,7 +7,10 @@ warp) pairs whose warp holds no pixel of the primitive's screen bound, which the
 (patches/warp-masks-footprint.patch), for warps of 8x4 pixels and of 16x2 (the tile rows the kernels
 use now).
 
-    python scripts/count_pairs.py [--sizes 20000:256x256 200000:1280x720]
+It then samples tiles to count the warp-level work: (entry, warp) pairs the kernels evaluate,
+those the footprint masks keep, and those whose warp reduction runs (a pixel takes the primitive).
+
+    python scripts/count_pairs.py [--sizes 20000:256x256 200000:1280x720] [--sample-tiles 400]
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ AUX_LAST_INDEX, AUX_COUNT = 1, 2  # slots of aux [H, W, 8]: csrc/include/le3d/co
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", default=["20000:256x256", "200000:1280x720"])
+    ap.add_argument("--sample-tiles", type=int, default=400, help="tiles sampled for the warp-work table")
     args = ap.parse_args()
     captured = {}
     kernels = tile_function._kernels
@@ -43,6 +47,7 @@ def main():
         return forward_recorded, backward
 
     tile_function._kernels = recording
+    work = []
     print("| N | size | primitive | tile entries | contributing pairs | mean last list index "
           "| warp pairs outside the bound, 8x4 / 16x2 | warp pairs the footprint misses, 8x4 / 16x2 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -57,6 +62,15 @@ def main():
                   f"{float(aux[..., AUX_LAST_INDEX].mean()):.0f} | "
                   f"{warps_outside_bound(captured, w, h, 8, 4):.1%} / {warps_outside_bound(captured, w, h, 16, 2):.1%} | "
                   f"{warps_missed(captured, name, w, h, 8, 4):.1%} / {warps_missed(captured, name, w, h, 16, 2):.1%} |")
+            work.append((n, f"{w}x{h}", name, warp_work(captured, name, w, h, args.sample_tiles)))
+    print(f"\nWarp work per step, millions of (tile entry, warp) pairs (from {args.sample_tiles} sampled tiles, "
+          "scaled to the whole list):\n")
+    print("| N | size | primitive | not yet finished, 16x2 / 8x4 | 8x4 in the footprint masks | "
+          "contributing, 16x2 / 8x4 | contributing outside a mask |")
+    print("|---|---|---|---|---|---|---|")
+    for n, size, name, c in work:
+        print(f"| {n} | {size} | {name} | {c['pending 16x2']:.2f} / {c['pending 8x4']:.2f} | {c['pending masked']:.2f} | "
+              f"{c['contributing 16x2']:.2f} / {c['contributing 8x4']:.2f} | {c['contributing unmasked']:.0f} |")
 
 
 def warps_outside_bound(captured, width: int, height: int, warp_w: int, warp_h: int, tile: int = 16) -> float:
@@ -104,6 +118,57 @@ def warps_missed(captured, primitive: str, width: int, height: int, warp_w: int,
             total += int(holds_pixels.sum())
             missed += int((holds_pixels & ~(in_bound & reaches(p, box))).sum())
     return missed / max(total, 1)
+
+
+def warp_work(captured, primitive: str, width: int, height: int, sample: int, tile: int = 16) -> dict:
+    """The warp-level work of the kernels on a random sample of tiles (float64 reference alphas of each
+    tile's entries), scaled to the whole list, in millions of (entry, warp) pairs: warps with a pixel
+    not yet finished at the entry (its list index before the pixel's last contributor: the kernels
+    evaluate the primitive there), those of them the footprint masks keep (8x4), and warps with a pixel
+    that takes the primitive (alpha >= 1/255: the backward's warp reduction runs). 'contributing
+    unmasked' counts contributing pairs a mask would drop: 0 for masks that skip exactly."""
+    from le3d.raster.reference import convex_raw_alpha, gaussian_raw_alpha
+
+    offsets, ids, params = captured["offsets"].long(), captured["ids"].long(), captured["params"]
+    bounds, last = captured["bounds"], captured["aux"][..., AUX_LAST_INDEX]
+    alpha_of = convex_raw_alpha if primitive == "convex" else gaussian_raw_alpha
+    reaches = reaches_convex if primitive == "convex" else reaches_gaussian
+    tiles_x, tiles = (width + tile - 1) // tile, len(offsets) - 1
+    counts = dict.fromkeys(["entries", "pending 16x2", "pending 8x4", "pending masked", "contributing 16x2",
+                            "contributing 8x4", "contributing unmasked"], 0)
+    for t in torch.randperm(tiles, generator=torch.Generator().manual_seed(0))[:sample].tolist():
+        b, e = int(offsets[t]), int(offsets[t + 1])
+        if e == b:
+            continue
+        x0, y0 = (t % tiles_x) * tile, (t // tiles_x) * tile
+        h, w = min(tile, height - y0), min(tile, width - x0)
+        p = params[ids[b:e]].double()
+        pixel_last = torch.zeros(tile, tile)
+        pixel_last[:h, :w] = last[y0:y0 + h, x0:x0 + w]  # 0 outside the image: never pending
+        pending = torch.arange(e - b)[:, None, None] < pixel_last[None]  # [M, 16, 16]
+        contributing = pending & (alpha_of(p, tile, tile, x0, y0) >= 1 / 255)
+
+        def warps(x, ww, wh):  # [M, 16, 16] -> [M, rows of warps, columns of warps]: any pixel
+            return x.reshape(-1, tile // wh, wh, tile // ww, ww).any(4).any(2)
+        mask = torch.zeros(e - b, tile // 4, tile // 8, dtype=torch.bool)
+        bnd = bounds[ids[b:e]].double()
+        for wy in range(tile // 4):
+            for wx in range(tile // 8):
+                bx, by = x0 + 8 * wx, y0 + 4 * wy
+                box = torch.tensor([bx + 0.5, by + 0.5, min(bx + 8, width) - 0.5, min(by + 4, height) - 0.5],
+                                   dtype=torch.float64).expand(e - b, 4)
+                in_bound = ((box[:, 2] >= bnd[:, 0]) & (box[:, 0] <= bnd[:, 2]) & (box[:, 3] >= bnd[:, 1]) &
+                            (box[:, 1] <= bnd[:, 3]))
+                mask[:, wy, wx] = in_bound & reaches(p, box)
+        counts["entries"] += e - b
+        counts["pending 16x2"] += int(warps(pending, 16, 2).sum())
+        counts["pending 8x4"] += int(warps(pending, 8, 4).sum())
+        counts["pending masked"] += int((warps(pending, 8, 4) & mask).sum())
+        counts["contributing 16x2"] += int(warps(contributing, 16, 2).sum())
+        counts["contributing 8x4"] += int(warps(contributing, 8, 4).sum())
+        counts["contributing unmasked"] += int((warps(contributing, 8, 4) & ~mask).sum())
+    scale = len(ids) / max(counts.pop("entries"), 1) / 1e6
+    return {k: (v if k == "contributing unmasked" else v * scale) for k, v in counts.items()}
 
 
 def reaches_convex(p, box):
