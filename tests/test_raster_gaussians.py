@@ -108,13 +108,17 @@ def test_edge_cases_cpu_matches_reference():
     assert radii[1] > 0 and radii[4] > 0
 
 
-def test_zero_primitives_render_background():
+@pytest.mark.parametrize("backend", ["torch", "cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_zero_primitives_render_background(backend):
     tensors, kwargs = scene(0, 3, 17, 9)
-    for backend in ("torch", "cpu"):
-        out, grads = run_backend(le3d.rasterize_gaussians, tensors, kwargs, backend)
-        assert torch.allclose(out["image"], tensors["background"].expand(9, 17, 3))
-        assert out["alpha"].abs().max() == 0 and out["depth"].abs().max() == 0
-        assert grads["background"].shape == (3,)
+    out, grads = run_backend(le3d.rasterize_gaussians, tensors, kwargs, backend,
+                             device="cuda" if backend == "cuda" else "cpu")
+    assert torch.allclose(out["image"], tensors["background"].expand(9, 17, 3))
+    assert out["alpha"].abs().max() == 0 and out["depth"].abs().max() == 0
+    # Every pixel sees the background through T = 1, so d loss / d background is the sum of the image's
+    # loss weights (run_backend draws them first from its seed-0 generator).
+    image_weights = torch.rand((9, 17, 3), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(grads["background"], image_weights.sum((0, 1)), rtol=1e-5)
 
 
 def test_single_gaussian_centre_alpha_and_depth():

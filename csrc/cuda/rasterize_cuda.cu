@@ -352,7 +352,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
     const float* __restrict__ d_alpha, const float* __restrict__ d_depth,
     const float* __restrict__ d_distortion, const float* __restrict__ d_near,
     const float* __restrict__ d_far, float* __restrict__ g_params, float* __restrict__ g_features,
-    float* __restrict__ g_depths, float* __restrict__ g_coords) {
+    float* __restrict__ g_depths, float* __restrict__ g_coords, float* __restrict__ g_background) {
   constexpr int P = Footprint::kParams;
   using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
   __shared__ Batch sh;
@@ -367,6 +367,14 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
   const int begin = offsets[tile];
   const int64_t pix = inside ? static_cast<int64_t>(i) * width + j : 0;
   const float* a = aux + pix * kAuxDim;
+  // d background = sum over pixels of T_final * d image: a warp sum and an atomic per channel, first
+  // (so that nothing of it stays live through the loop: ptxas keeps the registers and spills of the
+  // C <= 4 kernels), instead of a product and a reduction over the image after the kernel (two launches
+  // and an H x W x C temporary). Every lane takes part (pixels outside the image add zero).
+  for (int c = 0; c < C && c < CMAX; ++c) {
+    const float v = warp_sum(inside ? a[kAuxTransmittance] * d_image[pix * C + c] : 0.0f);
+    if ((t & 31) == 0 && v != 0.0f) atomicAdd(g_background + c, v);
+  }
   const int my_last = begin + (inside ? static_cast<int>(a[kAuxLastIndex]) : 0);
   if (t == 0) sh_max_last = begin;
   __syncthreads();
@@ -539,11 +547,11 @@ std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   const int N = static_cast<int>(params.size(0));
   const int C = static_cast<int>(features.size(1));
-  // the four gradients as views of one zeroed buffer: one fill launch instead of four
+  // the five gradients as views of one zeroed buffer (d_background last, as on the CPU): one fill launch
   constexpr int P = Footprint::kParams;
-  const auto g = primitive_grads(torch::zeros({primitive_grads_size(N, P, C)}, features.options()), N, P, C);
-  // d background = sum over pixels of T_final * d image (a reduction, not per-primitive work).
-  auto g_background = (d_image * aux.select(2, kAuxTransmittance).unsqueeze(2)).flatten(0, 1).sum(0);
+  const auto total = torch::zeros({primitive_grads_size(N, P, C) + C}, features.options());
+  const auto g = primitive_grads(total, N, P, C);
+  auto g_background = total.narrow(0, primitive_grads_size(N, P, C), C);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
   dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
@@ -553,7 +561,8 @@ std::vector<torch::Tensor> backward_impl(
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
         ids.data_ptr<int>(), d_image.data_ptr<float>(), upstream_ptr(d_alpha), upstream_ptr(d_depth),
         upstream_ptr(d_distortion), upstream_ptr(d_near), upstream_ptr(d_far), g.params.data_ptr<float>(),
-        g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>());
+        g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>(),
+        g_background.data_ptr<float>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {g.params, g.features, g.depths, g.coords, g_background};
