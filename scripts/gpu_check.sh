@@ -178,7 +178,7 @@ for name in "${!PATCH_PID[@]}"; do
   (cd "$dir" && timeout "$(limit 150)" "$PY" scripts/bench_raster.py --device cuda --repeats 10 --markdown --no-gsplat \
       --json "$LOGS/patch_${name}_bench.json") 2>&1 | tee "$LOGS/patch_${name}_bench.log" | tail -14
   (cd "$dir" && timeout "$(limit 90)" "$PY" scripts/profile_raster.py --convex 200000:1280x720) 2>&1 \
-    | tee "$LOGS/patch_${name}_profile.log" | grep -v Warn | head -60
+    | tee "$LOGS/patch_${name}_profile.log" | grep -v Warn | head -100
 done
 
 step "summary"
