@@ -23,8 +23,8 @@ __global__ void project_backward_kernel(const ProjectionArgs a, const Projection
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= a.N) return;
   const Camera cam = load_camera(a.viewmat, a.K, a.width, a.height, a.near, a.far);
-  project_gaussian_backward(cam, a.means + 3 * i, a.quats + 4 * i, a.scales + 3 * i, g.d_means2d + 2 * i,
-                            g.d_conics + 3 * i, g.d_depths[i], g.d_means + 3 * i, g.d_quats + 4 * i,
+  project_gaussian_backward(cam, a.means + 3 * i, a.quats + 4 * i, a.scales + 3 * i, g.d_means2d + g.means2d_stride * i,
+                            g.d_conics + g.conics_stride * i, g.d_depths[i], g.d_means + 3 * i, g.d_quats + 4 * i,
                             g.d_scales + 3 * i, g.d_viewmat ? g.d_viewmat + kViewmatGrads * i : nullptr);
 }
 

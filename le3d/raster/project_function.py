@@ -32,11 +32,14 @@ class ProjectGaussians(torch.autograd.Function):
         def dense(g, shape):
             return means.new_zeros(shape) if g is None else g.contiguous()
 
+        def rows(g, shape):  # contiguous rows suffice: the slices of the rasterizer's d params go in as they are
+            return means.new_zeros(shape) if g is None else (g if g.stride(-1) == 1 else g.contiguous())
+
         n = means.shape[0]
         viewmat_grad = ctx.needs_input_grad[4]
         d_means, d_quats, d_scales, d_view_shares = load_extension().project_gaussians_backward(
-            means, quats, scales, viewmat, K, width, height, near, far, dense(d_means2d, (n, 2)),
-            dense(d_conics, (n, 3)), dense(d_depths, (n,)), viewmat_grad)
+            means, quats, scales, viewmat, K, width, height, near, far, rows(d_means2d, (n, 2)),
+            rows(d_conics, (n, 3)), dense(d_depths, (n,)), viewmat_grad)
         d_viewmat = viewmat_grad_from_shares(d_view_shares, viewmat) if viewmat_grad else None
         return d_means, d_quats, d_scales, None, d_viewmat, None, None, None, None, None
 

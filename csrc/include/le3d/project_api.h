@@ -5,7 +5,8 @@
 // viewmat [4,4], K [3,3].
 // forward -> {means2d [N,2], conics [N,3], depths [N], bounds [N,4], radii [N] int32}
 // backward(..., d_means2d, d_conics, d_depths, viewmat_grad) -> {d_means, d_quats, d_scales,
-//   d_viewmat [N,12] per-Gaussian shares (empty unless viewmat_grad)}
+//   d_viewmat [N,12] per-Gaussian shares (empty unless viewmat_grad)}; d_means2d and d_conics need
+//   contiguous rows only (any row stride).
 #pragma once
 #include <torch/extension.h>
 
@@ -31,6 +32,9 @@ struct ProjectionOutputs {
 
 struct ProjectionGradients {
   const float *d_means2d, *d_conics, *d_depths;  // upstream
+  // Row strides (floats) of d_means2d and d_conics: they may be column slices of one [N, 6] gradient
+  // (the rasterizer's d params), read in place rather than copied out.
+  int64_t means2d_stride, conics_stride;
   float *d_means, *d_quats, *d_scales, *d_viewmat;  // d_viewmat: nullptr unless requested
 };
 
