@@ -48,18 +48,23 @@ def test_overflowing_sum_of_finite_values_passes():
     checks.raise_first_failure()  # no error
 
 
-def test_first_failure_in_registration_order():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_first_failure_in_registration_order(compiled):
+    """Both routes (torch twins, the compiled one-pass op) name the first failed check in registration
+    order, and a round's entries are gone after it raised."""
+    if compiled:
+        assert load_extension() is not None  # loaded, so raise_first_failure(compiled=True) takes that route
     checks = ValueChecks()
-    checks.require(torch.tensor(True), "a")
+    checks.positive(torch.tensor([1.0]), "a")
     checks.finite("b", torch.tensor([float("nan")]))
-    checks.require(torch.tensor(False), "c")
+    checks.positive(torch.tensor([0.0]), "c")
     with pytest.raises(InputError, match="^b: contains"):
-        checks.raise_first_failure()
-    checks.require(torch.tensor(False), "c")
+        checks.raise_first_failure(compiled=compiled)
+    checks.positive(torch.tensor([-1.0]), "c")
     checks.finite("d", torch.tensor([float("nan")]))
     with pytest.raises(InputError, match="^c$"):
-        checks.raise_first_failure()
-    checks.raise_first_failure()  # the failed round's entries are gone
+        checks.raise_first_failure(compiled=compiled)
+    checks.raise_first_failure(compiled=compiled)  # the failed round's entries are gone
 
 
 def test_empty_tensors_and_no_checks():

@@ -302,11 +302,12 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
                     const int* ids, const float* d_image, const float* d_alpha, const float* d_depth,
                     const float* d_distortion, const float* d_near, const float* d_far, int threads,
                     float* grad_buffers) {
-  // grad_buffers: [threads][N * (P + C + 2) + C] uninitialised: each thread zeroes and fills its own
-  // slice, then the slices are summed into the first (in thread order: reproducible).
+  // grad_buffers: [threads][raster_grads_size(N, P, C)] in raster_grads' layout (rasterize_api.h),
+  // uninitialised: each thread zeroes and fills its own slice, then the slices are summed into the
+  // first (in thread order: reproducible).
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
-  const int64_t stride = primitive_grads_size(N, P, C) + C;  // (d_background last)
+  const int64_t stride = raster_grads_size(N, P, C);
 #pragma omp parallel num_threads(threads)
   {
     BackwardScratch scratch(C);
@@ -445,7 +446,7 @@ std::vector<torch::Tensor> backward_impl(
   const int C = static_cast<int>(features.size(1));
   constexpr int P = Footprint::kParams;
   const int threads = thread_count();
-  const int64_t stride = primitive_grads_size(N, P, C) + C;  // (d_background last)
+  const int64_t stride = raster_grads_size(N, P, C);
   auto buffers = torch::empty({threads, stride}, features.options());
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(), N, W, H);
   auto* tiles_fn = coords.numel() ? backward_tiles<Footprint, true> : backward_tiles<Footprint, false>;
@@ -456,9 +457,7 @@ std::vector<torch::Tensor> backward_impl(
       upstream_ptr(d_alpha), upstream_ptr(d_depth), upstream_ptr(d_distortion), upstream_ptr(d_near),
       upstream_ptr(d_far), threads, buffers.data_ptr<float>());
   auto total = buffers[0];  // the sum of the threads' slices
-  const auto g = primitive_grads(total, N, P, C);
-  auto d_background = total.narrow(0, primitive_grads_size(N, P, C), C);
-  return {g.params, g.features, g.depths, g.coords, d_background};
+  return raster_grads(total, N, P, C).outputs();
 }
 
 }  // namespace

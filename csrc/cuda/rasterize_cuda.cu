@@ -547,11 +547,9 @@ std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   const int N = static_cast<int>(params.size(0));
   const int C = static_cast<int>(features.size(1));
-  // the five gradients as views of one zeroed buffer (d_background last, as on the CPU): one fill launch
+  // the five gradients as views of one zeroed buffer: one fill launch
   constexpr int P = Footprint::kParams;
-  const auto total = torch::zeros({primitive_grads_size(N, P, C) + C}, features.options());
-  const auto g = primitive_grads(total, N, P, C);
-  auto g_background = total.narrow(0, primitive_grads_size(N, P, C), C);
+  const auto g = raster_grads(torch::zeros({raster_grads_size(N, P, C)}, features.options()), N, P, C);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
   dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
@@ -562,10 +560,10 @@ std::vector<torch::Tensor> backward_impl(
         ids.data_ptr<int>(), d_image.data_ptr<float>(), upstream_ptr(d_alpha), upstream_ptr(d_depth),
         upstream_ptr(d_distortion), upstream_ptr(d_near), upstream_ptr(d_far), g.params.data_ptr<float>(),
         g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>(),
-        g_background.data_ptr<float>());
+        g.background.data_ptr<float>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {g.params, g.features, g.depths, g.coords, g_background};
+  return g.outputs();
 }
 
 }  // namespace

@@ -17,7 +17,6 @@ from le3d.raster.constants import MAX_CHANNELS, NEARFAR_MAX_K
 
 # check kinds, as csrc/include/le3d/value_checks.h numbers them
 CHECK_FINITE, CHECK_POSITIVE, CHECK_ROWS_NONZERO, CHECK_FOCALS_POSITIVE = 0, 1, 2, 3
-_REQUIRE = -1  # a condition computed by the caller (torch only)
 _MAX_COMPILED_CHECKS = 16  # kMaxValueChecks
 
 
@@ -38,12 +37,8 @@ class ValueChecks:
     """Device-side conditions read back with one synchronisation; raises for the first false one."""
 
     def __init__(self):
-        # (kind, tensor or 0-d bool condition, row length, message), in registration order
+        # (kind, tensor, row length, message), in registration order
         self._entries: list[tuple[int, torch.Tensor, int, str]] = []
-
-    def require(self, condition: torch.Tensor, message: str):
-        """condition: a 0-d bool tensor (any device). Forces the torch path for this round."""
-        self._entries.append((_REQUIRE, condition, 1, message))
 
     def finite(self, name: str, t: torch.Tensor):
         if t.numel():
@@ -81,7 +76,6 @@ class ValueChecks:
         tensors = [t for _, t, _, _ in entries]
         one_kind = len({(t.device, t.dtype) for t in tensors}) == 1
         if (ext is None or not one_kind or len(entries) > _MAX_COMPILED_CHECKS
-                or any(kind == _REQUIRE for kind, _, _, _ in entries)
                 or tensors[0].dtype not in (torch.float32, torch.float64)
                 or (tensors[0].is_cuda and not ext.with_cuda)):
             return None
@@ -91,7 +85,7 @@ class ValueChecks:
     @staticmethod
     def _failed_torch(entries) -> list[bool]:
         device = entries[0][1].device
-        oks = [t if kind == _REQUIRE else check_ok_torch(kind, t, row) for kind, t, row, _ in entries]
+        oks = [check_ok_torch(kind, t, row) for kind, t, row, _ in entries]
         return [not ok for ok in torch.stack([ok.to(device) for ok in oks]).tolist()]
 
 

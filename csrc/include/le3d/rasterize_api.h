@@ -32,16 +32,16 @@ struct PixelOutputs {
   }
 };
 
-// The per-primitive gradients of a backward pass as views of one flat buffer, laid out alike by both
-// backends: d_params [N, P], d_features [N, C], d_depths [N], d_coords [N], then anything else from
-// offset primitive_grads_size(N, P, C) on (the CPU's d_background).
-struct PrimitiveGrads {
-  torch::Tensor params, features, depths, coords;
+// The gradients of a backward pass as views of one flat buffer, laid out alike by both backends:
+// d_params [N, P], d_features [N, C], d_depths [N], d_coords [N], d_background [C].
+struct RasterGrads {
+  torch::Tensor params, features, depths, coords, background;
+  std::vector<torch::Tensor> outputs() const { return {params, features, depths, coords, background}; }
 };
-inline int64_t primitive_grads_size(int64_t N, int64_t P, int64_t C) { return N * (P + C + 2); }
-inline PrimitiveGrads primitive_grads(const torch::Tensor& flat, int64_t N, int64_t P, int64_t C) {
+inline int64_t raster_grads_size(int64_t N, int64_t P, int64_t C) { return N * (P + C + 2) + C; }
+inline RasterGrads raster_grads(const torch::Tensor& flat, int64_t N, int64_t P, int64_t C) {
   return {flat.narrow(0, 0, N * P).view({N, P}), flat.narrow(0, N * P, N * C).view({N, C}),
-          flat.narrow(0, N * (P + C), N), flat.narrow(0, N * (P + C + 1), N)};
+          flat.narrow(0, N * (P + C), N), flat.narrow(0, N * (P + C + 1), N), flat.narrow(0, N * (P + C + 2), C)};
 }
 
 // An upstream gradient's pixels, or nullptr when it is empty (composite.h reads that as zeros).
