@@ -2,7 +2,8 @@
 
 Each step has a torch twin here (any device and dtype; the definition the tests compare with) and, for
 float32 CPU and CUDA tensors, a compiled version in le3d._C (csrc/include/le3d/hull.h and
-convex_project.h: one loop or one GPU thread per convex).
+convex_project.h: one loop or one GPU thread per convex). On such tensors project_convexes runs every
+step for a convex in one compiled pass per direction (ProjectConvexes), not a launch per step.
 
 Per convex j (K points P_jk, K in 3..8):
 - every point goes to camera space with `viewmat` and to pixels with K; the centroid's view z is the
@@ -42,22 +43,23 @@ HULL_TOL_PX = 1e-3  # distance (pixels) under which points are duplicates / coll
 _BOUND_MARGIN_REL = 1e-3  # float-rounding slack on the exact bound
 _BOUND_MARGIN_ABS = 1e-2  # pixels
 _MITER_MIN = 1e-6  # |n_in + n_out|^2 / 2 floor (needle corners get a huge but finite bound)
+CONVEX_MAX_POINTS = 8  # le3d/convex_project.h kConvexMaxPoints: the compiled passes' limit
 _CHUNK = {"cpu": 4096, "cuda": 65536}  # convexes per chunk in the hull search (memory O(chunk K^3))
 
 
 @torch.no_grad()
-def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX):
+def hull_edges(p: torch.Tensor, tol: float = HULL_TOL_PX, compiled: bool = True):
     """[N, K, 2] pixel points -> (edge [N, K, K] bool: i -> j is a hull edge, ok [N] bool).
 
     Interior is on the left of i -> j in (x, y) coordinates: (-dy, dx).(q - p_i) > 0, so the outward
     normal is (dy, -dx) / |d|. ok is False when the edges do not form one closed cycle of >= 3 edges.
-    CPU and CUDA tensors use the compiled loops (le3d._C.hull_edges_cpu / hull_edges_cuda), others
-    (and builds without the extension) the torch twin; all take the same decisions
-    (tests/test_convex_raster.py).
+    CPU and CUDA tensors use the compiled loops (le3d._C.hull_edges_cpu / hull_edges_cuda) unless
+    `compiled` is False, others (and builds without the extension) the torch twin; all take the same
+    decisions (tests/test_convex_raster.py).
     """
     p = p.double()  # the topology decision in double: consistent orientation tests
     p = p - p.mean(1, keepdim=True)  # smaller magnitudes: less cancellation below
-    ext = load_extension()
+    ext = load_extension() if compiled else None
     if ext is not None and p.device.type == "cpu":
         return tuple(ext.hull_edges_cpu(p, float(tol)))
     if ext is not None and p.device.type == "cuda" and ext.with_cuda and p.shape[1] <= 8:
@@ -120,10 +122,11 @@ def hull_slots(pix: torch.Tensor, tol: float = HULL_TOL_PX):
 
 
 @torch.no_grad()
-def hull_slots_torch(pix: torch.Tensor, tol: float = HULL_TOL_PX):
-    """hull_slots from hull_edges' [N, K, K] edge matrix, in torch (any device)."""
+def hull_slots_torch(pix: torch.Tensor, tol: float = HULL_TOL_PX, compiled_edges: bool = True):
+    """hull_slots from hull_edges' [N, K, K] edge matrix, in torch (any device; the edge matrix itself from
+    the compiled loops when `compiled_edges` and hull_edges has them)."""
     N, Kp, _ = pix.shape
-    edge, ok = hull_edges(pix, tol)
+    edge, ok = hull_edges(pix, tol, compiled=compiled_edges)
     has_out = edge.any(-1)  # [N, K]
     target = edge.int().argmax(-1)  # [N, K]: j of the edge leaving i (the first; 0 if none)
     order = torch.argsort((~has_out).int(), dim=-1, stable=True)  # hull vertices first
@@ -248,49 +251,13 @@ def screen_bounds_torch(start, normal, slot_i, slot_j, active, grow):
     return torch.cat([lo, hi], -1)
 
 
-class ConvexPoints(torch.autograd.Function):
-    """project_points over le3d._C's compiled loops (one forward, one backward, CPU or CUDA; viewmat and
-    tap gradients optional). tap [N, 2] (or None) shifts each convex's pixels by tap - tap.detach():
-    zero in value, its gradient the sum of the pixels' (the densification statistic)."""
-
-    @staticmethod
-    def forward(ctx, points, viewmat, K, tap, near: float, far: float):
-        pix, depth, means2d, scale, valid = load_extension().convex_points_forward(points, viewmat, K, near, far)
-        ctx.save_for_backward(points, viewmat, K, valid)
-        ctx.mark_non_differentiable(valid)
-        return pix, depth, means2d, scale, valid
-
-    @staticmethod
-    def backward(ctx, d_pix, d_depth, d_means2d, d_scale, _d_valid):
-        points, viewmat, K, valid = ctx.saved_tensors
-
-        def dense(g, like):
-            return torch.zeros_like(like) if g is None else g.contiguous()
-
-        viewmat_grad, tap_grad = ctx.needs_input_grad[1], ctx.needs_input_grad[3]
-        d_points, d_view, d_tap = load_extension().convex_points_backward(
-            points, viewmat, K, valid, dense(d_pix, points[..., :2]), dense(d_depth, points[:, 0, 0]),
-            dense(d_means2d, points[:, 0, :2]), dense(d_scale, points[:, 0, 0]), viewmat_grad, tap_grad)
-        d_viewmat = viewmat_grad_from_shares(d_view, viewmat) if viewmat_grad else None
-        return d_points, d_viewmat, None, d_tap if tap_grad else None, None, None
-
-
-def project_points(points, viewmat, K, near: float, far: float, tap: torch.Tensor | None = None):
+def project_points_torch(points, viewmat, K, near: float, far: float, tap: torch.Tensor | None = None):
     """[N, K, 3] world points -> (pix [N, K, 2], depth [N]: view z of the centroid, means2d [N, 2]: its
     projection, s [N]: pixels to world units at that depth, valid [N]: every point beyond near and the
-    centroid before far). Culled convexes are projected as if at depth 1 (finite, unused). tap [N, 2]
-    (optional) is added to each convex's pixels as tap - tap.detach() (see project_convexes).
-    Float32 CPU and CUDA tensors use the compiled loops (le3d._C.convex_points_forward / _backward)
-    unless K needs a gradient; everything else project_points_torch."""
-    if (compiled_for(points) is not None and viewmat.dtype == torch.float32 and K.dtype == torch.float32
-            and not K.requires_grad and (tap is None or tap.dtype == torch.float32)):
-        return ConvexPoints.apply(points.contiguous(), viewmat.contiguous(), K.contiguous(), tap, float(near),
-                                  float(far))
-    return project_points_torch(points, viewmat, K, near, far, tap)
-
-
-def project_points_torch(points, viewmat, K, near: float, far: float, tap: torch.Tensor | None = None):
-    """project_points in torch (any device, any dtype), differentiable by autograd (K included)."""
+    centroid before far), in torch (any device and dtype), differentiable by autograd (K included).
+    Culled convexes are projected as if at depth 1 (finite, unused). tap [N, 2] (optional) is added to
+    each convex's pixels as tap - tap.detach() (see project_convexes). The compiled version is the first
+    step of the fused pass (le3d/convex_project.h, convex_points_forward_one / _backward_one)."""
     R = viewmat[:3, :3]
     t = viewmat[:3, 3]
     cam = points @ R.T + t
@@ -318,18 +285,88 @@ def project_convexes(points, delta, sigma, opacities, viewmat, K, width: int, he
     as (tap - tap.detach()), so that tap.grad is the gradient of a screen-space translation of the
     whole convex (the densification statistic) without changing any other gradient.
     bounds mark culled convexes with xmin > xmax.
+    Float32 CPU and CUDA tensors (K without a gradient, 3..8 points) take the fused compiled pass
+    (ProjectConvexes), everything else project_convexes_by_steps; both compute the same thing.
     """
-    N, Kp, _ = points.shape
-    pix, zc, means2d, s, valid = project_points(points, viewmat, K, near, far, means2d_tap)
+    if fused_applies(points, delta, sigma, opacities, viewmat, K, means2d_tap):
+        tensors = [t.contiguous() for t in (points, delta, sigma, opacities, viewmat, K)]
+        return ProjectConvexes.apply(*tensors, means2d_tap, int(width), int(height), float(near), float(far))
+    return project_convexes_by_steps(points, delta, sigma, opacities, viewmat, K, width, height, near, far,
+                                     means2d_tap)
 
-    slot_i, slot_j, n_edges, hull_ok = hull_slots(pix.detach())
+
+def fused_applies(points, delta, sigma, opacities, viewmat, K, tap) -> bool:
+    """Whether ProjectConvexes can run these inputs: float32 tensors on a device le3d._C runs (CPU, or
+    CUDA in a CUDA build), 3..8 points per convex, and no gradient wanted for K (the compiled backward
+    has none)."""
+    if compiled_for(points) is None or K.requires_grad or not 3 <= points.shape[1] <= CONVEX_MAX_POINTS:
+        return False
+    return all(t.dtype == torch.float32 for t in (delta, sigma, opacities, viewmat, K)) and (
+        tap is None or tap.dtype == torch.float32)
+
+
+class ProjectConvexes(torch.autograd.Function):
+    """project_convexes in one compiled pass per direction (le3d._C.convex_project_forward / _backward:
+    a loop iteration or GPU thread per convex runs every step of project_convexes_by_steps, its twin).
+    The forward keeps each convex's hull slots (an int64 code) for the backward, which recomputes the
+    pixels. tap: the means2d tap (or None); its gradient is the sum of the convex's pixel gradients."""
+
+    @staticmethod
+    def forward(ctx, points, delta, sigma, opacities, viewmat, K, tap, width: int, height: int, near: float,
+                far: float):
+        params, means2d, depths, bounds, radii, hull = load_extension().convex_project_forward(
+            points, delta, sigma, opacities, viewmat, K, width, height, near, far, HULL_TOL_PX, _BOUND_MARGIN_REL,
+            _BOUND_MARGIN_ABS, _MITER_MIN)
+        ctx.save_for_backward(points, viewmat, K, hull)
+        ctx.config = (near, far)
+        ctx.mark_non_differentiable(bounds, radii)
+        ctx.set_materialize_grads(False)  # an output outside the loss arrives as None (read as zeros)
+        return params, means2d, depths, bounds, radii
+
+    @staticmethod
+    def backward(ctx, d_params, d_means2d, d_depths, _d_bounds, _d_radii):
+        points, viewmat, K, hull = ctx.saved_tensors
+        near, far = ctx.config
+        n = points.shape[0]
+        if d_params is None:
+            d_params = points.new_zeros(n, CONVEX_HEADER + 3 * CONVEX_MAX_EDGES)
+        elif d_params.stride(-1) != 1:
+            d_params = d_params.contiguous()
+        d_means2d = points.new_empty(0) if d_means2d is None else d_means2d.contiguous()
+        d_depths = points.new_zeros(n) if d_depths is None else d_depths.contiguous()
+        viewmat_grad, tap_grad = ctx.needs_input_grad[4], ctx.needs_input_grad[6]
+        d_points, d_delta, d_sigma, d_opacities, d_view, d_tap = load_extension().convex_project_backward(
+            points, viewmat, K, hull, near, far, d_params, d_means2d, d_depths, viewmat_grad, tap_grad)
+        d_viewmat = viewmat_grad_from_shares(d_view, viewmat) if viewmat_grad else None
+        return (d_points, d_delta, d_sigma, d_opacities, d_viewmat, None, d_tap if tap_grad else None, None, None,
+                None, None)
+
+
+def project_convexes_by_steps(points, delta, sigma, opacities, viewmat, K, width: int, height: int,
+                              near: float = 0.01, far: float = 1e10, means2d_tap: torch.Tensor | None = None,
+                              compiled: bool = True):
+    """project_convexes one step at a time (project_points_torch, hull_slots, edge_params, convex_bounds),
+    the last three compiled where they can be, or (compiled=False, the "torch" backend's projection)
+    their torch twins. The path of float64 and of gradients w.r.t. K, and what the fused pass is tested
+    against."""
+    N, Kp, _ = points.shape
+    if compiled:
+        slots_fn, edges_fn, bounds_fn = hull_slots, edge_params, convex_bounds
+    else:
+        edges_fn, bounds_fn = edge_params_torch, convex_bounds_torch
+
+        def slots_fn(pix):
+            return hull_slots_torch(pix, compiled_edges=False)
+    pix, zc, means2d, s, valid = project_points_torch(points, viewmat, K, near, far, means2d_tap)
+
+    slot_i, slot_j, n_edges, hull_ok = slots_fn(pix.detach())
     with torch.no_grad():
         slot = torch.arange(CONVEX_MAX_EDGES, device=points.device)
         active = (slot[None, :] < n_edges[:, None]) & hull_ok[:, None]  # [N, 8]
-    edges, start, normal = edge_params(pix, slot_i, slot_j, active)  # [N, 8, 3]
+    edges, start, normal = edges_fn(pix, slot_i, slot_j, active)  # [N, 8, 3]
 
-    bounds, radii, e_count = convex_bounds(start, normal, slot_i, slot_j, active, pix, opacities, sigma, s, valid,
-                                           hull_ok, n_edges, width, height)
+    bounds, radii, e_count = bounds_fn(start, normal, slot_i, slot_j, active, pix, opacities, sigma, s, valid,
+                                       hull_ok, n_edges, width, height)
     header = torch.stack([e_count.to(points.dtype), delta, s, sigma, opacities], -1)
     params = torch.cat([header, edges.reshape(N, 3 * CONVEX_MAX_EDGES)], -1)
     assert params.shape[1] == CONVEX_HEADER + 3 * CONVEX_MAX_EDGES

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from convex_splat.projection import project_convexes
+from convex_splat.projection import project_convexes, project_convexes_by_steps
 from le3d.errors import InputError
 from le3d.raster.backends import rasterize, resolve_backend
 from le3d.raster.constants import FOOTPRINT_CONVEX
@@ -47,9 +47,12 @@ def rasterize_convexes(points, delta, sigma, opacities, features, viewmat, K, wi
     tap = None  # means2d's stand-in for the densification statistic (its value is set below)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (points, viewmat, K)):
         tap = torch.zeros(n, 2, dtype=points.dtype, device=device, requires_grad=True)
-    params, means2d, depths, bounds, radii = project_convexes(
-        points, delta, sigma, opacities, viewmat, K, width, height, near, far, means2d_tap=tap
-    )
+    if backend == "torch":  # the reference: every projection step its PyTorch twin
+        params, means2d, depths, bounds, radii = project_convexes_by_steps(
+            points, delta, sigma, opacities, viewmat, K, width, height, near, far, means2d_tap=tap, compiled=False)
+    else:
+        params, means2d, depths, bounds, radii = project_convexes(
+            points, delta, sigma, opacities, viewmat, K, width, height, near, far, means2d_tap=tap)
     if tap is not None:
         with torch.no_grad():
             tap.copy_(means2d.detach())

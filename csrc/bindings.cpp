@@ -1,6 +1,6 @@
 // Python bindings of le3d._C: the tile rasterizer's forward and backward per backend, the fused
 // Gaussian projection (one entry point per direction, any device), the convex hull and the convex
-// projection's steps (any device), the render's input value checks (any device).
+// projection (fused, and its steps; any device), the render's input value checks (any device).
 #include <torch/extension.h>
 
 #include <thread>
@@ -58,11 +58,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project_gaussians_backward", &le3d::project_gaussians_backward);
   m.def("hull_edges_cpu", &le3d::hull_edges_cpu);
   m.def("hull_slots_cpu", &le3d::hull_slots_cpu);
-  m.def("convex_points_forward", &le3d::convex_points_forward);
-  m.def("convex_points_backward", &le3d::convex_points_backward);
   m.def("convex_edges_forward", &le3d::convex_edges_forward);
   m.def("convex_edges_backward", &le3d::convex_edges_backward);
   m.def("convex_bounds", &le3d::convex_bounds);
+  m.def("convex_project_forward", &le3d::convex_project_forward);
+  m.def("convex_project_backward", &le3d::convex_project_backward);
   m.def("value_checks", &le3d::value_checks);
   m.def("cpu_threads", &cpu_threads);
   m.def("vector_math_cpu", &vector_math_cpu);

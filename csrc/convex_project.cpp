@@ -20,7 +20,7 @@ void run(const torch::Tensor& like, const Op& op) {
 
 void check_camera(const char* who, const torch::Tensor& points, const torch::Tensor& viewmat, const torch::Tensor& K) {
   TORCH_CHECK(points.dim() == 3 && points.size(2) == 3 && points.size(1) >= 1 && points.size(1) <= kConvexMaxPoints,
-              who, ": points must be [N, K <= 16, 3]");
+              who, ": points must be [N, K <= 8, 3]");
   TORCH_CHECK(viewmat.dim() == 2 && viewmat.size(0) == 4 && viewmat.size(1) == 4, who, ": viewmat must be [4, 4]");
   TORCH_CHECK(K.dim() == 2 && K.size(0) == 3 && K.size(1) == 3, who, ": K must be [3, 3]");
   check_loop_inputs(who, points, {&points, &viewmat, &K});
@@ -36,46 +36,6 @@ void check_slots(const char* who, const torch::Tensor& like, const torch::Tensor
 }
 
 }  // namespace
-
-std::vector<torch::Tensor> convex_points_forward(const torch::Tensor& points, const torch::Tensor& viewmat,
-                                                 const torch::Tensor& K, double near, double far) {
-  check_camera("convex_points_forward", points, viewmat, K);
-  const int64_t N = points.size(0);
-  const int P = static_cast<int>(points.size(1));
-  auto pix = torch::empty({N, P, 2}, points.options());
-  auto depth = torch::empty({N}, points.options()), scale = torch::empty({N}, points.options());
-  auto means2d = torch::empty({N, 2}, points.options());
-  auto valid = torch::empty({N}, points.options().dtype(torch::kBool));
-  run(points, ConvexPointsForward{N, P, viewmat.data_ptr<float>(), K.data_ptr<float>(), points.data_ptr<float>(),
-                                  static_cast<float>(near), static_cast<float>(far), pix.data_ptr<float>(),
-                                  depth.data_ptr<float>(), means2d.data_ptr<float>(), scale.data_ptr<float>(),
-                                  valid.data_ptr<bool>()});
-  return {pix, depth, means2d, scale, valid};
-}
-
-std::vector<torch::Tensor> convex_points_backward(const torch::Tensor& points, const torch::Tensor& viewmat,
-                                                  const torch::Tensor& K, const torch::Tensor& valid,
-                                                  const torch::Tensor& d_pix, const torch::Tensor& d_depth,
-                                                  const torch::Tensor& d_means2d, const torch::Tensor& d_scale,
-                                                  bool viewmat_grad, bool tap_grad) {
-  const char* who = "convex_points_backward";
-  check_camera(who, points, viewmat, K);
-  const int64_t N = points.size(0);
-  const int P = static_cast<int>(points.size(1));
-  TORCH_CHECK(d_pix.numel() == N * P * 2 && d_depth.numel() == N && d_means2d.numel() == N * 2 &&
-                  d_scale.numel() == N && valid.scalar_type() == torch::kBool && valid.numel() == N,
-              who, ": gradients shaped like the forward's outputs, valid [N] bool");
-  check_loop_inputs(who, points, {&valid, &d_pix, &d_depth, &d_means2d, &d_scale});
-  auto d_points = torch::empty_like(points);
-  auto d_view = torch::empty({viewmat_grad ? N : 0, 12}, points.options());
-  auto d_tap = torch::empty({tap_grad ? N : 0, 2}, points.options());
-  run(points, ConvexPointsBackward{N, P, viewmat.data_ptr<float>(), K.data_ptr<float>(), points.data_ptr<float>(),
-                                   valid.data_ptr<bool>(), d_pix.data_ptr<float>(), d_depth.data_ptr<float>(),
-                                   d_means2d.data_ptr<float>(), d_scale.data_ptr<float>(), d_points.data_ptr<float>(),
-                                   viewmat_grad ? d_view.data_ptr<float>() : nullptr,
-                                   tap_grad ? d_tap.data_ptr<float>() : nullptr});
-  return {d_points, d_view, d_tap};
-}
 
 std::vector<torch::Tensor> convex_edges_forward(const torch::Tensor& pix, const torch::Tensor& slot_i,
                                                 const torch::Tensor& slot_j, const torch::Tensor& active) {
@@ -120,7 +80,7 @@ std::vector<torch::Tensor> convex_bounds(const torch::Tensor& start, const torch
   const char* who = "convex_bounds";
   const int64_t N = start.size(0);
   TORCH_CHECK(start.dim() == 3 && start.size(2) == 2 && start.size(1) <= kConvexMaxPoints, who,
-              ": start must be [N, S <= 16, 2]");
+              ": start must be [N, S <= 8, 2]");
   TORCH_CHECK(normal.sizes() == start.sizes() && pix.dim() == 3 && pix.size(0) == N && pix.size(2) == 2, who,
               ": normal like start, pix [N, K, 2]");
   for (const auto* t : {&opacities, &sigma, &scale, &valid, &hull_ok, &n_edges})
@@ -142,6 +102,72 @@ std::vector<torch::Tensor> convex_bounds(const torch::Tensor& start, const torch
                           static_cast<float>(miter_min), bounds.data_ptr<float>(), radii.data_ptr<int>(),
                           edge_count.data_ptr<float>()});
   return {bounds, radii, edge_count};
+}
+
+std::vector<torch::Tensor> convex_project_forward(const torch::Tensor& points, const torch::Tensor& delta,
+                                                  const torch::Tensor& sigma, const torch::Tensor& opacities,
+                                                  const torch::Tensor& viewmat, const torch::Tensor& K, int64_t width,
+                                                  int64_t height, double near, double far, double tol,
+                                                  double margin_rel, double margin_abs, double miter_min) {
+  const char* who = "convex_project_forward";
+  check_camera(who, points, viewmat, K);
+  const int64_t N = points.size(0);
+  const int P = static_cast<int>(points.size(1));
+  TORCH_CHECK(P >= 3 && P <= kConvexMaxPoints, who, ": 3 to 8 points per convex");
+  for (const auto* t : {&delta, &sigma, &opacities})
+    TORCH_CHECK(t->dim() == 1 && t->size(0) == N, who, ": delta, sigma and opacities must be [N]");
+  check_loop_inputs(who, points, {&delta, &sigma, &opacities});
+  const auto opts = points.options();
+  auto params = torch::empty({N, ConvexFootprint::kParams}, opts);
+  auto means2d = torch::empty({N, 2}, opts), depths = torch::empty({N}, opts), bounds = torch::empty({N, 4}, opts);
+  auto radii = torch::empty({N}, opts.dtype(torch::kInt32));
+  auto hull = torch::empty({N}, opts.dtype(torch::kInt64));
+  if (N > 0)
+    run(points, ConvexProjectForward{N, P, points.data_ptr<float>(), delta.data_ptr<float>(), sigma.data_ptr<float>(),
+                                     opacities.data_ptr<float>(), viewmat.data_ptr<float>(), K.data_ptr<float>(),
+                                     static_cast<int>(width), static_cast<int>(height), static_cast<float>(near),
+                                     static_cast<float>(far), tol, static_cast<float>(margin_rel),
+                                     static_cast<float>(margin_abs), static_cast<float>(miter_min),
+                                     params.data_ptr<float>(), means2d.data_ptr<float>(), depths.data_ptr<float>(),
+                                     bounds.data_ptr<float>(), radii.data_ptr<int>(), hull.data_ptr<int64_t>()});
+  return {params, means2d, depths, bounds, radii, hull};
+}
+
+std::vector<torch::Tensor> convex_project_backward(const torch::Tensor& points, const torch::Tensor& viewmat,
+                                                   const torch::Tensor& K, const torch::Tensor& hull, double near,
+                                                   double far, const torch::Tensor& d_params,
+                                                   const torch::Tensor& d_means2d, const torch::Tensor& d_depths,
+                                                   bool viewmat_grad, bool tap_grad) {
+  const char* who = "convex_project_backward";
+  check_camera(who, points, viewmat, K);
+  const int64_t N = points.size(0);
+  const int P = static_cast<int>(points.size(1));
+  TORCH_CHECK(P >= 3 && P <= kConvexMaxPoints, who, ": 3 to 8 points per convex");
+  TORCH_CHECK(hull.dim() == 1 && hull.size(0) == N && hull.scalar_type() == torch::kInt64, who,
+              ": hull must be the forward's [N] int64");
+  TORCH_CHECK(d_params.dim() == 2 && d_params.size(0) == N && d_params.size(1) == ConvexFootprint::kParams &&
+                  (N == 0 || d_params.stride(1) == 1) && d_params.device() == points.device() &&
+                  d_params.scalar_type() == torch::kFloat32,
+              who, ": d_params must be float32 [N, 29] with contiguous rows, on the points' device");
+  const bool has_means2d = d_means2d.numel() > 0;
+  TORCH_CHECK(!has_means2d || (d_means2d.dim() == 2 && d_means2d.size(0) == N && d_means2d.size(1) == 2), who,
+              ": d_means2d must be [N, 2] or empty");
+  TORCH_CHECK(d_depths.dim() == 1 && d_depths.size(0) == N, who, ": d_depths must be [N]");
+  check_loop_inputs(who, points, {&hull, &d_means2d, &d_depths});
+  auto d_points = torch::empty_like(points);
+  auto d_delta = torch::empty({N}, points.options()), d_sigma = torch::empty({N}, points.options());
+  auto d_opacities = torch::empty({N}, points.options());
+  auto d_view = torch::empty({viewmat_grad ? N : 0, 12}, points.options());
+  auto d_tap = torch::empty({tap_grad ? N : 0, 2}, points.options());
+  if (N > 0)
+    run(points, ConvexProjectBackward{N, P, points.data_ptr<float>(), viewmat.data_ptr<float>(), K.data_ptr<float>(),
+                                      static_cast<float>(near), static_cast<float>(far), hull.data_ptr<int64_t>(),
+                                      d_params.data_ptr<float>(), d_params.stride(0),
+                                      has_means2d ? d_means2d.data_ptr<float>() : nullptr, d_depths.data_ptr<float>(),
+                                      d_points.data_ptr<float>(), d_delta.data_ptr<float>(), d_sigma.data_ptr<float>(),
+                                      d_opacities.data_ptr<float>(), viewmat_grad ? d_view.data_ptr<float>() : nullptr,
+                                      tap_grad ? d_tap.data_ptr<float>() : nullptr});
+  return {d_points, d_delta, d_sigma, d_opacities, d_view, d_tap};
 }
 
 }  // namespace le3d

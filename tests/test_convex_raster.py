@@ -51,9 +51,10 @@ def _render(inputs, backend, nearfar_k=2, with_coords=True):
     return out, coords
 
 
-def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3):
+def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3, grad_K=False):
     """pixel_slope: (lo, hi) sets each convex's delta so that delta s (its logsumexp's slope per
-    pixel) is uniform in that range. C: feature channels."""
+    pixel) is uniform in that range. C: feature channels. grad_K: K needs a gradient too (the compiled
+    backends then project step by step, project_convexes_by_steps, instead of the fused pass)."""
     pts, delta, sigma, opac, feats = random_convexes(n, k, seed=seed, C=C)
     viewmat, K = camera(W, H)
     if pixel_slope is not None:
@@ -69,7 +70,7 @@ def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3):
                                    ("distortion", (H, W)), ("near_depth", (H, W)), ("far_depth", (H, W)))}
     results = {}
     for be, dev in (("torch", device), (backend, device)):
-        ins = [t.to(dev).clone().requires_grad_(True) for t in base]
+        ins = [t.to(dev).clone().requires_grad_(i != 7 or grad_K) for i, t in enumerate(base)]  # base[7]: K
         out, coords = _render(ins, be)
         out.means2d.retain_grad()
         loss = sum((getattr(out, name) * w).sum() for name, w in weights.items())
@@ -82,6 +83,9 @@ def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3):
     assert torch.equal(ref.radii, got.radii)
     names = ["points", "delta", "sigma", "opacities", "features", "background", "viewmat", "K", "coords", "means2d"]
     for name, a, b in zip(names, gref, ggot):
+        if name == "K" and not grad_K:
+            assert a is None and b is None
+            continue
         assert a is not None and b is not None, name
         scale = a.abs().max().item()
         assert torch.isfinite(b).all(), name
@@ -89,9 +93,10 @@ def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3):
     return ref
 
 
-@pytest.mark.parametrize("k,seed,C", [(3, 0, 3), (6, 1, 3), (8, 2, 3), (6, 5, 19), (8, 8, 19)])
-def test_cpu_matches_reference(k, seed, C):
-    ref = _compare("cpu", "cpu", k, seed, C=C)
+@pytest.mark.parametrize("k,seed,C,grad_K", [(3, 0, 3, False), (6, 1, 3, False), (6, 1, 3, True), (8, 2, 3, False),
+                                             (8, 2, 3, True), (6, 5, 19, False), (8, 8, 19, False)])
+def test_cpu_matches_reference(k, seed, C, grad_K):
+    ref = _compare("cpu", "cpu", k, seed, C=C, grad_K=grad_K)
     assert ref.radii[:2].eq(0).all()  # collinear, coincident
     assert ref.radii[3:5].eq(0).all()  # behind, straddling near
     assert ref.radii[2] > 0 or k == 3  # a duplicate point does not cull a K >= 6 convex
@@ -132,8 +137,9 @@ def test_cpu_matches_reference_on_both_alpha_paths(pixel_slope):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("k,seed,C", [(3, 0, 3), (6, 1, 3), (8, 2, 3), (6, 5, 19), (8, 8, 19)])
-def test_cuda_matches_reference(k, seed, C):
+@pytest.mark.parametrize("k,seed,C,grad_K", [(3, 0, 3, False), (6, 1, 3, False), (6, 1, 3, True), (8, 2, 3, False),
+                                             (6, 5, 19, False), (8, 8, 19, False)])
+def test_cuda_matches_reference(k, seed, C, grad_K):
     """K = 8 gives hulls of 7 edges (the last edge slots in use); C = 19: features read from global
     memory and colour sums per channel in the backward kernel."""
     if not torch.cuda.is_available():
@@ -143,7 +149,7 @@ def test_cuda_matches_reference(k, seed, C):
         viewmat, K = camera(W, H)
         params, *_, radii = project_convexes(pts, delta, sigma, opac, viewmat, K, W, H)
         assert (params[:, 0][radii > 0] > 6).any()
-    _compare("cuda", "cuda", k, seed, C=C)
+    _compare("cuda", "cuda", k, seed, C=C, grad_K=grad_K)
 
 
 def test_gradcheck_reference_float64(one_thread):
@@ -375,39 +381,99 @@ def test_compiled_edge_params_match_the_torch_twin(device):
         assert (outs[0][3].abs().sum() > 0) == bool(ok.any())  # the gradient reaches the hulls' points
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def test_compiled_points_projection_matches_the_torch_twin(device):
-    """ConvexPoints (le3d._C.convex_points_*) against project_points_torch: pixels, depth, means2d,
-    scale and validity, and the gradients of points, viewmat and the means2d tap, with convexes behind the camera,
-    straddling the near plane and beyond far mixed in (culled: projected at depth 1)."""
-    from convex_splat.projection import ConvexPoints, project_points_torch
+def _close_per_convex(name, got, want, rel):
+    """|got - want| <= rel x each convex's (row's) largest |want|, floored at 1% of the largest overall: one
+    needle hull's steep gradients must not hide another convex's error."""
+    rows = want.reshape(len(want), -1).abs().amax(-1) if want.dim() > 1 else want.abs()
+    floor = 1e-2 * want.abs().max().item() + 1e-12
+    tol = rel * rows.clamp(min=floor).reshape(-1, *[1] * (want.dim() - 1))
+    assert ((got - want).abs() <= tol).all(), (name, ((got - want).abs() / tol).max().item())
 
-    pts = random_convexes(48, 6, seed=5)[0]
+
+@pytest.mark.parametrize("k", [3, 6, 8])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_fused_projection_matches_the_torch_twins(device, k):
+    """ProjectConvexes (le3d._C.convex_project_*: every step of a convex in one pass per direction) against
+    project_convexes_by_steps with every step its torch twin: packed params, means2d, depths, bounds and
+    radii, with convexes behind the camera, straddling the near plane, beyond far, collinear and coincident
+    mixed in; and the gradients of points, delta, sigma, opacities, viewmat and the means2d tap from each
+    output on its own (the edges' columns of params, its header's, means2d, depths), so that a small path
+    is not hidden beside a large one."""
+    from convex_splat.projection import ProjectConvexes, fused_applies, project_convexes_by_steps
+
+    n = 48
+    pts, delta, sigma, opac, _ = random_convexes(n, k, seed=5 + k)
     pts[5] = pts[5] * 0.01 + torch.tensor([0.0, 0.0, 50.0])  # centroid beyond far (eye is at z = -3)
     viewmat, K = camera(W, H)
-    pts, viewmat, K = pts.to(device), viewmat.to(device), K.to(device)
     near, far = 0.01, 20.0
     g = torch.Generator().manual_seed(11)
-    weights = [torch.randn(48, 6, 2, generator=g), torch.randn(48, generator=g), torch.randn(48, 2, generator=g),
-               torch.randn(48, generator=g)]
-    weights = [w.to(device) for w in weights]
-    outs = []
-    twin = lambda p, v, k, tap, lo, hi: project_points_torch(p, v, k, lo, hi, tap)  # noqa: E731
-    for fn in (ConvexPoints.apply, twin):
-        leaf, view = pts.clone().requires_grad_(True), viewmat.clone().requires_grad_(True)
-        tap = torch.zeros(48, 2, device=device, requires_grad=True)
-        pix, depth, means2d, scale, valid = fn(leaf, view, K, tap, near, far)
-        sum(((o * w).sum() for o, w in zip((pix, depth, means2d, scale), weights))).backward()
-        outs.append((pix.detach(), depth.detach(), means2d.detach(), scale.detach(), valid, leaf.grad, view.grad,
-                     tap.grad))
-    got, want = outs
-    assert torch.equal(got[4], want[4])
-    assert not want[4][3:6].any() and want[4].sum() >= 30  # behind, straddling, beyond far; the rest kept
-    names = ("pix", "depth", "means2d", "scale", "valid", "d_points", "d_viewmat", "d_tap")
-    for name, a, b in zip(names, got, want):
-        assert torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-4), (name, (a.float() - b.float()).abs().max())
-    assert torch.allclose(want[7], weights[0].sum(1))  # the tap's gradient: the pixels' summed
-    assert want[5][3].abs().sum() > 0  # a culled convex's points still get the depth output's gradient
+    w_params = torch.randn(n, 29, generator=g)
+    losses = {  # output -> weights
+        "edges": lambda p, m, d: (p[:, 5:] * w_params[:, 5:].to(device)).sum(),
+        "header": lambda p, m, d: (p[:, :5] * w_params[:, :5].to(device)).sum(),
+        "means2d": lambda p, m, d: (m * w_params[:, :2].to(device)).sum(),
+        "depths": lambda p, m, d: (d * w_params[:, 0].to(device)).sum(),
+    }
+    inputs = [t.to(device) for t in (pts, delta, sigma, opac, viewmat)]
+    K = K.to(device)
+
+    def run(fused, loss):
+        leaves = [t.clone().requires_grad_(True) for t in inputs]
+        tap = torch.zeros(n, 2, device=device, requires_grad=True)
+        if fused:
+            assert fused_applies(*leaves[:5], K, tap)
+            out = ProjectConvexes.apply(*leaves[:5], K, tap, W, H, near, far)
+        else:
+            out = project_convexes_by_steps(*leaves[:5], K, W, H, near, far, means2d_tap=tap, compiled=False)
+        losses[loss](*out[:3]).backward()
+        grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in leaves + [tap]]
+        return [o.detach() for o in out], grads
+
+    (got, _), (want, _) = run(True, "edges"), run(False, "edges")
+    params, means2d, depths, bounds, radii = want
+    assert torch.equal(got[4], radii) and torch.equal(got[0][:, 0], params[:, 0])  # culling, edge counts
+    kept = radii > 0
+    assert not kept[[0, 1, 3, 4, 5]].any() and kept.sum() >= 30  # degenerate ones culled, most others kept
+    # bounds to rounding, relative to their size: a needle hull's corner miter (bounds thousands of pixels
+    # wide) is as far from the float64 twin's in either float32 version
+    span = (bounds[kept, 2:] - bounds[kept, :2]).amax(-1, keepdim=True)
+    assert ((got[3][kept] - bounds[kept]).abs() <= 1e-3 + 2e-4 * span).all()
+    assert (got[3][~kept, :2] > got[3][~kept, 2:]).all()  # culled bounds are empty
+    for name, a, b in zip(("params", "means2d", "depths"), got, want):
+        _close_per_convex(name, a, b, 1e-5)
+    names = ("points", "delta", "sigma", "opacities", "viewmat", "tap")
+    for loss in losses:
+        (_, got_g), (_, want_g) = run(True, loss), run(False, loss)
+        for name, a, b in zip(names, got_g, want_g):
+            if name == "viewmat":  # a sum over the convexes (needle hulls' steep shares too): 5e-3 of its largest
+                assert (a - b).abs().max() <= 5e-3 * b.abs().max(), (loss, name)
+            else:
+                _close_per_convex((loss, name), a, b, 1e-3)
+        assert want_g[0].abs().sum() > 0, loss  # every output reaches the points
+        if loss == "depths":
+            assert want_g[0][3].abs().sum() > 0  # a culled convex's points still get the depth's gradient
+        if loss == "edges":
+            assert want_g[5].abs().sum() > 0  # the tap's gradient: the convexes' summed pixel gradients
+
+
+def test_fused_projection_with_no_convexes_and_unused_outputs():
+    """Zero convexes give empty outputs and gradients; a loss on depths alone (params and means2d outside
+    it) still reaches the points."""
+    from convex_splat.projection import ProjectConvexes
+
+    viewmat, K = camera(W, H)
+    pts, delta, sigma, opac, _ = random_convexes(6, 6, seed=2, degenerate=False)
+    for n in (0, 6):
+        leaves = [t[:n].clone().requires_grad_(True) for t in (pts, delta, sigma, opac)]
+        params, means2d, depths, bounds, radii = ProjectConvexes.apply(*leaves, viewmat, K, None, W, H, 0.01, 1e10)
+        assert params.shape == (n, 29) and bounds.shape == (n, 4) and radii.shape == (n,)
+        depths.sum().backward()
+        zc = (leaves[0].detach().mean(1) @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2]
+        assert torch.allclose(depths.detach(), zc, rtol=1e-6)
+        # d depth / d point = (third row of R) / K for every point
+        want = (viewmat[2, :3] / pts.shape[1]).expand(n, pts.shape[1], 3)
+        assert torch.allclose(leaves[0].grad, want, atol=1e-7)
+        assert leaves[1].grad is None or leaves[1].grad.abs().sum() == 0
 
 
 def test_projection_gradients_cpu_float32_vs_torch_float64():

@@ -1,6 +1,6 @@
-// CUDA loops of the convex projection's steps (le3d/convex_project_api.h): a thread per convex, each
-// running the per-convex function of le3d/convex_project.h that the CPU loops run. viewmat and K are
-// read on the device by every thread, so these steps need no host sync.
+// CUDA loops of the convex projection's passes (le3d/convex_project_api.h): a thread per convex (or per
+// edge slot), each running the per-convex function of le3d/convex_project.h that the CPU loops run.
+// viewmat and K are read on the device by every thread, so these passes need no host sync.
 #include <ATen/cuda/CUDAContext.h>
 #include <cuda_runtime.h>
 
@@ -13,20 +13,6 @@ namespace {
 constexpr int kThreads = 128;
 
 __device__ __forceinline__ int64_t convex_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
-
-__global__ void points_forward_kernel(const ConvexPointsForward op) {
-  const int64_t n = convex_index();
-  if (n >= op.N) return;
-  const PinholeCamera cam(op.viewmat, op.K);
-  convex_points_forward_one(n, op.P, cam, op.near, op.far, op.X, op.PIX, op.Z, op.M, op.S, op.V);
-}
-
-__global__ void points_backward_kernel(const ConvexPointsBackward op) {
-  const int64_t n = convex_index();
-  if (n >= op.N) return;
-  const PinholeCamera cam(op.viewmat, op.K);
-  convex_points_backward_one(n, op.P, cam, op.X, op.V, op.DP, op.DZ, op.DM, op.DS, op.DX, op.DV, op.DT);
-}
 
 // The edge steps run a thread per (convex, slot): index = n * S + e.
 __global__ void edges_forward_kernel(const ConvexEdgesForward op) {
@@ -50,6 +36,21 @@ __global__ void bounds_kernel(const ConvexBounds op) {
                    op.NE, op.width, op.height, op.margin_rel, op.margin_abs, op.miter_min, op.B, op.RADII, op.EC);
 }
 
+// The fused projection: a thread per convex runs every step (le3d/convex_project.h, end).
+__global__ void project_forward_kernel(const ConvexProjectForward op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  const PinholeCamera cam(op.viewmat, op.K);
+  convex_project_forward_one(n, cam, op);
+}
+
+__global__ void project_backward_kernel(const ConvexProjectBackward op) {
+  const int64_t n = convex_index();
+  if (n >= op.N) return;
+  const PinholeCamera cam(op.viewmat, op.K);
+  convex_project_backward_one(n, cam, op);
+}
+
 // threads: one per convex, or (edge steps) one per slot
 template <typename Op>
 void launch(void (*kernel)(const Op), const Op& op, int64_t threads) {
@@ -60,10 +61,10 @@ void launch(void (*kernel)(const Op), const Op& op, int64_t threads) {
 
 }  // namespace
 
-void convex_loop_cuda(const ConvexPointsForward& op) { launch(points_forward_kernel, op, op.N); }
-void convex_loop_cuda(const ConvexPointsBackward& op) { launch(points_backward_kernel, op, op.N); }
 void convex_loop_cuda(const ConvexEdgesForward& op) { launch(edges_forward_kernel, op, op.N * op.S); }
 void convex_loop_cuda(const ConvexEdgesBackward& op) { launch(edges_backward_kernel, op, op.N * op.S); }
 void convex_loop_cuda(const ConvexBounds& op) { launch(bounds_kernel, op, op.N); }
+void convex_loop_cuda(const ConvexProjectForward& op) { launch(project_forward_kernel, op, op.N); }
+void convex_loop_cuda(const ConvexProjectBackward& op) { launch(project_backward_kernel, op, op.N); }
 
 }  // namespace le3d

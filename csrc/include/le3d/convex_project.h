@@ -1,21 +1,26 @@
 // The per-convex steps of the convex projection (convex_splat/projection.py), forward and backward,
-// shared by the CPU loops (cpu/convex_project_cpu.cpp, one OpenMP loop per step) and the CUDA kernels
-// (cuda/convex_project_cuda.cu, one thread per convex), so that both compute the same thing:
+// shared by the CPU loops (cpu/convex_project_cpu.cpp, OpenMP over convexes) and the CUDA kernels
+// (cuda/convex_project_cuda.cu, a thread per convex), so that both compute the same thing:
 //   points:  world points -> pixels, centroid depth and projection, pixel-to-world scale, validity
 //   edges:   hull slots -> unit outward normal n and offset c of each edge (L(q) = n.q + c)
 //   bounds:  the screen box of the hull with every edge pushed out by the alpha >= 1/255 reach, and
 //            whether the convex is kept (its radius and edge count)
 // The torch twins (project_points_torch, edge_params_torch, convex_bounds_torch) define them and are
 // what the tests compare with. Every function handles one convex n; arrays are the whole tensors.
+// The fused projection (end of this file) runs all of them, and the hull search of le3d/hull.h, for one
+// convex at a time, with the per-convex arrays in the thread's own memory (n = 0 on pointers offset to
+// convex n): one pass per direction instead of a launch and a global temporary per step.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
 #include "le3d/common.h"
+#include "le3d/footprint_convex.h"
+#include "le3d/hull.h"
 
 namespace le3d {
 
-constexpr int kConvexMaxPoints = 16;  // per-convex arrays (convexes have 3..8 points)
+constexpr int kConvexMaxPoints = 8;  // per-convex arrays (convexes have 3..8 points; 3 bits in a HullCode)
 
 // std::min / std::max on both sides of the CUDA boundary, with their NaN behaviour (the first
 // argument unless the comparison holds), which fminf / fmaxf do not share.
@@ -82,7 +87,8 @@ LE3D_HD void convex_points_forward_one(int64_t n, int P, const PinholeCamera& ca
 
 // The backward of convex_points_forward_one: DX [N, P, 3] from the gradients of its outputs
 // (DP, DZ, DM, DS), plus (when not null) DV [N, 12], this convex's share of d viewmat (R row-major,
-// then t), and DT [N, 2], the sum of its pixels' gradients (the means2d tap's gradient).
+// then t), and DT [N, 2], the sum of its pixels' gradients (the means2d tap's gradient). DM may be null
+// (no gradient reached means2d: zeros).
 LE3D_HD void convex_points_backward_one(int64_t n, int P, const PinholeCamera& cam, const float* X, const bool* V,
                                         const float* DP, const float* DZ, const float* DM, const float* DS,
                                         float* DX, float* DV, float* DT) {
@@ -95,7 +101,7 @@ LE3D_HD void convex_points_backward_one(int64_t n, int P, const PinholeCamera& c
   // The centroid's gradient: its projection (the safe depth is a constant for culled convexes),
   // the depth output and, through s = zc / ((fx + fy) / 2), the footprint scale.
   const float zc = ok ? centre[2] : 1.0f;
-  const float dmx = DM[2 * n], dmy = DM[2 * n + 1];
+  const float dmx = DM ? DM[2 * n] : 0.0f, dmy = DM ? DM[2 * n + 1] : 0.0f;
   float d_centre[3] = {dmx * cam.fx / zc, dmy * cam.fy / zc, DZ[n]};
   if (ok) d_centre[2] += DS[n] * inv_f - (dmx * cam.fx * centre[0] + dmy * cam.fy * centre[1]) / (zc * zc);
   float dR[3][3] = {}, dt[3] = {}, d_shift[2] = {};
@@ -155,6 +161,11 @@ LE3D_HD void convex_edges_forward_one(int64_t n, int K, int S, const float* P, c
                                       const int64_t* SJ, const bool* ACT, float* E, float* A, float* NR) {
   for (int e = 0; e < S; ++e) convex_edges_forward_slot(n, e, K, S, P, SI, SJ, ACT, E, A, NR);
 }
+
+// add() of convex_edges_backward_slot where one thread owns the convex: a plain +=.
+struct PlainAdd {
+  LE3D_HD void operator()(float* at, float value) const { *at += value; }
+};
 
 // The backward of convex_edges_forward_slot: adds slot e's share of convex n's pixel gradients to
 // D [N, K, 2] (zeroed by the caller; only convex n's rows are touched) from G = d E [N, S, 3], with
@@ -258,6 +269,117 @@ LE3D_HD void convex_bound_one(int64_t n, int K, int S, const float* A, const flo
   const float half = 0.5f * std_max(b[2] - b[0], b[3] - b[1]);
   RADII[n] = keep ? static_cast<int>(ceilf(half)) : 0;
   EC[n] = keep ? static_cast<float>(NE[n]) : 0.0f;
+}
+
+// ---- The fused projection: every step above, for one convex, in one loop iteration or GPU thread ----
+
+// One convex's hull slots as the fused backward needs them, packed in an int64: slot e's first and
+// second point (3 bits each, at bit 6 e; e < 8) and the number of active slots (they come first) at bit 48.
+struct HullCode {
+  static constexpr int kSlots = ConvexFootprint::kMaxEdges;
+  static constexpr int kCountShift = 6 * kSlots;
+
+  LE3D_HD static int64_t pack(const int64_t* slot_i, const int64_t* slot_j, int64_t active) {
+    uint64_t code = static_cast<uint64_t>(active) << kCountShift;
+    for (int e = 0; e < kSlots; ++e)
+      code |= (static_cast<uint64_t>(slot_i[e] & 7) | static_cast<uint64_t>(slot_j[e] & 7) << 3) << (6 * e);
+    return static_cast<int64_t>(code);
+  }
+
+  LE3D_HD static void unpack(int64_t packed, int64_t* slot_i, int64_t* slot_j, bool* active) {
+    const uint64_t code = static_cast<uint64_t>(packed);
+    const int64_t count = static_cast<int64_t>(code >> kCountShift);
+    for (int e = 0; e < kSlots; ++e) {
+      slot_i[e] = static_cast<int64_t>(code >> (6 * e) & 7);
+      slot_j[e] = static_cast<int64_t>(code >> (6 * e + 3) & 7);
+      active[e] = e < count;
+    }
+  }
+};
+
+// project_convexes' outputs from points X [N, P, 3] (P <= kConvexMaxPoints), delta, sigma, opacities [N]:
+// params [N, ConvexFootprint::kParams] (edge count, delta, s, sigma, opacity, then each slot's nx, ny, c),
+// means2d [N, 2], depths [N], bounds [N, 4], radii [N], and hull [N] (HullCode, for the backward).
+struct ConvexProjectForward {
+  int64_t N;
+  int P;
+  const float *X, *delta, *sigma, *opacities, *viewmat, *K;
+  int width, height;
+  float near, far;
+  double tol;  // HULL_TOL_PX
+  float margin_rel, margin_abs, miter_min;
+  float *params, *means2d, *depths, *bounds;
+  int* radii;
+  int64_t* hull;
+};
+
+// The gradients of points, delta, sigma, opacities (and optionally viewmat shares [N, 12] and the means2d
+// tap [N, 2]) from those of params (rows of d_params_stride floats: a slice of a wider gradient is read
+// in place), means2d (may be null) and depths. delta, sigma and opacity take their columns of d params.
+struct ConvexProjectBackward {
+  int64_t N;
+  int P;
+  const float *X, *viewmat, *K;
+  float near, far;
+  const int64_t* hull;
+  const float* d_params;
+  int64_t d_params_stride;
+  const float *d_means2d, *d_depths;
+  float *d_points, *d_delta, *d_sigma, *d_opacities;
+  float *d_viewmat, *d_tap;  // nullptr when not wanted
+};
+
+// Convex n of the fused forward: the steps of project_convexes (points, hull slots, edges, bound) in
+// their order, on the same values, so it writes what the step-by-step path writes.
+LE3D_HD void convex_project_forward_one(int64_t n, const PinholeCamera& cam, const ConvexProjectForward& op) {
+  constexpr int S = ConvexFootprint::kMaxEdges, H = ConvexFootprint::kHeader;
+  const int P = op.P;
+  float pix[kConvexMaxPoints * 2], scale;
+  bool valid;
+  convex_points_forward_one(0, P, cam, op.near, op.far, op.X + n * P * 3, pix, op.depths + n, op.means2d + 2 * n,
+                            &scale, &valid);
+  int64_t slot_i[S], slot_j[S], n_edges;
+  const bool hull_ok = hull_slots_one<kConvexMaxPoints>(pix, P, op.tol, S, slot_i, slot_j, &n_edges);
+  bool active[S];
+  for (int e = 0; e < S; ++e) active[e] = hull_ok && e < n_edges;
+  float* row = op.params + n * ConvexFootprint::kParams;
+  float start[S * 2], normal[S * 2], edge_count;
+  convex_edges_forward_one(0, P, S, pix, slot_i, slot_j, active, row + H, start, normal);
+  convex_bound_one(0, P, S, start, normal, slot_i, slot_j, active, pix, op.opacities + n, op.sigma + n, &scale,
+                   &valid, &hull_ok, &n_edges, op.width, op.height, op.margin_rel, op.margin_abs, op.miter_min,
+                   op.bounds + 4 * n, op.radii + n, &edge_count);
+  row[0] = edge_count;
+  row[1] = op.delta[n];
+  row[2] = scale;
+  row[3] = op.sigma[n];
+  row[4] = op.opacities[n];
+  op.hull[n] = HullCode::pack(slot_i, slot_j, hull_ok ? n_edges : 0);
+}
+
+// Convex n of the fused backward: recomputes its pixels, takes the forward's hull from its HullCode,
+// and runs the edges' and the points' backward (the step path's ConvexEdges and ConvexPoints).
+LE3D_HD void convex_project_backward_one(int64_t n, const PinholeCamera& cam, const ConvexProjectBackward& op) {
+  constexpr int S = ConvexFootprint::kMaxEdges, H = ConvexFootprint::kHeader;
+  const int P = op.P;
+  const float* points = op.X + n * P * 3;
+  float pix[kConvexMaxPoints * 2], depth, means2d[2], scale;
+  bool valid;
+  convex_points_forward_one(0, P, cam, op.near, op.far, points, pix, &depth, means2d, &scale, &valid);
+  int64_t slot_i[S], slot_j[S];
+  bool active[S];
+  HullCode::unpack(op.hull[n], slot_i, slot_j, active);
+  const float* grad = op.d_params + n * op.d_params_stride;
+  float d_pix[kConvexMaxPoints * 2];
+  for (int k = 0; k < 2 * P; ++k) d_pix[k] = 0.0f;
+  for (int e = 0; e < S; ++e)
+    convex_edges_backward_slot(0, e, P, S, pix, slot_i, slot_j, active, grad + H, d_pix, PlainAdd());
+  op.d_delta[n] = grad[1];  // params' header: edge count, delta, s, sigma, opacity
+  op.d_sigma[n] = grad[3];
+  op.d_opacities[n] = grad[4];
+  const float d_scale = grad[2];
+  convex_points_backward_one(0, P, cam, points, &valid, d_pix, op.d_depths + n,
+                             op.d_means2d ? op.d_means2d + 2 * n : nullptr, &d_scale, op.d_points + n * P * 3,
+                             op.d_viewmat ? op.d_viewmat + 12 * n : nullptr, op.d_tap ? op.d_tap + 2 * n : nullptr);
 }
 
 }  // namespace le3d

@@ -1,33 +1,20 @@
-// The convex projection's compiled steps (math: le3d/convex_project.h): their entry points
-// (csrc/convex_project.cpp: checks, allocation, the loop for the tensors' device) and the loops, one
-// per step and device (cpu/convex_project_cpu.cpp: OpenMP over convexes; cuda/convex_project_cuda.cu:
-// a thread per convex). Each step's arguments travel as one struct of sizes and raw pointers (memory
-// of the tensors' device; viewmat and K too, read on the device, so the GPU path needs no sync).
+// The convex projection's compiled passes (math: le3d/convex_project.h): the fused projection (every step
+// of a convex in one loop iteration or GPU thread, one pass per direction: what renders run) and the
+// hull edges' and bound's steps alone (the step path of convex_splat.projection, taken when K needs a
+// gradient). Their entry points (csrc/convex_project.cpp: checks, allocation, the loop for the tensors'
+// device) and the loops, one per pass and device (cpu/convex_project_cpu.cpp: OpenMP over convexes;
+// cuda/convex_project_cuda.cu: a thread per convex or slot). Each pass's arguments travel as one struct of
+// sizes and raw pointers (memory of the tensors' device; viewmat and K too, read on the device, so the
+// GPU path needs no sync).
 #pragma once
 #include <torch/extension.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "le3d/convex_project.h"  // ConvexProjectForward / ConvexProjectBackward (the fused projection's args)
+
 namespace le3d {
-
-struct ConvexPointsForward {
-  int64_t N;
-  int P;
-  const float *viewmat, *K, *X;
-  float near, far;
-  float *PIX, *Z, *M, *S;
-  bool* V;
-};
-
-struct ConvexPointsBackward {
-  int64_t N;
-  int P;
-  const float *viewmat, *K, *X;
-  const bool* V;
-  const float *DP, *DZ, *DM, *DS;
-  float *DX, *DV, *DT;  // DV, DT: nullptr when not wanted
-};
 
 struct ConvexEdgesForward {
   int64_t N;
@@ -64,34 +51,20 @@ struct ConvexBounds {
   float* EC;
 };
 
-void convex_loop_cpu(const ConvexPointsForward& op);
-void convex_loop_cpu(const ConvexPointsBackward& op);
 void convex_loop_cpu(const ConvexEdgesForward& op);
 void convex_loop_cpu(const ConvexEdgesBackward& op);
 void convex_loop_cpu(const ConvexBounds& op);
+void convex_loop_cpu(const ConvexProjectForward& op);
+void convex_loop_cpu(const ConvexProjectBackward& op);
 #ifdef LE3D_WITH_CUDA
-void convex_loop_cuda(const ConvexPointsForward& op);
-void convex_loop_cuda(const ConvexPointsBackward& op);
 void convex_loop_cuda(const ConvexEdgesForward& op);
 void convex_loop_cuda(const ConvexEdgesBackward& op);
 void convex_loop_cuda(const ConvexBounds& op);
+void convex_loop_cuda(const ConvexProjectForward& op);
+void convex_loop_cuda(const ConvexProjectBackward& op);
 #endif
 
 // Entry points (any device; twins in convex_splat/projection.py).
-// Points to camera and pixels: points [N, K, 3] float32, viewmat [4, 4], K [3, 3] -> {pix [N, K, 2],
-// depth [N] (view z of the centroid), means2d [N, 2] (the centroid's projection), scale [N] (pixels to
-// world units at that depth), valid [N] bool (every point beyond near, the centroid before far); culled
-// convexes are projected with depth 1}. The backward maps d_pix, d_depth, d_means2d, d_scale to
-// {d_points [N, K, 3], d_viewmat shares [N, 12] (R row-major, then t; empty unless viewmat_grad),
-// d_tap [N, 2] = sum_k d_pix (a screen translation of each convex's points; empty unless tap_grad)}
-// (twin: project_points_torch).
-std::vector<torch::Tensor> convex_points_forward(const torch::Tensor& points, const torch::Tensor& viewmat,
-                                                 const torch::Tensor& K, double near, double far);
-std::vector<torch::Tensor> convex_points_backward(const torch::Tensor& points, const torch::Tensor& viewmat,
-                                                  const torch::Tensor& K, const torch::Tensor& valid,
-                                                  const torch::Tensor& d_pix, const torch::Tensor& d_depth,
-                                                  const torch::Tensor& d_means2d, const torch::Tensor& d_scale,
-                                                  bool viewmat_grad, bool tap_grad);
 // Hull edges as footprint parameters: pix [N, K, 2] float32, slot_i / slot_j / active [N, S] ->
 // {edges [N, S, 3] (unit outward normal and offset; zero where inactive), start [N, S, 2] (each edge's
 // first point), normal [N, S, 2]}; the backward maps d_edges [N, S, 3] to d_pix [N, K, 2]
@@ -112,5 +85,22 @@ std::vector<torch::Tensor> convex_bounds(const torch::Tensor& start, const torch
                                          const torch::Tensor& scale, const torch::Tensor& valid,
                                          const torch::Tensor& hull_ok, const torch::Tensor& n_edges, int64_t width,
                                          int64_t height, double margin_rel, double margin_abs, double miter_min);
+
+// The fused projection (twin: convex_splat.projection.project_convexes_by_steps): points [N, K <= 8, 3], delta, sigma, opacities [N], viewmat [4, 4], K [3, 3], all float32 ->
+// {params [N, 29], means2d [N, 2], depths [N], bounds [N, 4], radii [N] int32, hull [N] int64 (the
+// HullCode of each convex's slots, for the backward)}. The backward maps d_params (rows contiguous, any
+// row stride), d_means2d ([N, 2], or empty: zeros) and d_depths [N] to {d_points [N, K, 3], d_delta,
+// d_sigma, d_opacities [N] (d_params' columns 1, 3, 4), d_viewmat shares [N, 12] (empty unless
+// viewmat_grad), d_tap [N, 2] (empty unless tap_grad)}.
+std::vector<torch::Tensor> convex_project_forward(const torch::Tensor& points, const torch::Tensor& delta,
+                                                  const torch::Tensor& sigma, const torch::Tensor& opacities,
+                                                  const torch::Tensor& viewmat, const torch::Tensor& K, int64_t width,
+                                                  int64_t height, double near, double far, double tol,
+                                                  double margin_rel, double margin_abs, double miter_min);
+std::vector<torch::Tensor> convex_project_backward(const torch::Tensor& points, const torch::Tensor& viewmat,
+                                                   const torch::Tensor& K, const torch::Tensor& hull, double near,
+                                                   double far, const torch::Tensor& d_params,
+                                                   const torch::Tensor& d_means2d, const torch::Tensor& d_depths,
+                                                   bool viewmat_grad, bool tap_grad);
 
 }  // namespace le3d
