@@ -38,7 +38,8 @@ def median_ms(fn, repeats: int, device: str) -> float:
 
 # aten ops that only make views or allocate (no kernel on a GPU); the rest compute (one launch or more)
 _NO_KERNEL = set("""view as_strided detach empty empty_strided slice select expand unsqueeze reshape t transpose
-alias resolve_conj resolve_neg narrow split unbind permute squeeze _reshape_alias lift_fresh""".split())
+alias resolve_conj resolve_neg narrow split unbind permute squeeze _reshape_alias lift_fresh empty_like new_empty
+new_empty_strided""".split())
 
 
 def kernel_ops(fn) -> tuple[int, int]:

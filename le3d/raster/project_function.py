@@ -22,6 +22,7 @@ class ProjectGaussians(torch.autograd.Function):
         ctx.save_for_backward(means, quats, scales, viewmat, K)
         ctx.config = (width, height, near, far)
         ctx.mark_non_differentiable(bounds, radii)
+        ctx.set_materialize_grads(False)  # no zero-filled gradients for bounds and radii (two launches)
         return means2d, conics, depths, bounds, radii
 
     @staticmethod
