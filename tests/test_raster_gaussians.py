@@ -67,6 +67,73 @@ def test_backend_matches_reference_when_outputs_take_no_part_in_the_loss(backend
     assert grads["means"].abs().max() > 0
 
 
+def _strided_like(t, kind, gen):
+    """A gradient for output t ([H, W] or [H, W, C]) with a layout other than contiguous: expanded (what
+    out.sum() hands back), transposed, or every other column of a wider tensor."""
+    H, W = t.shape[:2]
+    rest = tuple(t.shape[2:])
+    if kind == "expanded":
+        return torch.full((1, 1) + rest, 0.7, device=t.device).expand(t.shape)
+    if kind == "transposed":
+        return torch.randn((W, H) + rest, generator=gen).to(t.device).transpose(0, 1)
+    return torch.randn((H, 2 * W) + rest, generator=gen).to(t.device)[:, ::2]  # "strided"
+
+
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("kind", ["expanded", "transposed", "strided"])
+def test_upstream_gradients_of_any_layout_are_read_in_place(backend, kind, monkeypatch):
+    """The backward kernels read each output's upstream gradient through its strides (composite.h's
+    PixelGradMap): the same gradients as from contiguous copies, and no copy is made on the way in."""
+    import le3d.raster.tile_function as tile_function
+
+    tensors, kwargs = scene(300, 3, 33, 20, seed=21, nearfar_k=3)
+    seen = []
+    kernels = tile_function._kernels
+
+    def recording(device):
+        forward, backward = kernels(device)
+
+        def backward_recording(*args):
+            seen.extend(t.is_contiguous() for t in args[-6:] if t.numel())  # the six upstream gradients
+            return backward(*args)
+        return forward, backward_recording
+
+    monkeypatch.setattr(tile_function, "_kernels", recording)
+    names = ("image", "alpha", "depth", "distortion", "near_depth", "far_depth")
+    gen = torch.Generator().manual_seed(3)
+    grads = None
+    results = []
+    for contiguous in (False, True):
+        leaves = {k: v.to(backend).clone().requires_grad_(k not in ("viewmat", "K")) for k, v in tensors.items()}
+        out = le3d.rasterize_gaussians(**leaves, **kwargs, backend=backend)
+        outputs = [getattr(out, name) for name in names]
+        if grads is None:
+            grads = [_strided_like(o, kind, gen) for o in outputs]
+        seen.clear()
+        torch.autograd.backward(outputs, [g.contiguous() if contiguous else g for g in grads])
+        results.append(({k: v.grad for k, v in leaves.items() if v.grad is not None}, list(seen)))
+    (strided, seen_strided), (dense, seen_dense) = results
+    assert not all(seen_strided) and all(seen_dense)  # the strided gradients reached the kernel as they were
+    assert strided.keys() == dense.keys() and len(dense) >= 6
+    for name in dense:
+        assert torch.allclose(strided[name], dense[name], rtol=1e-5, atol=1e-6 * dense[name].abs().max()), name
+
+
+def test_upstream_gradient_of_the_wrong_shape_is_refused():
+    """An upstream gradient reaches the compiled backward only if shaped like its output."""
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    H, W = 12, 16
+    params, features, none, no_bounds, background = (torch.zeros(0, 6), torch.zeros(0, 3), torch.zeros(0),
+                                                     torch.zeros(0, 4), torch.zeros(3))
+    _, _, _, _, near, far, aux, offsets, ids = ext.rasterize_forward_cpu(params, 0, features, none, none, no_bounds,
+                                                                         background, W, H, 2)
+    with pytest.raises(RuntimeError, match="d_alpha must be shaped like its output"):
+        ext.rasterize_backward_cpu(params, 0, features, none, none, no_bounds, background, W, H, 2, near, far, aux,
+                                   offsets, ids, none, torch.zeros(H, W + 1), none, none, none, none)
+
+
 def edge_case_scene():
     """Hand-placed Gaussians: behind the camera, straddling the near plane, off-screen, huge
     (covering the image), sub-pixel, two with identical depths, one nearly transparent."""

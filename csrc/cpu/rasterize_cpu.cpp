@@ -286,10 +286,11 @@ struct BackwardScratch {
   std::vector<int> last;      // one past each pixel's last contributor (0 outside the image)
   std::vector<int> row_last;  // the largest `last` of each row
   std::vector<float> alpha, d_raw, feature_grad;
+  std::vector<float> d_image;  // the tile's upstream image gradient, [pixel][C] (read per contributor)
   rows::RowCache cache;  // the current primitive's evaluation, kept for its gradient
   explicit BackwardScratch(int C)
       : pixels(rows::kTilePixels), grads(rows::kTilePixels), last(rows::kTilePixels), row_last(kTileSize),
-        alpha(rows::kTilePixels), d_raw(rows::kTilePixels), feature_grad(C) {}
+        alpha(rows::kTilePixels), d_raw(rows::kTilePixels), feature_grad(C), d_image(rows::kTilePixels * C) {}
 };
 
 // Back to front, one primitive at a time, from the largest last contributor of the tile: its alpha
@@ -299,9 +300,7 @@ template <typename Footprint, bool kDistortion>
 void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
                     const float* depths, const float* coords, const float* background, int N, int C, int width, int height,
                     int nearfar_k, const float* near, const float* far, const float* aux, const int* offsets,
-                    const int* ids, const float* d_image, const float* d_alpha, const float* d_depth,
-                    const float* d_distortion, const float* d_near, const float* d_far, int threads,
-                    float* grad_buffers) {
+                    const int* ids, const UpstreamGrads& up, int threads, float* grad_buffers) {
   // grad_buffers: [threads][raster_grads_size(N, P, C)] in raster_grads' layout (rasterize_api.h),
   // uninitialised: each thread zeroes and fills its own slice, then the slices are summed into the
   // first (in thread order: reproducible).
@@ -338,9 +337,10 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
           const int px = r * kTileSize + c;
           const int64_t pix = tile.pixel(r, c, width);
           const float* a = aux + pix * kAuxDim;
-          const float* dimg = d_image + pix * C;
+          float* dimg = scratch.d_image.data() + px * C;
+          for (int ch = 0; ch < C; ++ch) dimg[ch] = up.image.at(tile.y0 + r, tile.x0 + c, ch);
           PixelGrads& pg = scratch.grads[px];
-          pg.load(pix, d_alpha, d_depth, coords ? d_distortion : nullptr, d_near, d_far, near, far, nearfar_k);
+          pg.load(tile.y0 + r, tile.x0 + c, pix, up, near, far, nearfar_k);
           float bg_dot = 0.0f;
           for (int ch = 0; ch < C; ++ch) {
             bg_dot += dimg[ch] * background[ch];
@@ -380,7 +380,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
             const int px = r * kTileSize + c;
             PixelBackward& pb = scratch.pixels[px];
             if (pb.position <= 0) return;
-            const float* dimg = d_image + tile.pixel(r, c, width) * C;
+            const float* dimg = scratch.d_image.data() + px * C;
             float colour_dot = 0.0f;
             for (int ch = 0; ch < C; ++ch) colour_dot += dimg[ch] * f[ch];
             float d_raw, w, dz, du;
@@ -453,9 +453,9 @@ std::vector<torch::Tensor> backward_impl(
   tiles_fn(
       params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
       coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
-      offsets.data_ptr<int>(), ids.data_ptr<int>(), d_image.data_ptr<float>(),
-      upstream_ptr(d_alpha), upstream_ptr(d_depth), upstream_ptr(d_distortion), upstream_ptr(d_near),
-      upstream_ptr(d_far), threads, buffers.data_ptr<float>());
+      offsets.data_ptr<int>(), ids.data_ptr<int>(),
+      upstream_grads(params, H, W, C, coords.numel() > 0, d_image, d_alpha, d_depth, d_distortion, d_near, d_far),
+      threads, buffers.data_ptr<float>());
   auto total = buffers[0];  // the sum of the threads' slices
   return raster_grads(total, N, P, C).outputs();
 }

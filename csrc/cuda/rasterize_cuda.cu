@@ -348,10 +348,8 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
     const float* __restrict__ depths, const float* __restrict__ coords,
     const float* __restrict__ background, int C, int width, int height, int nearfar_k,
     const float* __restrict__ near, const float* __restrict__ far, const float* __restrict__ aux,
-    const int* __restrict__ offsets, const int* __restrict__ ids, const float* __restrict__ d_image,
-    const float* __restrict__ d_alpha, const float* __restrict__ d_depth,
-    const float* __restrict__ d_distortion, const float* __restrict__ d_near,
-    const float* __restrict__ d_far, float* __restrict__ g_params, float* __restrict__ g_features,
+    const int* __restrict__ offsets, const int* __restrict__ ids, const UpstreamGrads up,
+    float* __restrict__ g_params, float* __restrict__ g_features,
     float* __restrict__ g_depths, float* __restrict__ g_coords, float* __restrict__ g_background) {
   constexpr int P = Footprint::kParams;
   using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
@@ -372,7 +370,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
   // C <= 4 kernels), instead of a product and a reduction over the image after the kernel (two launches
   // and an H x W x C temporary). Every lane takes part (pixels outside the image add zero).
   for (int c = 0; c < C && c < CMAX; ++c) {
-    const float v = warp_sum(inside ? a[kAuxTransmittance] * d_image[pix * C + c] : 0.0f);
+    const float v = warp_sum(inside ? a[kAuxTransmittance] * up.image.at(i, j, c) : 0.0f);
     if ((t & 31) == 0 && v != 0.0f) atomicAdd(g_background + c, v);
   }
   const int my_last = begin + (inside ? static_cast<int>(a[kAuxLastIndex]) : 0);
@@ -384,10 +382,10 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
   PixelBackward pb;
   float dimg[CMAX];
   if (inside) {
-    pg.load(pix, d_alpha, d_depth, coords ? d_distortion : nullptr, d_near, d_far, near, far, nearfar_k);
+    pg.load(i, j, pix, up, near, far, nearfar_k);
     float bg_dot = 0.0f;
     for (int c = 0; c < C && c < CMAX; ++c) {
-      dimg[c] = d_image[pix * C + c];
+      dimg[c] = up.image.at(i, j, c);
       bg_dot += dimg[c] * background[c];
     }
     pb.init(a, bg_dot, pg, nearfar_k);
@@ -551,14 +549,15 @@ std::vector<torch::Tensor> backward_impl(
   constexpr int P = Footprint::kParams;
   const auto g = raster_grads(torch::zeros({raster_grads_size(N, P, C)}, features.options()), N, P, C);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
+  const auto up = upstream_grads(params, H, W, C, coords.numel() > 0, d_image, d_alpha, d_depth, d_distortion, d_near,
+                                 d_far);
   auto stream = at::cuda::getCurrentCUDAStream();
   dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
     backward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value><<<tiles, kBlock, 0, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
-        ids.data_ptr<int>(), d_image.data_ptr<float>(), upstream_ptr(d_alpha), upstream_ptr(d_depth),
-        upstream_ptr(d_distortion), upstream_ptr(d_near), upstream_ptr(d_far), g.params.data_ptr<float>(),
+        ids.data_ptr<int>(), up, g.params.data_ptr<float>(),
         g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>(),
         g.background.data_ptr<float>());
   });
@@ -592,7 +591,7 @@ std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
-  check_cuda_inputs({&params, &features, &depths, &background, &d_image, &d_alpha, &d_depth});
+  check_cuda_inputs({&params, &features, &depths, &background});  // upstream gradients: upstream_map
   const at::cuda::OptionalCUDAGuard guard(params.device());
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)

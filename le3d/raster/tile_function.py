@@ -48,14 +48,13 @@ class RasterizeTiles(torch.autograd.Function):
 
         absent = near.new_empty(0)  # the kernels read an empty upstream gradient as zeros (composite.h)
 
-        def upstream(g):
-            return absent if g is None else g.contiguous()
+        def upstream(g):  # any strides: the expanded gradient of out.sum() / out.mean() is read in place
+            return absent if g is None else g
 
         d_params, d_features, d_depths, d_coords, d_background = backward_kernel(
             params, footprint, features, depths, coords, bounds, background, width, height, nearfar_k, near, far,
-            aux, offsets, ids, (d_image.contiguous() if d_image is not None
-                                   else features.new_zeros(height, width, features.shape[1])),
-            upstream(d_alpha), upstream(d_depth), upstream(d_distortion), upstream(d_near), upstream(d_far),
+            aux, offsets, ids, upstream(d_image), upstream(d_alpha), upstream(d_depth), upstream(d_distortion),
+            upstream(d_near), upstream(d_far),
         )
         return (d_params, d_features, d_depths, d_coords if has_coords else None, d_background,
                 None, None, None, None, None)

@@ -111,23 +111,39 @@ struct PixelForward {
   }
 };
 
+// An upstream gradient image, [H, W] or [H, W, C], read through its strides (in elements): a loss of
+// out.sum() or out.mean() hands back an expanded tensor (strides 0), which the kernels read in place
+// rather than as a contiguous copy (a launch and an image per output). Null data is zero everywhere:
+// the output took no part in the loss, or does not exist (distortion without coords, near/far without
+// nearfar_k), which saves the caller a zero-filled image.
+struct PixelGradMap {
+  const float* data = nullptr;
+  int64_t row = 0, col = 0, channel = 0;
+
+  LE3D_HD float at(int y, int x, int c = 0) const {
+    return data ? data[y * row + x * col + c * channel] : 0.0f;
+  }
+};
+
+// The upstream gradients of a render's outputs (image [H, W, C], the others [H, W]).
+struct UpstreamGrads {
+  PixelGradMap image, alpha, depth, distortion, near, far;
+};
+
 // Upstream gradients of one pixel and the forward values the backward needs.
 struct PixelGrads {
   float d_alpha = 0.0f, d_depth = 0.0f, d_distortion = 0.0f, d_near = 0.0f, d_far = 0.0f;
   float near = 0.0f, far = 0.0f;  // forward outputs
 
-  // Pixel `pix`'s values from the [H, W] arrays. A null upstream gradient is zero everywhere (the
-  // output took no part in the loss, or does not exist: distortion without coords, near/far without
-  // nearfar_k), which saves the caller a zero-filled image per absent gradient; d_near and d_far are
-  // read only when nearfar_k > 0.
-  LE3D_HD void load(int64_t pix, const float* d_alpha_in, const float* d_depth_in, const float* d_distortion_in,
-                    const float* d_near_in, const float* d_far_in, const float* near_in, const float* far_in,
+  // Pixel (y, x)'s values: upstream gradients from their maps, the forward's near / far from its
+  // [H, W] arrays at pix = y W + x. d_near and d_far are read only when nearfar_k > 0.
+  LE3D_HD void load(int y, int x, int64_t pix, const UpstreamGrads& up, const float* near_in, const float* far_in,
                     int nearfar_k) {
-    d_alpha = d_alpha_in ? d_alpha_in[pix] : 0.0f;
-    d_depth = d_depth_in ? d_depth_in[pix] : 0.0f;
-    d_distortion = d_distortion_in ? d_distortion_in[pix] : 0.0f;
-    d_near = nearfar_k > 0 && d_near_in ? d_near_in[pix] : 0.0f;
-    d_far = nearfar_k > 0 && d_far_in ? d_far_in[pix] : 0.0f;
+    d_alpha = up.alpha.at(y, x);
+    d_depth = up.depth.at(y, x);
+    d_distortion = up.distortion.at(y, x);
+    d_near = nearfar_k > 0 ? up.near.at(y, x) : 0.0f;
+    d_far = nearfar_k > 0 ? up.far.at(y, x) : 0.0f;
     near = near_in[pix];
     far = far_in[pix];
   }

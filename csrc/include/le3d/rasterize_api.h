@@ -7,13 +7,15 @@
 //   tile_offsets [tiles+1] int32, tile_ids [M] int32}.
 // backward takes the forward's inputs (bounds included: the CPU evaluates only the pixels a
 // primitive's bound reaches) and returns {d_params, d_features, d_depths, d_coords, d_background}.
-// Its upstream gradients d_alpha, d_depth, d_distortion, d_near, d_far may each be empty: zero.
+// Its upstream gradients d_image, d_alpha, d_depth, d_distortion, d_near, d_far may each be empty (zero)
+// and have any strides (upstream_map).
 #pragma once
 #include <torch/extension.h>
 
 #include <vector>
 
 #include "le3d/common.h"
+#include "le3d/composite.h"  // PixelGradMap
 
 namespace le3d {
 
@@ -44,8 +46,34 @@ inline RasterGrads raster_grads(const torch::Tensor& flat, int64_t N, int64_t P,
           flat.narrow(0, N * (P + C), N), flat.narrow(0, N * (P + C + 1), N), flat.narrow(0, N * (P + C + 2), C)};
 }
 
-// An upstream gradient's pixels, or nullptr when it is empty (composite.h reads that as zeros).
-inline const float* upstream_ptr(const torch::Tensor& g) { return g.numel() ? g.data_ptr<float>() : nullptr; }
+// An upstream gradient as the kernels read it (composite.h's PixelGradMap): its data and strides, any
+// strides (an expanded gradient is read in place), or null data when it is empty (zeros). `channels` > 0:
+// an [H, W, channels] image, else an [H, W] map; float32 on `like`'s device.
+inline PixelGradMap upstream_map(const char* name, const torch::Tensor& g, const torch::Tensor& like, int64_t H,
+                                 int64_t W, int64_t channels = 0) {
+  if (g.numel() == 0) return PixelGradMap{};
+  const bool image = channels > 0;
+  TORCH_CHECK(g.dim() == (image ? 3 : 2) && g.size(0) == H && g.size(1) == W && (!image || g.size(2) == channels),
+              "le3d rasterizer backward: ", name, " must be shaped like its output (", image ? "[H, W, C]" : "[H, W]",
+              ") or empty");
+  TORCH_CHECK(g.scalar_type() == torch::kFloat32 && g.device() == like.device(), "le3d rasterizer backward: ", name,
+              " must be float32 on the primitives' device");
+  return PixelGradMap{g.data_ptr<float>(), g.stride(0), g.stride(1), image ? g.stride(2) : 0};
+}
+
+// A backward pass's upstream gradients as maps (distortion: false when the render had no distortion
+// coordinate, whose distortion output is then not a function of the primitives: its gradient is ignored).
+inline UpstreamGrads upstream_grads(const torch::Tensor& like, int64_t H, int64_t W, int64_t C, bool distortion,
+                                    const torch::Tensor& d_image, const torch::Tensor& d_alpha,
+                                    const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
+                                    const torch::Tensor& d_near, const torch::Tensor& d_far) {
+  return UpstreamGrads{upstream_map("d_image", d_image, like, H, W, C),
+                       upstream_map("d_alpha", d_alpha, like, H, W),
+                       upstream_map("d_depth", d_depth, like, H, W),
+                       distortion ? upstream_map("d_distortion", d_distortion, like, H, W) : PixelGradMap{},
+                       upstream_map("d_near", d_near, like, H, W),
+                       upstream_map("d_far", d_far, like, H, W)};
+}
 
 // One signature per direction, shared by the CPU and CUDA entry points.
 using RasterizeForward = std::vector<torch::Tensor>(
