@@ -127,11 +127,10 @@ def test_upstream_gradient_of_the_wrong_shape_is_refused():
     H, W = 12, 16
     params, features, none, no_bounds, background = (torch.zeros(0, 6), torch.zeros(0, 3), torch.zeros(0),
                                                      torch.zeros(0, 4), torch.zeros(3))
-    _, _, _, _, near, far, aux, offsets, ids = ext.rasterize_forward_cpu(params, 0, features, none, none, no_bounds,
-                                                                         background, W, H, 2)
-    with pytest.raises(RuntimeError, match="d_alpha must be shaped like its output"):
-        ext.rasterize_backward_cpu(params, 0, features, none, none, no_bounds, background, W, H, 2, near, far, aux,
-                                   offsets, ids, none, torch.zeros(H, W + 1), none, none, none, none)
+    saved = ext.rasterize_forward_cpu(params, 0, features, none, none, no_bounds, background, W, H, 2)[4:]
+    with pytest.raises(RuntimeError, match="d_alpha must be shaped like its output"):  # saved: near, far, aux, tiles
+        ext.rasterize_backward_cpu(params, 0, features, none, none, no_bounds, background, W, H, 2, *saved, none,
+                                   torch.zeros(H, W + 1), none, none, none, none)
 
 
 def edge_case_scene():
