@@ -357,7 +357,7 @@ LE3D_HD void convex_project_forward_one(int64_t n, const PinholeCamera& cam, con
 }
 
 // Convex n of the fused backward: recomputes its pixels, takes the forward's hull from its HullCode,
-// and runs the edges' and the points' backward (the step path's ConvexEdges and ConvexPoints).
+// and runs the edges' backward, then the points' (convex_edges_backward_slot, convex_points_backward_one).
 LE3D_HD void convex_project_backward_one(int64_t n, const PinholeCamera& cam, const ConvexProjectBackward& op) {
   constexpr int S = ConvexFootprint::kMaxEdges, H = ConvexFootprint::kHeader;
   const int P = op.P;
