@@ -1,4 +1,4 @@
-// Entry points of the convex projection's compiled steps (le3d/convex_project_api.h): input checks,
+// Entry points of the convex projection's compiled passes (le3d/convex_project_api.h): input checks,
 // output allocation and the loop for the tensors' device (cpu/convex_project_cpu.cpp or
 // cuda/convex_project_cuda.cu, both over le3d/convex_project.h). Twins: convex_splat/projection.py.
 #include <torch/extension.h>
@@ -18,9 +18,11 @@ void run(const torch::Tensor& like, const Op& op) {
   run_loop<const Op&>(like, convex_loop_cpu, LE3D_CUDA_LOOP(convex_loop_cuda), op);
 }
 
-void check_camera(const char* who, const torch::Tensor& points, const torch::Tensor& viewmat, const torch::Tensor& K) {
-  TORCH_CHECK(points.dim() == 3 && points.size(2) == 3 && points.size(1) >= 1 && points.size(1) <= kConvexMaxPoints,
-              who, ": points must be [N, K <= 8, 3]");
+// The fused projection's points [N, 3..8, 3] and camera, on one device.
+void check_points_and_camera(const char* who, const torch::Tensor& points, const torch::Tensor& viewmat,
+                             const torch::Tensor& K) {
+  TORCH_CHECK(points.dim() == 3 && points.size(2) == 3 && points.size(1) >= 3 && points.size(1) <= kConvexMaxPoints,
+              who, ": points must be [N, K, 3] with 3 to 8 points per convex");
   TORCH_CHECK(viewmat.dim() == 2 && viewmat.size(0) == 4 && viewmat.size(1) == 4, who, ": viewmat must be [4, 4]");
   TORCH_CHECK(K.dim() == 2 && K.size(0) == 3 && K.size(1) == 3, who, ": K must be [3, 3]");
   check_loop_inputs(who, points, {&points, &viewmat, &K});
@@ -110,10 +112,9 @@ std::vector<torch::Tensor> convex_project_forward(const torch::Tensor& points, c
                                                   int64_t height, double near, double far, double tol,
                                                   double margin_rel, double margin_abs, double miter_min) {
   const char* who = "convex_project_forward";
-  check_camera(who, points, viewmat, K);
+  check_points_and_camera(who, points, viewmat, K);
   const int64_t N = points.size(0);
   const int P = static_cast<int>(points.size(1));
-  TORCH_CHECK(P >= 3 && P <= kConvexMaxPoints, who, ": 3 to 8 points per convex");
   for (const auto* t : {&delta, &sigma, &opacities})
     TORCH_CHECK(t->dim() == 1 && t->size(0) == N, who, ": delta, sigma and opacities must be [N]");
   check_loop_inputs(who, points, {&delta, &sigma, &opacities});
@@ -139,10 +140,9 @@ std::vector<torch::Tensor> convex_project_backward(const torch::Tensor& points, 
                                                    const torch::Tensor& d_means2d, const torch::Tensor& d_depths,
                                                    bool viewmat_grad, bool tap_grad) {
   const char* who = "convex_project_backward";
-  check_camera(who, points, viewmat, K);
+  check_points_and_camera(who, points, viewmat, K);
   const int64_t N = points.size(0);
   const int P = static_cast<int>(points.size(1));
-  TORCH_CHECK(P >= 3 && P <= kConvexMaxPoints, who, ": 3 to 8 points per convex");
   TORCH_CHECK(hull.dim() == 1 && hull.size(0) == N && hull.scalar_type() == torch::kInt64, who,
               ": hull must be the forward's [N] int64");
   TORCH_CHECK(d_params.dim() == 2 && d_params.size(0) == N && d_params.size(1) == ConvexFootprint::kParams &&
