@@ -66,6 +66,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("value_checks", &le3d::value_checks);
   m.def("cpu_threads", &cpu_threads);
   m.def("vector_math_cpu", &vector_math_cpu);
+  m.def("footprint_pixels_cpu", &le3d::footprint_pixels_cpu);
   m.attr("tile_size") = le3d::kTileSize;
   m.attr("nearfar_max_k") = le3d::kNearFarMaxK;
   m.attr("max_channels") = le3d::kMaxChannels;

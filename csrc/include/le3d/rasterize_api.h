@@ -91,6 +91,11 @@ using RasterizeBackward = std::vector<torch::Tensor>(
 
 RasterizeForward rasterize_forward_cpu;
 RasterizeBackward rasterize_backward_cpu;
+// For tests (cpu/footprint_pixels_cpu.cpp): the CUDA kernels' per-pixel footprint functions run on the
+// host over a W x H grid of pixel centres: {raw alpha [N, H, W], d_params [N, P]}, the gradient of
+// sum(d_raw * raw alpha) over the pairs a kernel would composite (raw alpha >= 1/255).
+std::vector<torch::Tensor> footprint_pixels_cpu(const torch::Tensor& params, int64_t footprint, int64_t width,
+                                                int64_t height, const torch::Tensor& d_raw);
 #ifdef LE3D_WITH_CUDA
 RasterizeForward rasterize_forward_cuda;
 RasterizeBackward rasterize_backward_cuda;
