@@ -24,23 +24,17 @@ struct ConvexFootprint {
   // How many leading params can have a non-zero gradient: the header and the E active edges.
   LE3D_HD static int used_params(const float* p) { return kHeader + 3 * edges(p); }
 
-  // L[e] = L_e(q) and v[e] = delta s L_e(q) for the E active edges; returns the max of v, and its edge
-  // in *argmax.
-  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* L, float* v,
-                                        int* argmax) {
+  // L[e] = L_e(q) and v[e] = delta s L_e(q) for the E active edges; returns the max of v.
+  LE3D_HD static float scaled_distances(const float* p, float px, float py, int E, float* L, float* v) {
     const float ds = p[1] * p[2];
     float m = -INFINITY;
-    *argmax = 0;
     LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled to kMaxEdges: constant indices keep v in registers
       if (e >= E) break;
       const float* q = p + kHeader + 3 * e;
-      L[e] = q[0] * px + q[1] * py + q[2];
+      L[e] = fmaf(q[0], px, fmaf(q[1], py, q[2]));
       v[e] = ds * L[e];
-      if (v[e] > m) {
-        m = v[e];
-        *argmax = e;
-      }
+      m = fmaxf(m, v[e]);
     }
     return m;
   }
@@ -99,14 +93,15 @@ struct ConvexFootprint {
     ev->E = 0;
     const int E = edges(p);
     if (E < 3) return 0.0f;
-    int argmax;
-    const float m = scaled_distances(p, px, py, E, ev->L, ev->w, &argmax);
+    const float m = scaled_distances(p, px, py, E, ev->L, ev->w);
     if (surely_invisible(p, threshold, m)) return 0.0f;
     float sum = 0.0f;
     LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {
       if (e >= E) break;
-      ev->w[e] = e == argmax ? 1.0f : pixel_exp(ev->w[e] - m);  // exp(0) = 1: one exponential fewer
+      // every edge's exponential, the largest's exp(0) = 1 too: on the GPU an exponential costs two
+      // instructions, tracking which edge is the largest to skip one cost three per edge
+      ev->w[e] = pixel_exp(ev->w[e] - m);
       sum += ev->w[e];
     }
     ev->ph = pixel_div(m + pixel_log(sum), p[1]);
@@ -143,20 +138,22 @@ struct ConvexFootprint {
     grad[3] += -ph * dcov;
     // phi = LSE(delta s L) / delta.  With softmax weights pi_e:
     // d phi / d L_e = s pi_e;  d phi / d s = sum pi_e L_e;  d phi / d delta = (s sum pi_e L_e - phi) / delta
-    float weighted_L = 0.0f;
+    // (pi_e = w_e / sum: the 1 / sum is folded into the per-edge factor and the weighted sum)
+    const float dL_per_w = dphi * s * ev.inv_sum;
+    float weighted_wL = 0.0f;
     LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled: grad and ev.w stay in registers on the GPU
       if (e >= ev.E) break;
-      const float pi = ev.w[e] * ev.inv_sum;
-      weighted_L += pi * ev.L[e];
-      const float dL = dphi * s * pi;
+      weighted_wL = fmaf(ev.w[e], ev.L[e], weighted_wL);
+      const float dL = dL_per_w * ev.w[e];
       float* g = grad + kHeader + 3 * e;
       g[0] += dL * px;
       g[1] += dL * py;
       g[2] += dL;
     }
+    const float weighted_L = weighted_wL * ev.inv_sum;
     grad[2] += dphi * weighted_L;
-    grad[1] += dphi * (s * weighted_L - ph) / delta;
+    grad[1] += pixel_div(dphi * (s * weighted_L - ph), delta);
   }
 };
 
