@@ -155,7 +155,8 @@ struct PixelBackward {
   float T;         // transmittance before the current contributor, updated by step()
   float R;         // sum_{m>k} G_m w_m + dL/dT_final T_final
   float W_after = 0.0f, U_after = 0.0f;
-  float W_total, U_total, sign_S, near_w, far_w;
+  float W_total, U_total, sign_S;
+  float inv_near_w, inv_far_w;  // 1 / the near and far weight sums (0 where those are 0), once per pixel
   int position;    // 1-based position of the next contributor to visit, counting from the front
   int count, nearfar_k;
 
@@ -169,8 +170,9 @@ struct PixelBackward {
     W_total = aux[kAuxWeightSum];
     U_total = aux[kAuxCoordSum];
     sign_S = aux[kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
-    near_w = aux[kAuxNearWeight];
-    far_w = aux[kAuxFarWeight];
+    const float near_w = aux[kAuxNearWeight], far_w = aux[kAuxFarWeight];
+    inv_near_w = near_w > 0.0f ? 1.0f / near_w : 0.0f;
+    inv_far_w = far_w > 0.0f ? 1.0f / far_w : 0.0f;
     nearfar_k = k;
     R = (dL_dT_final_colour - g.d_alpha) * T;
   }
@@ -200,13 +202,14 @@ struct PixelBackward {
     }
     float dz = w * g.d_depth;
     if (nearfar_k > 0) {
-      if (position <= nearfar_k && near_w > 0.0f) {
-        G += g.d_near * (z - g.near) / near_w;
-        dz += g.d_near * w / near_w;
+      // (by the reciprocals: four divisions per contributor were four calls of the GPU's division routine)
+      if (position <= nearfar_k && inv_near_w > 0.0f) {
+        G += g.d_near * (z - g.near) * inv_near_w;
+        dz += g.d_near * w * inv_near_w;
       }
-      if (position > count - nearfar_k && far_w > 0.0f) {
-        G += g.d_far * (z - g.far) / far_w;
-        dz += g.d_far * w / far_w;
+      if (position > count - nearfar_k && inv_far_w > 0.0f) {
+        G += g.d_far * (z - g.far) * inv_far_w;
+        dz += g.d_far * w * inv_far_w;
       }
     }
     const float d_a = T_k * G - R * inv_one_minus_a;

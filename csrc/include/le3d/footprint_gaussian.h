@@ -75,7 +75,7 @@ struct GaussianFootprint {
   LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
                                          float* grad) {
     const float dx = p[0] - px, dy = p[1] - py;
-    const float g = raw / p[5];
+    const float g = pixel_div(raw, p[5]);  // o >= raw > 0
     const float dpower = raw * grad_raw;  // d raw / d power = o g = raw
     grad[0] += dpower * -(p[2] * dx + p[3] * dy);
     grad[1] += dpower * -(p[4] * dy + p[3] * dx);
