@@ -192,3 +192,27 @@ class CountingExtension:
     def value_checks(self, tensors, kinds, rows):
         self._calls.append(list(kinds))
         return self._ext.value_checks(tensors, kinds, rows)
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_default_background_is_shared_and_survives_inference_mode(backend):
+    """Renders without a background share one zeros tensor per (channels, dtype, device). One first made
+    under torch.inference_mode() (the viewer) must still serve a training render's backward, and renders
+    must leave it zero."""
+    from scenes import camera, random_gaussians
+
+    means, quats, scales, opac, feats = random_gaussians(30, C=5, seed=3)  # 5 channels: no other test's
+    viewmat, K = camera(24, 20)
+    validate.default_background.cache_clear()
+    with torch.inference_mode():
+        first = le3d.rasterize_gaussians(means, quats, scales, opac, feats, viewmat, K, 24, 20, backend=backend)
+    leaves = [t.clone().requires_grad_(True) for t in (means, quats, scales, opac, feats)]
+    out = le3d.rasterize_gaussians(*leaves, viewmat, K, 24, 20, backend=backend)
+    (out.image.sum() + out.alpha.sum()).backward()  # an inference tensor here could not be saved for backward
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in leaves)
+    explicit = le3d.rasterize_gaussians(means, quats, scales, opac, feats, viewmat, K, 24, 20, backend=backend,
+                                        background=torch.zeros(5))
+    assert torch.equal(out.image.detach(), explicit.image) and torch.equal(first.image, explicit.image)
+    shared = validate.default_background(5, torch.float32, torch.device("cpu"))
+    assert shared is validate.default_background(5, torch.float32, torch.device("cpu"))
+    assert not shared.is_inference() and shared.eq(0).all()

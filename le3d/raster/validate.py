@@ -9,6 +9,8 @@ otherwise with their torch twins here.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from le3d._ext import loaded_extension
@@ -141,4 +143,15 @@ def check_common(features, viewmat, K, width, height, background, near, far, nea
     dtypes = {t.dtype for t in (*primitives, features, viewmat, K)}
     if len(dtypes) != 1:
         raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
-    return background if background is not None else features.new_zeros(features.shape[1])
+    return background if background is not None else default_background(features.shape[1], features.dtype, device)
+
+
+@functools.lru_cache(maxsize=16)
+def default_background(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Zeros [channels], made once per (channels, dtype, device) and shared by every render without a
+    background: a fresh one was a fill kernel per render on a GPU. Nothing writes to it (the backends read
+    the background; its gradient is a new tensor). Made outside inference mode, so that a first render
+    under torch.inference_mode() (the viewer) does not leave a tensor that training renders cannot save
+    for their backward."""
+    with torch.inference_mode(False):
+        return torch.zeros(channels, dtype=dtype, device=device)
