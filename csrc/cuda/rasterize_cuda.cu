@@ -113,6 +113,9 @@ struct SharedBatch {
 
   // Slot `slot` of the batch: primitive `primitive`, loaded by the thread of that slot (its params
   // too unless kParamsInRegisters: load_wide_params then copies them).
+  // kZeroPad: features padded with zeros to CMAX (the forward; in the backward the padding's code cost
+  // the Gaussian kernel with distortion 10 registers, 47 -> 57, so it keeps its loops over C).
+  template <bool kZeroPad = false>
   __device__ void load(int slot, int primitive, const float* __restrict__ all_params,
                        const float* __restrict__ depths, const float* __restrict__ coords,
                        const float* __restrict__ features, int C) {
@@ -123,8 +126,15 @@ struct SharedBatch {
       for (int q = 0; q < P; ++q) params[slot * kRow + q] = all_params[static_cast<int64_t>(primitive) * P + q];
       threshold[slot] = Footprint::skip_threshold(params + slot * kRow);
     }
-    if (kFeatures)
-      for (int c = 0; c < C; ++c) feature[slot * CMAX + c] = features[static_cast<int64_t>(primitive) * C + c];
+    if (kFeatures) {
+      if (kZeroPad) {  // the forward's per-pair loop then runs over all CMAX channels, without a branch each
+#pragma unroll
+        for (int c = 0; c < CMAX; ++c)
+          feature[slot * CMAX + c] = c < C ? features[static_cast<int64_t>(primitive) * C + c] : 0.0f;
+      } else {
+        for (int c = 0; c < C; ++c) feature[slot * CMAX + c] = features[static_cast<int64_t>(primitive) * C + c];
+      }
+    }
   }
 
   // The params of slots [0, n) (their ids loaded, a barrier since), copied by the whole block: word k
@@ -317,7 +327,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
     if (__syncthreads_count(done) == kBlock) break;
     const int idx = start + t;
     if (idx < end) {
-      sh.load(t, ids[idx], params, depths, coords, features, C);
+      sh.template load<true>(t, ids[idx], params, depths, coords, features, C);
     }
     __syncthreads();
     const int n_batch = min(kBlock, end - start);
@@ -332,7 +342,12 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
         done = true;
       } else if (step == PixelForward::kAdded) {
         const float* f = sh.features_of(b, features, C);
-        for (int c = 0; c < C && c < CMAX; ++c) colour[c] += w * f[c];
+        if constexpr (Batch::kFeatures) {  // zero-padded: every slot, no branch per channel
+#pragma unroll
+          for (int c = 0; c < CMAX; ++c) colour[c] += w * f[c];
+        } else {
+          for (int c = 0; c < C && c < CMAX; ++c) colour[c] += w * f[c];
+        }
       }
     }
   }
