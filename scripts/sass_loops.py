@@ -4,6 +4,8 @@ code costs on the GPU, measured without one.
   python scripts/sass_loops.py                 # compiles csrc/cuda/rasterize_cuda.cu for sm_90 (about a minute)
   python scripts/sass_loops.py --arch sm_80
   python scripts/sass_loops.py --sass old.sass # count a saved listing (written by --save) instead
+  python scripts/sass_loops.py --gsplat        # also gsplat 1.5's rasterize_to_pixels kernels, built as
+                                               # gsplat builds them (-O3 -use_fast_math), CDIM 3 and 4
 
 For each forward/backward kernel (footprint, channel bound C, distortion on/off) it prints the size of
 the smallest loop around the footprint's exponential, which is the loop over a tile's primitives, with its
@@ -40,19 +42,16 @@ def find_tool(name: str) -> str:
     sys.exit(f"sass_loops: {name} not found (set CUDA_HOME, or install triton for its cuobjdump)")
 
 
-def compile_sass(arch: str, std: str) -> tuple[str, str]:
-    """(SASS listing, ptxas report) of rasterize_cuda.cu."""
+def compile_sass(source: str, arch: str, std: str, includes=(), flags=()) -> tuple[str, str]:
+    """(SASS listing, ptxas report) of one .cu file, with torch's and Python's headers."""
     import torch.utils.cpp_extension as ext
 
-    includes = [os.path.join(ROOT, "csrc", "include"), *ext.include_paths(device_type="cuda"),
-                sysconfig.get_paths()["include"]]
-    includes += glob.glob(os.path.join(os.path.dirname(os.path.dirname(ext.__file__)), "..", "nvidia", "cu*",
-                                       "include"))
+    paths = [*includes, *ext.include_paths(device_type="cuda"), sysconfig.get_paths()["include"]]
+    paths += glob.glob(os.path.join(os.path.dirname(os.path.dirname(ext.__file__)), "..", "nvidia", "cu*", "include"))
     with tempfile.TemporaryDirectory() as tmp:
-        obj = os.path.join(tmp, "rasterize_cuda.o")
-        cmd = [find_tool("nvcc"), "-O3", f"-std={std}", f"-arch={arch}", "-Xptxas", "-v", "-c",
-               os.path.join(ROOT, "csrc", "cuda", "rasterize_cuda.cu"), "-o", obj,
-               "-DTORCH_EXTENSION_NAME=_C", "-D_GLIBCXX_USE_CXX11_ABI=1", *[f"-I{p}" for p in includes]]
+        obj = os.path.join(tmp, "kernels.o")
+        cmd = [find_tool("nvcc"), "-O3", *flags, f"-std={std}", f"-arch={arch}", "-Xptxas", "-v", "-c", source,
+               "-o", obj, "-DTORCH_EXTENSION_NAME=_C", "-D_GLIBCXX_USE_CXX11_ABI=1", *[f"-I{p}" for p in paths]]
         built = subprocess.run(cmd, capture_output=True, text=True)
         if built.returncode:
             sys.exit(built.stderr[-4000:])
@@ -60,12 +59,34 @@ def compile_sass(arch: str, std: str) -> tuple[str, str]:
         return sass.stdout, built.stderr
 
 
+def gsplat_sass(arch: str, std: str) -> tuple[str, str]:
+    """gsplat's 3DGS rasterize_to_pixels forward and backward, as its JIT build compiles them."""
+    import importlib.util
+    spec = importlib.util.find_spec("gsplat")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("sass_loops: --gsplat needs gsplat installed")
+    cuda = os.path.join(spec.submodule_search_locations[0], "cuda")
+    listing, report = "", ""
+    for name in ("RasterizeToPixels3DGSFwd", "RasterizeToPixels3DGSBwd"):
+        got = compile_sass(os.path.join(cuda, "csrc", f"{name}.cu"), arch, std,
+                           includes=[os.path.join(cuda, "include"), os.path.join(cuda, "csrc", "third_party", "glm")],
+                           flags=["-use_fast_math"])
+        listing, report = listing + got[0], report + got[1]
+    return listing, report
+
+
 KERNEL = re.compile(r"(forward|backward)_kernelINS_\d+(\w+?)FootprintELi(\d+)ELb([01])")
+GSPLAT_KERNEL = re.compile(r"rasterize_to_pixels_3dgs_(fwd|bwd)_kernelILj([34])Ef")
 
 
 def kernel_label(name: str) -> str | None:
     m = KERNEL.search(name)
-    return f"{m.group(1):8s} {m.group(2):8s} C<={m.group(3):2s} distortion {m.group(4)}" if m else None
+    if m:
+        return f"{m.group(1):8s} {m.group(2):8s} C<={m.group(3):2s} distortion {m.group(4)}"
+    m = GSPLAT_KERNEL.search(name)
+    if m:
+        return f"{'forward' if m.group(1) == 'fwd' else 'backward':8s} gsplat   CDIM={m.group(2)}"
+    return None
 
 
 def loop_counts(listing: str) -> dict[str, Counter]:
@@ -113,11 +134,16 @@ def main():
     ap.add_argument("--std", default="c++20", help="C++ standard (torch 2.13+ headers need c++20, older c++17)")
     ap.add_argument("--sass", help="count this saved cuobjdump listing instead of compiling")
     ap.add_argument("--save", help="write the compiled listing here")
+    ap.add_argument("--gsplat", action="store_true", help="also count gsplat 1.5's kernels (RGB+ED is CDIM=4)")
     args = ap.parse_args()
     if args.sass:
         listing, report = open(args.sass).read(), ""
     else:
-        listing, report = compile_sass(args.arch, args.std)
+        listing, report = compile_sass(os.path.join(ROOT, "csrc", "cuda", "rasterize_cuda.cu"), args.arch, args.std,
+                                       includes=[os.path.join(ROOT, "csrc", "include")])
+        if args.gsplat:
+            theirs = gsplat_sass(args.arch, args.std)
+            listing, report = listing + theirs[0], report + theirs[1]
         if args.save:
             with open(args.save, "w") as f:
                 f.write(listing)
