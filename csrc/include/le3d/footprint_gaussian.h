@@ -45,15 +45,19 @@ struct GaussianFootprint {
     const float mx = p[0], my = p[1], a = p[2], b = p[3], c = p[4];
     if (!(a > 0.0f && c > 0.0f)) return true;  // not a proper conic: keep the tile
     if (mx >= box[0] && mx <= box[2] && my >= box[1] && my <= box[3]) return true;
+    // -b / c and -b / a: the same for every tile the binning tests, so its loops compute them once
+    // (four divisions per tile were four calls of the GPU's division routine); a minimiser off by
+    // rounding changes q by a second-order amount, far inside the slack below
+    const float slope_y = -b / c, slope_x = -b / a;
     float q_min = INFINITY, scale = 0.0f;
     for (int side = 0; side < 4; ++side) {
       float dx, dy;
       if (side < 2) {  // the vertical edge x = box[0] or box[2]: the minimum over y is at dy = -b dx / c
         dx = box[side == 0 ? 0 : 2] - mx;
-        dy = fminf(fmaxf(-b * dx / c, box[1] - my), box[3] - my);
+        dy = fminf(fmaxf(slope_y * dx, box[1] - my), box[3] - my);
       } else {  // the horizontal edge y = box[1] or box[3]
         dy = box[side == 2 ? 1 : 3] - my;
-        dx = fminf(fmaxf(-b * dy / a, box[0] - mx), box[2] - mx);
+        dx = fminf(fmaxf(slope_x * dy, box[0] - mx), box[2] - mx);
       }
       const float q = 0.5f * (a * dx * dx + c * dy * dy) + b * dx * dy;
       if (q < q_min) {
