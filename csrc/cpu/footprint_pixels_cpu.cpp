@@ -29,7 +29,7 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
         // as the forward kernel: raw_alpha_fast; as the backward kernel: the kept evaluation, and a
         // gradient only where the compositor would use the pair (raw alpha >= 1/255)
         raw[at] = Footprint::raw_alpha_fast(p, threshold, px, py);
-        typename Footprint::Eval ev;
+        typename Footprint::Eval ev{};  // (zeroed: GCC cannot tell that slots past E stay unread)
         const float kept = Footprint::raw_alpha_eval(p, threshold, px, py, &ev);
         TORCH_CHECK(kept == raw[at], "footprint_pixels_cpu: raw_alpha_eval and raw_alpha_fast disagree");
         if (kept >= kAlphaMin) {
