@@ -2,7 +2,8 @@
 pixel at a time), run on the host through le3d._C.footprint_pixels_cpu, against the PyTorch reference's
 raw alpha (float64) and its autograd gradient. The CPU backend evaluates footprints with its own row loops,
 so these are the only CPU tests of the code the GPU's footprint math is written in: a change to it that
-breaks values or gradients fails here, without a GPU."""
+breaks values or gradients fails here, without a GPU. The host fills each evaluation record with NaN first,
+so a gradient that reads a slot the evaluation did not write (an edge past the hull's) fails too."""
 from __future__ import annotations
 
 import math

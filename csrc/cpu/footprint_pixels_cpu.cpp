@@ -5,6 +5,7 @@
 // its fast approximations (common.h); everything else is the same code.
 #include <torch/extension.h>
 
+#include <cstring>
 #include <vector>
 
 #include "le3d/common.h"
@@ -29,7 +30,9 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
         // as the forward kernel: raw_alpha_fast; as the backward kernel: the kept evaluation, and a
         // gradient only where the compositor would use the pair (raw alpha >= 1/255)
         raw[at] = Footprint::raw_alpha_fast(p, threshold, px, py);
-        typename Footprint::Eval ev{};  // (zeroed: GCC cannot tell that slots past E stay unread)
+        typename Footprint::Eval ev;
+        std::memset(static_cast<void*>(&ev), 0xff, sizeof(ev));  // NaN in every slot: reading one the
+                                                                 // evaluation did not write poisons the test
         const float kept = Footprint::raw_alpha_eval(p, threshold, px, py, &ev);
         TORCH_CHECK(kept == raw[at], "footprint_pixels_cpu: raw_alpha_eval and raw_alpha_fast disagree");
         if (kept >= kAlphaMin) {

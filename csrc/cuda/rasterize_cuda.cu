@@ -452,7 +452,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
       constexpr int kGrad = next_pow2(P);  // padded with zeros
       float grad[kGrad];
 #pragma unroll
-      for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;
+      for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P, and an inactive lane's slots
       if (active && d_raw != 0.0f) Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
       // depth, coordinate and (features in shared memory: C <= 4) colour gradients
       constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;

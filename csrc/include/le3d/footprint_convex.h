@@ -124,18 +124,25 @@ struct ConvexFootprint {
     return evaluate(p, threshold, px, py, ev);
   }
 
-  // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams], from the pixel's evaluation (of the
-  // params, only the header is read).
+  // Writes d(raw alpha)/d(params) * grad_raw into grad[0, kParams) (every slot: the edge count's and the
+  // unused edges' are 0), from the pixel's evaluation (of the params, only the header is read). Written,
+  // not added: the kernels' per-pair gradients start from zero, and 0 + x costs an instruction per slot.
+  // Straight-line over all kMaxEdges edges (weights past E read as 0): breaking out at E made the compiler
+  // re-zero the remaining slots on every exit path.
   LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float /*raw*/, const Eval& ev,
                                               float grad_raw, float* grad) {
-    if (ev.E == 0) return;  // raw alpha was 0 here: no gradient
+    if (ev.E == 0) {  // raw alpha was 0 here: no gradient
+      for (int q = 0; q < kParams; ++q) grad[q] = 0.0f;
+      return;
+    }
     const float delta = p[1], s = p[2], sigma = p[3], o = p[4];
     const float ph = ev.ph, coverage = ev.coverage;
-    grad[4] += coverage * grad_raw;
+    grad[0] = 0.0f;  // the edge count
+    grad[4] = coverage * grad_raw;
     // d coverage / d phi = -sigma C (1 - C); d coverage / d sigma = -phi C (1 - C)
     const float dcov = o * grad_raw * coverage * (1.0f - coverage);
     const float dphi = -sigma * dcov;
-    grad[3] += -ph * dcov;
+    grad[3] = -ph * dcov;
     // phi = LSE(delta s L) / delta.  With softmax weights pi_e:
     // d phi / d L_e = s pi_e;  d phi / d s = sum pi_e L_e;  d phi / d delta = (s sum pi_e L_e - phi) / delta
     // (pi_e = w_e / sum: the 1 / sum is folded into the per-edge factor and the weighted sum)
@@ -143,17 +150,17 @@ struct ConvexFootprint {
     float weighted_wL = 0.0f;
     LE3D_UNROLL
     for (int e = 0; e < kMaxEdges; ++e) {  // unrolled: grad and ev.w stay in registers on the GPU
-      if (e >= ev.E) break;
-      weighted_wL = fmaf(ev.w[e], ev.L[e], weighted_wL);
-      const float dL = dL_per_w * ev.w[e];
+      const float w = e < ev.E ? ev.w[e] : 0.0f, L = e < ev.E ? ev.L[e] : 0.0f;
+      weighted_wL = fmaf(w, L, weighted_wL);
+      const float dL = dL_per_w * w;
       float* g = grad + kHeader + 3 * e;
-      g[0] += dL * px;
-      g[1] += dL * py;
-      g[2] += dL;
+      g[0] = dL * px;
+      g[1] = dL * py;
+      g[2] = dL;
     }
     const float weighted_L = weighted_wL * ev.inv_sum;
-    grad[2] += dphi * weighted_L;
-    grad[1] += pixel_div(dphi * (s * weighted_L - ph), delta);
+    grad[2] = dphi * weighted_L;
+    grad[1] = pixel_div(dphi * (s * weighted_L - ph), delta);
   }
 };
 

@@ -74,23 +74,20 @@ struct GaussianFootprint {
     return raw_alpha_fast(p, threshold, px, py);
   }
 
-  // Adds d(raw alpha)/d(params) * grad_raw to grad[kParams].
+  // Writes d(raw alpha)/d(params) * grad_raw into grad[0, kParams) (written, not added: the kernels'
+  // per-pair gradients start from zero, and 0 + x costs an instruction per slot).
   // `raw` is raw_alpha(p, px, py) from the caller (> 0), so exp(power) = raw / o needs no expf.
-  LE3D_HD static void raw_alpha_backward(const float* p, float px, float py, float raw, float grad_raw,
-                                         float* grad) {
+  LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float raw, const Eval&,
+                                              float grad_raw, float* grad) {
     const float dx = p[0] - px, dy = p[1] - py;
     const float g = pixel_div(raw, p[5]);  // o >= raw > 0
     const float dpower = raw * grad_raw;  // d raw / d power = o g = raw
-    grad[0] += dpower * -(p[2] * dx + p[3] * dy);
-    grad[1] += dpower * -(p[4] * dy + p[3] * dx);
-    grad[2] += dpower * -0.5f * dx * dx;
-    grad[3] += dpower * -dx * dy;
-    grad[4] += dpower * -0.5f * dy * dy;
-    grad[5] += g * grad_raw;
-  }
-  LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float raw, const Eval&,
-                                              float grad_raw, float* grad) {
-    raw_alpha_backward(p, px, py, raw, grad_raw, grad);
+    grad[0] = dpower * -(p[2] * dx + p[3] * dy);
+    grad[1] = dpower * -(p[4] * dy + p[3] * dx);
+    grad[2] = dpower * -0.5f * dx * dx;
+    grad[3] = dpower * -dx * dy;
+    grad[4] = dpower * -0.5f * dy * dy;
+    grad[5] = g * grad_raw;
   }
 };
 
