@@ -156,9 +156,28 @@ struct PixelBackward {
   float R;         // sum_{m>k} G_m w_m + dL/dT_final T_final
   float W_after = 0.0f, U_after = 0.0f;
   float W_total, U_total, sign_S;
-  float inv_near_w, inv_far_w;  // 1 / the near and far weight sums (0 where those are 0), once per pixel
+  // The near and far weight sums as the gradient divides by them (by_weight): on the GPU their reciprocals,
+  // once per pixel (four divisions per contributor were four calls of the GPU's division routine), on the
+  // host the sums themselves (the exact division, which the CPU backend's results depend on bit for bit:
+  // a rounding change alters a whole training run). Either is 0 where the sum is 0.
+  float near_div, far_div;
   int position;    // 1-based position of the next contributor to visit, counting from the front
   int count, nearfar_k;
+
+  LE3D_HD static float weight_divisor(float sum) {
+#if LE3D_GPU_FAST_MATH
+    return sum > 0.0f ? 1.0f / sum : 0.0f;
+#else
+    return sum > 0.0f ? sum : 0.0f;
+#endif
+  }
+  LE3D_HD static float by_weight(float x, float divisor) {
+#if LE3D_GPU_FAST_MATH
+    return x * divisor;
+#else
+    return x / divisor;
+#endif
+  }
 
   // dL/dT_final = dL/dcolour . bg - dL/dalpha (the caller computes the colour part).
   LE3D_HD void init(const float* aux, float dL_dT_final_colour, const PixelGrads& g, int k) {
@@ -170,9 +189,8 @@ struct PixelBackward {
     W_total = aux[kAuxWeightSum];
     U_total = aux[kAuxCoordSum];
     sign_S = aux[kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
-    const float near_w = aux[kAuxNearWeight], far_w = aux[kAuxFarWeight];
-    inv_near_w = near_w > 0.0f ? 1.0f / near_w : 0.0f;
-    inv_far_w = far_w > 0.0f ? 1.0f / far_w : 0.0f;
+    near_div = weight_divisor(aux[kAuxNearWeight]);
+    far_div = weight_divisor(aux[kAuxFarWeight]);
     nearfar_k = k;
     R = (dL_dT_final_colour - g.d_alpha) * T;
   }
@@ -202,14 +220,13 @@ struct PixelBackward {
     }
     float dz = w * g.d_depth;
     if (nearfar_k > 0) {
-      // (by the reciprocals: four divisions per contributor were four calls of the GPU's division routine)
-      if (position <= nearfar_k && inv_near_w > 0.0f) {
-        G += g.d_near * (z - g.near) * inv_near_w;
-        dz += g.d_near * w * inv_near_w;
+      if (position <= nearfar_k && near_div > 0.0f) {
+        G += by_weight(g.d_near * (z - g.near), near_div);
+        dz += by_weight(g.d_near * w, near_div);
       }
-      if (position > count - nearfar_k && inv_far_w > 0.0f) {
-        G += g.d_far * (z - g.far) * inv_far_w;
-        dz += g.d_far * w * inv_far_w;
+      if (position > count - nearfar_k && far_div > 0.0f) {
+        G += by_weight(g.d_far * (z - g.far), far_div);
+        dz += by_weight(g.d_far * w, far_div);
       }
     }
     const float d_a = T_k * G - R * inv_one_minus_a;
