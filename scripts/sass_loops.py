@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -29,13 +30,18 @@ from collections import Counter
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def package_dir(name: str) -> str | None:
+    """Where an installed package's files are, without importing it."""
+    spec = importlib.util.find_spec(name)
+    return spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else None
+
+
 def find_tool(name: str) -> str:
     cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
     candidates = [os.path.join(cuda_home, "bin", name), shutil.which(name) or ""]
-    import importlib.util
-    spec = importlib.util.find_spec("triton")
-    if spec and spec.submodule_search_locations:
-        candidates.append(os.path.join(spec.submodule_search_locations[0], "backends", "nvidia", "bin", name))
+    triton = package_dir("triton")
+    if triton:
+        candidates.append(os.path.join(triton, "backends", "nvidia", "bin", name))
     for path in candidates:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
             return path
@@ -61,11 +67,10 @@ def compile_sass(source: str, arch: str, std: str, includes=(), flags=()) -> tup
 
 def gsplat_sass(arch: str, std: str) -> tuple[str, str]:
     """gsplat's 3DGS rasterize_to_pixels forward and backward, as its JIT build compiles them."""
-    import importlib.util
-    spec = importlib.util.find_spec("gsplat")
-    if spec is None or not spec.submodule_search_locations:
+    gsplat = package_dir("gsplat")
+    if gsplat is None:
         sys.exit("sass_loops: --gsplat needs gsplat installed")
-    cuda = os.path.join(spec.submodule_search_locations[0], "cuda")
+    cuda = os.path.join(gsplat, "cuda")
     listing, report = "", ""
     for name in ("RasterizeToPixels3DGSFwd", "RasterizeToPixels3DGSBwd"):
         got = compile_sass(os.path.join(cuda, "csrc", f"{name}.cu"), arch, std,
