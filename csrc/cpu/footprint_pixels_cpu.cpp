@@ -21,7 +21,9 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
   constexpr int P = Footprint::kParams;
   for (int n = 0; n < N; ++n) {
     const float* p = params + static_cast<int64_t>(n) * P;
-    const float threshold = Footprint::skip_threshold(p);
+    float pixel_form[Footprint::kPixelParams];  // as the kernels' shared-memory row
+    for (int q = 0; q < Footprint::kPixelParams; ++q) pixel_form[q] = Footprint::pixel_form_word(p, q);
+    const float threshold = Footprint::pixel_skip_limit(p);
     float* g = d_params + static_cast<int64_t>(n) * P;
     for (int i = 0; i < H; ++i)
       for (int j = 0; j < W; ++j) {
@@ -29,15 +31,15 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
         const int64_t at = (static_cast<int64_t>(n) * H + i) * W + j;
         // as the forward kernel: raw_alpha_fast; as the backward kernel: the kept evaluation, and a
         // gradient only where the compositor would use the pair (raw alpha >= 1/255)
-        raw[at] = Footprint::raw_alpha_fast(p, threshold, px, py);
+        raw[at] = Footprint::raw_alpha_fast(pixel_form, threshold, px, py);
         typename Footprint::Eval ev;
         std::memset(static_cast<void*>(&ev), 0xff, sizeof(ev));  // NaN in every slot: reading one the
                                                                  // evaluation did not write poisons the test
-        const float kept = Footprint::raw_alpha_eval(p, threshold, px, py, &ev);
+        const float kept = Footprint::raw_alpha_eval(pixel_form, threshold, px, py, &ev);
         TORCH_CHECK(kept == raw[at], "footprint_pixels_cpu: raw_alpha_eval and raw_alpha_fast disagree");
         if (kept >= kAlphaMin) {
           float grad[P] = {};
-          Footprint::raw_alpha_backward_eval(p, px, py, kept, ev, d_raw[at], grad);
+          Footprint::raw_alpha_backward_eval(pixel_form, px, py, kept, ev, d_raw[at], grad);
           for (int q = 0; q < P; ++q) g[q] += grad[q];
         }
       }

@@ -103,16 +103,20 @@ struct SharedBatch {
   // 80 registers by backward_min_blocks: 4.01 -> 3.77 ms). Otherwise they are read in shared memory
   // where used: the Gaussian kernels (in registers their 6 params cost 8 registers, a block per SM).
   static constexpr bool kParamsInRegisters = kParamsInRegisters_;
-  static constexpr int kRow = kParamsInRegisters ? (P + 3) / 4 * 4 : P;
+  // A row holds a primitive's params in the footprint's pixel form (Footprint::to_pixel_form: made once
+  // per batch slot, read by every pixel of the tile).
+  static constexpr int kPixel = Footprint::kPixelParams;
+  static_assert(kPixel >= P, "the pixel form is made in place from the params");
+  static constexpr int kRow = kParamsInRegisters ? (kPixel + 3) / 4 * 4 : kPixel;
   alignas(16) float params[kBlock * kRow];
   float depth[kBlock];
   float coord[kBlock];
-  float threshold[kBlock];
+  float threshold[kBlock];  // what to_pixel_form returned: the per-pixel loops' skip limit
   float feature[kFeatures ? kBlock * CMAX : 1];
   int id[kBlock];
 
   // Slot `slot` of the batch: primitive `primitive`, loaded by the thread of that slot (its params
-  // too unless kParamsInRegisters: load_wide_params then copies them).
+  // too unless kParamsInRegisters: load_wide_params then makes them).
   // kZeroPad: features padded with zeros to CMAX (the forward; in the backward the padding's code cost
   // the Gaussian kernel with distortion 10 registers, 47 -> 57, so it keeps its loops over C).
   template <bool kZeroPad = false>
@@ -123,8 +127,9 @@ struct SharedBatch {
     depth[slot] = depths[primitive];
     coord[slot] = coords ? coords[primitive] : 0.0f;
     if constexpr (!kParamsInRegisters) {
-      for (int q = 0; q < P; ++q) params[slot * kRow + q] = all_params[static_cast<int64_t>(primitive) * P + q];
-      threshold[slot] = Footprint::skip_threshold(params + slot * kRow);
+      const float* raw = all_params + static_cast<int64_t>(primitive) * P;
+      for (int q = 0; q < kPixel; ++q) params[slot * kRow + q] = Footprint::pixel_form_word(raw, q);
+      threshold[slot] = Footprint::pixel_skip_limit(raw);
     }
     if (kFeatures) {
       if (kZeroPad) {  // the forward's per-pair loop then runs over all CMAX channels, without a branch each
@@ -137,18 +142,18 @@ struct SharedBatch {
     }
   }
 
-  // The params of slots [0, n) (their ids loaded, a barrier since), copied by the whole block: word k
-  // of the batch by thread k mod kBlock. One thread per row would make the 32 lanes of a warp store
-  // to one shared-memory bank (rows of 32 floats) and read 32 scattered global words per load
-  // instead of a few rows. Every thread calls it (it holds barriers); ends with a barrier.
+  // The pixel-form rows of slots [0, n) (their ids loaded, a barrier since), made by the whole block:
+  // word k of the batch by thread k mod kBlock. One thread per row would make the 32 lanes of a warp
+  // store to one shared-memory bank (rows of 32 floats) and read 32 scattered global words per load
+  // instead of a few rows. Every thread calls it (it holds a barrier); ends with a barrier.
   __device__ void load_wide_params(int t, int n, const float* __restrict__ all_params) {
+    static_assert(kRow == kPixel, "every word of a row is a pixel-form word");
 #pragma unroll 1  // unrolled, its loads in flight cost registers the pixel loop needs
-    for (int k = t; k < n * P; k += kBlock) {
-      const int slot = k / P, q = k - slot * P;
-      params[slot * kRow + q] = all_params[static_cast<int64_t>(id[slot]) * P + q];
+    for (int k = t; k < n * kRow; k += kBlock) {
+      const int slot = k / kRow, q = k - slot * kRow;
+      params[k] = Footprint::pixel_form_word(all_params + static_cast<int64_t>(id[slot]) * P, q);
     }
-    __syncthreads();
-    if (t < n) threshold[t] = Footprint::skip_threshold(params + t * kRow);
+    if (t < n) threshold[t] = Footprint::pixel_skip_limit(all_params + static_cast<int64_t>(id[t]) * P);
     __syncthreads();
   }
 
@@ -368,6 +373,9 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
     float* __restrict__ g_depths, float* __restrict__ g_coords, float* __restrict__ g_background) {
   constexpr int P = Footprint::kParams;
   using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
+  // features zero-padded to CMAX in shared memory for a convex (its colour sum then has no branch per
+  // channel); not for a Gaussian, where the padding's code cost the kernel 10 registers (47 -> 57)
+  constexpr bool kPadFeatures = Batch::kFeatures && Batch::kParamsInRegisters;
   __shared__ Batch sh;
   __shared__ int sh_max_last;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
@@ -395,7 +403,9 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
 
   PixelGrads pg;
   PixelBackward pb;
-  float dimg[CMAX];
+  float dimg[CMAX];  // zero past C (and outside the image): the colour sums below run over all CMAX
+#pragma unroll
+  for (int c = 0; c < CMAX; ++c) dimg[c] = 0.0f;
   if (inside) {
     pg.load(i, j, pix, up, near, far, nearfar_k);
     float bg_dot = 0.0f;
@@ -414,7 +424,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
     __syncthreads();
     const int idx = batch_end - 1 - t;
     if (idx >= batch_start) {
-      sh.load(t, ids[idx], params, depths, coords, features, C);
+      sh.template load<kPadFeatures>(t, ids[idx], params, depths, coords, features, C);
     }
     __syncthreads();
     const int n_batch = batch_end - batch_start;
@@ -432,7 +442,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
       float raw = 0.0f;
       // Kept for the gradient: a convex's edge weights, so its exponentials are evaluated once per
       // pair (H200, 200k convexes at 720p: fwd+bwd 12.8 -> 10.8 ms, and 80 registers instead of 111).
-      typename Footprint::Eval ev;
+      typename Footprint::Eval ev{};  // value-initialised: a lane that does not evaluate gets a zero gradient
       if (active) {
         raw = Footprint::raw_alpha_eval(p, sh.threshold[b], px, py, &ev);
         active = raw >= kAlphaMin;  // skipped in the forward pass too
@@ -441,7 +451,12 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
       if (active) {
         const float* f = sh.features_of(b, features, C);
         float colour_dot = 0.0f;
-        for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
+        if constexpr (kPadFeatures) {
+#pragma unroll
+          for (int c = 0; c < CMAX; ++c) colour_dot += dimg[c] * f[c];
+        } else {
+          for (int c = 0; c < C && c < CMAX; ++c) colour_dot += dimg[c] * f[c];
+        }
         active = pb.template step<kDistortion>(raw, sh.depth[b], sh.coord[b], colour_dot, pg, &d_raw, &w, &dz, &du);
         if (!active) d_raw = w = dz = du = 0.0f;
       }
@@ -453,7 +468,13 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
       float grad[kGrad];
 #pragma unroll
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P, and an inactive lane's slots
-      if (active && d_raw != 0.0f) Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+      if constexpr (Footprint::kBranchFreeBackward) {
+        // every lane (d_raw = 0 where the pair is not composited: zeros): in a warp that reaches here some
+        // lane computes it anyway, and the others would only add a branch and a zero fill
+        Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+      } else if (active && d_raw != 0.0f) {
+        Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+      }
       // depth, coordinate and (features in shared memory: C <= 4) colour gradients
       constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
       constexpr int kExtra = next_pow2(2 + kFeat);
@@ -461,7 +482,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()
         extra[0] = dz;
         extra[1] = du;  // zero without a distortion output
 #pragma unroll
-        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = active && c < kFeat && c < C ? w * dimg[c] : 0.0f;
+        for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = c < kFeat ? w * dimg[c] : 0.0f;  // w = 0 if inactive
       };
       constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
       bool merged = false;  // the same for the whole warp: its lanes walk the same primitive

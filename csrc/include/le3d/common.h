@@ -14,11 +14,11 @@
 
 namespace le3d {
 
-// exp, log and division in the per-pixel loops: on the GPU the hardware approximations, flushing
+// exp, exp2, log2 and division in the per-pixel loops: on the GPU the hardware approximations, flushing
 // denormals to zero (ex2 / lg2 / rcp.approx.ftz: a few ulp, about 5e-7 relative for the exponents
 // alpha needs; gsplat builds everything with -use_fast_math, which implies the same). Without .ftz,
 // __expf / __logf / __fdividef wrap each MUFU instruction in a denormal range check and rescale
-// (two to four more instructions each: 9 exponentials, a log and 3 divisions per convex-pixel pair);
+// (two to four more instructions each, several times per convex-pixel pair);
 // nothing here needs denormals (an exponential below 2^-126 adds nothing to a sum >= 1 or to an
 // alpha >= 1/255). On the host the C library's. Thresholds and bounds keep the precise versions.
 // Building with LE3D_PRECISE_GPU_MATH (le3d/_build.py passes it when the environment variable of
@@ -37,13 +37,23 @@ LE3D_HD float pixel_exp(float x) {
   return expf(x);
 #endif
 }
-LE3D_HD float pixel_log(float x) {
+// 2^x and log2 x: the MUFU ops themselves on the GPU (a convex's pixel form is in base 2 for them).
+LE3D_HD float pixel_exp2(float x) {
+#if LE3D_GPU_FAST_MATH
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+#else
+  return exp2f(x);
+#endif
+}
+LE3D_HD float pixel_log2(float x) {
 #if LE3D_GPU_FAST_MATH
   float y;
   asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y * 0.6931471805599453f;  // ln x = log2 x ln 2
+  return y;
 #else
-  return logf(x);
+  return log2f(x);
 #endif
 }
 LE3D_HD float pixel_div(float a, float b) {

@@ -28,6 +28,12 @@ struct GaussianFootprint {
     return p[5] > 0.0f ? -logf(255.0f * p[5]) - 1e-3f : INFINITY;
   }
 
+  // The form the CUDA kernels' per-pixel loops read (ConvexFootprint's is pre-scaled): the params
+  // themselves, and the skip threshold raw_alpha_fast takes.
+  static constexpr int kPixelParams = kParams;
+  LE3D_HD static float pixel_form_word(const float* p, int q) { return p[q]; }
+  LE3D_HD static float pixel_skip_limit(const float* p) { return skip_threshold(p); }
+
   // raw_alpha, or 0 early when the exponent is below skip_threshold (same value otherwise).
   LE3D_HD static float raw_alpha_fast(const float* p, float threshold, float px, float py) {
     const float dx = p[0] - px, dy = p[1] - py;
@@ -68,8 +74,11 @@ struct GaussianFootprint {
     return -q_min >= threshold - 1e-5f * scale;  // the pixels skip where power = -q < threshold
   }
 
-  // The evaluation interface of ConvexFootprint: nothing beyond raw alpha is worth keeping here.
+  // The evaluation interface of ConvexFootprint: nothing beyond raw alpha is worth keeping here. The
+  // gradient divides by o (0 for a Gaussian that is never visible): the kernels call it where the pair
+  // is composited only.
   struct Eval {};
+  static constexpr bool kBranchFreeBackward = false;
   LE3D_HD static float raw_alpha_eval(const float* p, float threshold, float px, float py, Eval*) {
     return raw_alpha_fast(p, threshold, px, py);
   }
