@@ -81,13 +81,23 @@ __host__ __device__ constexpr int merged_extras_at() {
   }
 }
 
-// Blocks per SM the backward kernel is compiled for: a convex's with its params in registers must stay
-// within 80 registers for 3 blocks of 256 threads (unbounded, ptxas gave it 97: 2 blocks, 8% slower on
-// the H200). Up to 4 channels only (with 16 or 64, 80 registers spill 64-264 bytes); 0: no bound
-// (1 would change the Gaussian kernels: 40 -> 56 registers).
-template <typename Footprint, int CMAX>
+// Blocks per SM each kernel is compiled for (__launch_bounds__), up to 4 channels (with 16 or 64 the
+// register counts are far higher anyway); 0: no bound.
+// - the convex backward, its params in registers, within 80 registers for 3 blocks of 256 threads
+//   (unbounded, ptxas gave it 97: 2 blocks, 8% slower on the H200);
+// - the Gaussian kernels at the counts they had before the pixel form's wider rows, which ptxas spent on
+//   loads in flight in the batch load, outside the per-pair loop: forward 32 / 40 registers (8 / 6
+//   blocks), backward 40 / 48 (6 / 5 blocks), without / with the distortion sums.
+template <typename Footprint, int CMAX, bool kDistortion>
+__host__ __device__ constexpr int forward_min_blocks() {
+  if constexpr (std::is_same_v<Footprint, GaussianFootprint>) return CMAX <= 4 ? (kDistortion ? 6 : 8) : 0;
+  return 0;
+}
+template <typename Footprint, int CMAX, bool kDistortion>
 __host__ __device__ constexpr int backward_min_blocks() {
-  return Footprint::kParams > 8 && CMAX <= 4 ? 3 : 0;
+  if (CMAX > 4) return 0;
+  if constexpr (std::is_same_v<Footprint, GaussianFootprint>) return kDistortion ? 5 : 6;
+  return 3;
 }
 
 // One batch of a tile's primitives in shared memory (the forward and backward kernels load the
@@ -101,17 +111,16 @@ struct SharedBatch {
   // whole float4s (8 broadcast loads per convex-pixel pair instead of one 4-byte load per use: the
   // convex forward kernel, H200, 200k convexes at 720p: 1.46 -> 1.36 ms; the convex backward, held to
   // 80 registers by backward_min_blocks: 4.01 -> 3.77 ms). Otherwise they are read in shared memory
-  // where used: the Gaussian kernels (in registers their 6 params cost 8 registers, a block per SM).
+  // where used: the Gaussian kernels (in registers their params cost 8 registers, a block per SM).
   static constexpr bool kParamsInRegisters = kParamsInRegisters_;
-  // A row holds a primitive's params in the footprint's pixel form (Footprint::to_pixel_form: made once
-  // per batch slot, read by every pixel of the tile).
+  // A row holds a primitive's params in the footprint's pixel form (Footprint::pixel_form_word: made
+  // once per batch slot, read by every pixel of the tile).
   static constexpr int kPixel = Footprint::kPixelParams;
-  static_assert(kPixel >= P, "the pixel form is made in place from the params");
   static constexpr int kRow = kParamsInRegisters ? (kPixel + 3) / 4 * 4 : kPixel;
   alignas(16) float params[kBlock * kRow];
   float depth[kBlock];
   float coord[kBlock];
-  float threshold[kBlock];  // what to_pixel_form returned: the per-pixel loops' skip limit
+  float threshold[kBlock];  // Footprint::pixel_skip_limit: the per-pixel loops' skip limit
   float feature[kFeatures ? kBlock * CMAX : 1];
   int id[kBlock];
 
@@ -128,6 +137,7 @@ struct SharedBatch {
     coord[slot] = coords ? coords[primitive] : 0.0f;
     if constexpr (!kParamsInRegisters) {
       const float* raw = all_params + static_cast<int64_t>(primitive) * P;
+#pragma unroll  // constant q: pixel_form_word's branches fold away
       for (int q = 0; q < kPixel; ++q) params[slot * kRow + q] = Footprint::pixel_form_word(raw, q);
       threshold[slot] = Footprint::pixel_skip_limit(raw);
     }
@@ -305,7 +315,7 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
 // kDistortion = false: no distortion output (coords is null), the running sums it needs are skipped
 // (the backward then runs with kDistortion = false too: dispatch_kernels picks both alike).
 template <typename Footprint, int CMAX, bool kDistortion>
-__global__ void __launch_bounds__(kBlock) forward_kernel(
+__global__ void __launch_bounds__(kBlock, forward_min_blocks<Footprint, CMAX, kDistortion>()) forward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
     const float* __restrict__ background, int C, int width, int height, int nearfar_k,
@@ -363,7 +373,7 @@ __global__ void __launch_bounds__(kBlock) forward_kernel(
 }
 
 template <typename Footprint, int CMAX, bool kDistortion>
-__global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX>()) backward_kernel(
+__global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, kDistortion>()) backward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
     const float* __restrict__ background, int C, int width, int height, int nearfar_k,

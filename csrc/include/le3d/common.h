@@ -14,7 +14,7 @@
 
 namespace le3d {
 
-// exp, exp2, log2 and division in the per-pixel loops: on the GPU the hardware approximations, flushing
+// exp2, log2 and division in the per-pixel loops: on the GPU the hardware approximations, flushing
 // denormals to zero (ex2 / lg2 / rcp.approx.ftz: a few ulp, about 5e-7 relative for the exponents
 // alpha needs; gsplat builds everything with -use_fast_math, which implies the same). Without .ftz,
 // __expf / __logf / __fdividef wrap each MUFU instruction in a denormal range check and rescale
@@ -28,16 +28,7 @@ namespace le3d {
 #else
 #define LE3D_GPU_FAST_MATH 0
 #endif
-LE3D_HD float pixel_exp(float x) {
-#if LE3D_GPU_FAST_MATH
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x * 1.4426950408889634f));  // e^x = 2^(x log2 e)
-  return y;
-#else
-  return expf(x);
-#endif
-}
-// 2^x and log2 x: the MUFU ops themselves on the GPU (a convex's pixel form is in base 2 for them).
+// 2^x and log2 x: the MUFU ops themselves on the GPU (the footprints' pixel forms are in base 2 for them).
 LE3D_HD float pixel_exp2(float x) {
 #if LE3D_GPU_FAST_MATH
   float y;

@@ -61,7 +61,7 @@ struct ConvexFootprint {
   }
 
   // The per-pixel loops (the CUDA kernels) read a convex in its pixel form, kPixelParams floats made once
-  // per convex and tile batch by to_pixel_form, so that a pair spends no instruction on what is the same
+  // per convex and tile batch by pixel_form_word, so that a pair spends no instruction on what is the same
   // for every pixel: the edges pre-scaled to v_e(q) = log2(e) delta s L_e(q) (two FMAs a pixel, and
   // exp2 / log2 are the GPU's native MUFU ops, with no conversion from base e), 1 / delta and the other
   // ratios the gradient needs. Edges past E are padded to v_e = -1e30 (exp2 gives 0 and 0 * v_e is 0),

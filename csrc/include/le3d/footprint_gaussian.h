@@ -14,32 +14,40 @@ struct GaussianFootprint {
   // How many leading params can have a non-zero gradient (all of them).
   LE3D_HD static int used_params(const float*) { return kParams; }
 
-  // Unclamped alpha o * G(q); the caller applies the 0.99 clamp and the 1/255 skip.
-  LE3D_HD static float raw_alpha(const float* p, float px, float py) {
-    const float dx = p[0] - px, dy = p[1] - py;
-    const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
-    if (power > 0.0f) return 0.0f;  // only reachable through rounding of a degenerate conic
-    return p[5] * pixel_exp(power);
-  }
-
   // A bound on the exponent below which raw alpha < 1/255 for sure (with a 1e-3 margin against
   // rounding), so backends can skip expf for the many pixels in a tile that a splat barely misses.
   LE3D_HD static float skip_threshold(const float* p) {
     return p[5] > 0.0f ? -logf(255.0f * p[5]) - 1e-3f : INFINITY;
   }
 
-  // The form the CUDA kernels' per-pixel loops read (ConvexFootprint's is pre-scaled): the params
-  // themselves, and the skip threshold raw_alpha_fast takes.
-  static constexpr int kPixelParams = kParams;
-  LE3D_HD static float pixel_form_word(const float* p, int q) { return p[q]; }
-  LE3D_HD static float pixel_skip_limit(const float* p) { return skip_threshold(p); }
+  // The CUDA kernels' per-pixel loops read a Gaussian in its pixel form, kPixelParams floats made once per
+  // batch slot: the conic pre-scaled so that the exponent comes out in log2 units (exp2 is the GPU's
+  // native op, and the scaled form takes fewer multiplications), and 1 / o for the gradient:
+  //   [0] mean x  [1] mean y  [2] A = -a log2(e) / 2  [3] B = -b log2(e)  [4] C = -c log2(e) / 2
+  //   [5] o  [6] 1 / o (0 when o <= 0)  [7] 0
+  // power2(q) = A dx^2 + B dx dy + C dy^2 = log2 G(q), with (dx, dy) = mean - q.
+  static constexpr int kPixelParams = 8;
+  LE3D_HD static float pixel_form_word(const float* p, int q) {
+    constexpr float kLog2e = 1.4426950408889634f;
+    if (q < 2 || q == 5) return p[q];
+    if (q == 3) return -kLog2e * p[3];
+    if (q == 2 || q == 4) return -0.5f * kLog2e * p[q];
+    if (q == 6) return p[5] > 0.0f ? pixel_div(1.0f, p[5]) : 0.0f;
+    return 0.0f;
+  }
+  // skip_threshold in log2 units (+inf stays +inf: never visible)
+  LE3D_HD static float pixel_skip_limit(const float* p) { return skip_threshold(p) * 1.4426950408889634f; }
 
-  // raw_alpha, or 0 early when the exponent is below skip_threshold (same value otherwise).
-  LE3D_HD static float raw_alpha_fast(const float* p, float threshold, float px, float py) {
-    const float dx = p[0] - px, dy = p[1] - py;
-    const float power = -(0.5f * (p[2] * dx * dx + p[4] * dy * dy) + p[3] * dx * dy);
-    if (power < threshold || power > 0.0f) return 0.0f;
-    return p[5] * pixel_exp(power);
+  LE3D_HD static float power2(const float* pp, float dx, float dy) {
+    return fmaf(dx, fmaf(pp[2], dx, pp[3] * dy), pp[4] * dy * dy);
+  }
+
+  // Unclamped alpha o G(q) from the pixel form, or 0 early when the exponent is below the skip limit
+  // (pixel_skip_limit; the same value otherwise). The caller applies the 0.99 clamp and the 1/255 skip.
+  LE3D_HD static float raw_alpha_fast(const float* pp, float limit, float px, float py) {
+    const float power = power2(pp, pp[0] - px, pp[1] - py);
+    if (power < limit || power > 0.0f) return 0.0f;  // > 0 only through rounding of a degenerate conic
+    return pp[5] * pixel_exp2(power);
   }
 
   // False only when raw_alpha_fast is 0 at every point of box = {x_lo, y_lo, x_hi, y_hi} (a tile's
@@ -74,29 +82,31 @@ struct GaussianFootprint {
     return -q_min >= threshold - 1e-5f * scale;  // the pixels skip where power = -q < threshold
   }
 
-  // The evaluation interface of ConvexFootprint: nothing beyond raw alpha is worth keeping here. The
-  // gradient divides by o (0 for a Gaussian that is never visible): the kernels call it where the pair
-  // is composited only.
+  // The evaluation interface of ConvexFootprint: nothing beyond raw alpha is worth keeping here.
   struct Eval {};
-  static constexpr bool kBranchFreeBackward = false;
-  LE3D_HD static float raw_alpha_eval(const float* p, float threshold, float px, float py, Eval*) {
-    return raw_alpha_fast(p, threshold, px, py);
+  LE3D_HD static float raw_alpha_eval(const float* pp, float limit, float px, float py, Eval*) {
+    return raw_alpha_fast(pp, limit, px, py);
   }
+  // The kernels may run the gradient in every lane of a warp, with grad_raw = 0 (and raw = 0) where the
+  // pair is not composited: every term is then 0 times a finite value (1 / o is stored as 0 for o = 0).
+  static constexpr bool kBranchFreeBackward = true;
 
   // Writes d(raw alpha)/d(params) * grad_raw into grad[0, kParams) (written, not added: the kernels'
-  // per-pair gradients start from zero, and 0 + x costs an instruction per slot).
-  // `raw` is raw_alpha(p, px, py) from the caller (> 0), so exp(power) = raw / o needs no expf.
-  LE3D_HD static void raw_alpha_backward_eval(const float* p, float px, float py, float raw, const Eval&,
+  // per-pair gradients start from zero, and 0 + x costs an instruction per slot), from the pixel form.
+  // `raw` is raw_alpha_fast there (so G = raw / o needs no exp). In log2 units
+  // d power / d mean x = -(a dx + b dy) = ln2 (2 A dx + B dy), and likewise for y.
+  LE3D_HD static void raw_alpha_backward_eval(const float* pp, float px, float py, float raw, const Eval&,
                                               float grad_raw, float* grad) {
-    const float dx = p[0] - px, dy = p[1] - py;
-    const float g = pixel_div(raw, p[5]);  // o >= raw > 0
-    const float dpower = raw * grad_raw;  // d raw / d power = o g = raw
-    grad[0] = dpower * -(p[2] * dx + p[3] * dy);
-    grad[1] = dpower * -(p[4] * dy + p[3] * dx);
+    constexpr float kLn2 = 0.6931471805599453f;
+    const float dx = pp[0] - px, dy = pp[1] - py;
+    const float dpower = raw * grad_raw;  // d raw / d power = o G = raw
+    const float dmean = dpower * kLn2;
+    grad[0] = dmean * fmaf(pp[2], dx + dx, pp[3] * dy);
+    grad[1] = dmean * fmaf(pp[4], dy + dy, pp[3] * dx);
     grad[2] = dpower * -0.5f * dx * dx;
     grad[3] = dpower * -dx * dy;
     grad[4] = dpower * -0.5f * dy * dy;
-    grad[5] = g * grad_raw;
+    grad[5] = raw * pp[6] * grad_raw;  // G = raw / o
   }
 };
 
