@@ -3,7 +3,9 @@ pixel at a time), run on the host through le3d._C.footprint_pixels_cpu, against 
 raw alpha (float64) and its autograd gradient. The CPU backend evaluates footprints with its own row loops,
 so these are the only CPU tests of the code the GPU's footprint math is written in: a change to it that
 breaks values or gradients fails here, without a GPU. The host fills each evaluation record with NaN first,
-so a gradient that reads a slot the evaluation did not write (an edge past the hull's) fails too."""
+so a gradient that reads a slot the evaluation did not write (an edge past the hull's) fails too. And at
+every pixel it checks what the kernels' branch-free backward relies on: a zero upstream gradient gives
+exact zeros, from the pixel's evaluation record and from a blank one (footprint_pixels_cpu raises if not)."""
 from __future__ import annotations
 
 import math
@@ -37,6 +39,7 @@ def gaussian_params(n, seed):
     conic = rot @ torch.diag_embed(sd.pow(-2)) @ rot.transpose(-1, -2)
     opacity = torch.rand(n, generator=g, dtype=d64) * 0.95 + 0.01
     opacity[3] = 0.003  # below 1/255 everywhere
+    opacity[4] = 0.0  # invisible: 1/o must not reach the kernels' branch-free gradient as inf
     return torch.cat([mean, conic[:, 0, 0, None], conic[:, 0, 1, None], conic[:, 1, 1, None], opacity[:, None]], -1)
 
 
@@ -112,6 +115,7 @@ def test_gaussian_pixels_match_the_reference(seed):
     raw, grad, used = check(params, FOOTPRINT_GAUSSIAN, seed)
     assert used[4:].flatten(1).any(1).float().mean() > 0.5  # most Gaussians reach a pixel...
     assert not used[3].any() and grad[3].abs().sum() == 0  # ...the one below 1/255 everywhere none
+    assert not used[4].any() and grad[4].abs().sum() == 0  # (nor the one of opacity 0)
     assert used[1].sum() <= 1 and used[0].all()  # sub-pixel: one pixel at most; larger than the image: every one
 
 

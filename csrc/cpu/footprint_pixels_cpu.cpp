@@ -16,6 +16,23 @@
 namespace le3d {
 namespace {
 
+// The kernels' branch-free backward (Footprint::kBranchFreeBackward) runs the gradient in every lane,
+// with d_raw = 0 where the pair is not composited: from a value-initialised record (a lane that did not
+// evaluate) and from the record the evaluation left (any pixel), it must write exact zeros, not NaN.
+template <typename Footprint>
+void check_zero_gradients(const float* pixel_form, float threshold, float px, float py) {
+  constexpr int P = Footprint::kParams;
+  typename Footprint::Eval blank{}, evaluated{};
+  const float raw = Footprint::raw_alpha_eval(pixel_form, threshold, px, py, &evaluated);
+  float grad[2][P];
+  Footprint::raw_alpha_backward_eval(pixel_form, px, py, 0.0f, blank, 0.0f, grad[0]);
+  Footprint::raw_alpha_backward_eval(pixel_form, px, py, raw, evaluated, 0.0f, grad[1]);
+  for (int k = 0; k < 2; ++k)
+    for (int q = 0; q < P; ++q)
+      TORCH_CHECK(grad[k][q] == 0.0f, "footprint_pixels_cpu: a zero upstream gradient gave a non-zero gradient (",
+                  grad[k][q], " in slot ", q, ", ", k == 0 ? "blank" : "evaluated", " record)");
+}
+
 template <typename Footprint>
 void evaluate_pixels(const float* params, int N, int W, int H, const float* d_raw, float* raw, float* d_params) {
   constexpr int P = Footprint::kParams;
@@ -42,6 +59,7 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
           Footprint::raw_alpha_backward_eval(pixel_form, px, py, kept, ev, d_raw[at], grad);
           for (int q = 0; q < P; ++q) g[q] += grad[q];
         }
+        if (Footprint::kBranchFreeBackward) check_zero_gradients<Footprint>(pixel_form, threshold, px, py);
       }
   }
 }
