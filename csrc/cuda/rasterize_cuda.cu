@@ -452,7 +452,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       float raw = 0.0f;
       // Kept for the gradient: a convex's edge weights, so its exponentials are evaluated once per
       // pair (H200, 200k convexes at 720p: fwd+bwd 12.8 -> 10.8 ms, and 80 registers instead of 111).
-      typename Footprint::Eval ev{};  // value-initialised: a lane that does not evaluate gets a zero gradient
+      typename Footprint::Eval ev;
       if (active) {
         raw = Footprint::raw_alpha_eval(p, sh.threshold[b], px, py, &ev);
         active = raw >= kAlphaMin;  // skipped in the forward pass too
@@ -480,7 +480,10 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P, and an inactive lane's slots
       if constexpr (Footprint::kBranchFreeBackward) {
         // every lane (d_raw = 0 where the pair is not composited: zeros): in a warp that reaches here some
-        // lane computes it anyway, and the others would only add a branch and a zero fill
+        // lane computes it anyway, and the others would only add a branch and a zero fill. A lane that
+        // did not evaluate (or stopped early) takes a blank record, here and not before the evaluation:
+        // there it cost every pair the zeroing, also the many a warp skips.
+        if (!active) ev = typename Footprint::Eval{};
         Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
       } else if (active && d_raw != 0.0f) {
         Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
