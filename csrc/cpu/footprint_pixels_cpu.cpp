@@ -16,7 +16,7 @@
 namespace le3d {
 namespace {
 
-// The kernels' branch-free backward (Footprint::kBranchFreeBackward) runs the gradient in every lane,
+// The kernels' branch-free backward runs the gradient in every lane,
 // with d_raw = 0 where the pair is not composited: from a value-initialised record (a lane that did not
 // evaluate) and from the record the evaluation left (any pixel), it must write exact zeros, not NaN.
 template <typename Footprint>
@@ -59,7 +59,7 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
           Footprint::raw_alpha_backward_eval(pixel_form, px, py, kept, ev, d_raw[at], grad);
           for (int q = 0; q < P; ++q) g[q] += grad[q];
         }
-        if (Footprint::kBranchFreeBackward) check_zero_gradients<Footprint>(pixel_form, threshold, px, py);
+        check_zero_gradients<Footprint>(pixel_form, threshold, px, py);
       }
   }
 }

@@ -478,16 +478,13 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       float grad[kGrad];
 #pragma unroll
       for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P, and an inactive lane's slots
-      if constexpr (Footprint::kBranchFreeBackward) {
-        // every lane (d_raw = 0 where the pair is not composited: zeros): in a warp that reaches here some
-        // lane computes it anyway, and the others would only add a branch and a zero fill. A lane that
-        // did not evaluate (or stopped early) takes a blank record, here and not before the evaluation:
-        // there it cost every pair the zeroing, also the many a warp skips.
-        if (!active) ev = typename Footprint::Eval{};
-        Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
-      } else if (active && d_raw != 0.0f) {
-        Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
-      }
+      // The gradient in every lane (d_raw = 0 where the pair is not composited gives zeros: the footprints
+      // guarantee it, footprint_pixels_cpu checks it): in a warp that reaches here some lane computes it
+      // anyway, and the others would only add a branch and a zero fill. A lane that did not evaluate (or
+      // stopped early) takes a blank record, here and not before the evaluation: there it cost every pair
+      // the zeroing, also the many a warp skips.
+      if (!active) ev = typename Footprint::Eval{};
+      Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
       // depth, coordinate and (features in shared memory: C <= 4) colour gradients
       constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
       constexpr int kExtra = next_pow2(2 + kFeat);

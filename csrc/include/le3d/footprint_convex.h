@@ -4,6 +4,8 @@
 // (sharpness), [4] opacity o, then for each edge e < kMaxEdges: nx, ny, c with the signed
 // distance L_e(q) = nx qx + ny qy + c in pixels (unit outward normal; negative inside).
 // phi(q) = (1/delta) logsumexp_e(delta s L_e(q)); raw alpha = o * sigmoid(-sigma phi(q)).
+// The binning and the CPU backend read these params; the CUDA kernels' per-pixel loops read the
+// pixel form (pixel_form_word below), pre-scaled once per tile batch.
 #pragma once
 #include <cmath>
 
@@ -109,9 +111,6 @@ struct ConvexFootprint {
     float w[kMaxEdges];
     float inv_sum, weighted_v, t, coverage;
   };
-  // The kernels may run the gradient in every lane of a warp, with grad_raw = 0 where the pair is not
-  // composited, instead of branching around it (GaussianFootprint's divides by o, which may be 0).
-  static constexpr bool kBranchFreeBackward = true;
 
   // Raw alpha at one pixel from the pixel form pp over its first kEdges edges (0 when surely
   // invisible), and what its gradient needs in *ev (left as it was when surely invisible).
@@ -159,9 +158,10 @@ struct ConvexFootprint {
 
   // Writes d(raw alpha)/d(raw params) * grad_raw into grad[0, kParams) (every slot: the edge count's and
   // the unused edges' are 0), from the pixel form pp (its header) and the pixel's evaluation (one that
-  // gave raw alpha > 0, or a value-initialised one). Written, not added: the kernels' per-pair gradients
-  // start from zero, and 0 + x costs an instruction per slot. Straight-line over all kMaxEdges edges (the
-  // weights past the evaluated ones are 0).
+  // gave raw alpha > 0, or a value-initialised one; with grad_raw = 0 it writes zeros from either, so
+  // the kernels run it in every lane of a warp, composited or not). Written, not added: the kernels'
+  // per-pair gradients start from zero, and 0 + x costs an instruction per slot. Straight-line over all
+  // kMaxEdges edges (the weights past the evaluated ones are 0).
   LE3D_HD static void raw_alpha_backward_eval(const float* pp, float px, float py, float /*raw*/, const Eval& ev,
                                               float grad_raw, float* grad) {
     const float inv_delta = pp[1], s = pp[2], sigma = pp[3], o = pp[4];

@@ -1,6 +1,8 @@
 // The 2D Gaussian footprint: alpha of one projected Gaussian at one pixel, and its gradient.
 // Params (6 floats): mean x, mean y (pixels), conic a, b, c (inverse 2D covariance
 // [[a, b], [b, c]]), opacity o.  raw alpha = o * exp(-(0.5 a dx^2 + b dx dy + 0.5 c dy^2)).
+// The binning and the CPU backend read these params; the CUDA kernels' per-pixel loops read the
+// pixel form (pixel_form_word below), pre-scaled once per tile batch.
 #pragma once
 #include <cmath>
 
@@ -87,13 +89,12 @@ struct GaussianFootprint {
   LE3D_HD static float raw_alpha_eval(const float* pp, float limit, float px, float py, Eval*) {
     return raw_alpha_fast(pp, limit, px, py);
   }
-  // The kernels may run the gradient in every lane of a warp, with grad_raw = 0 (and raw = 0) where the
-  // pair is not composited: every term is then 0 times a finite value (1 / o is stored as 0 for o = 0).
-  static constexpr bool kBranchFreeBackward = true;
 
   // Writes d(raw alpha)/d(params) * grad_raw into grad[0, kParams) (written, not added: the kernels'
   // per-pair gradients start from zero, and 0 + x costs an instruction per slot), from the pixel form.
-  // `raw` is raw_alpha_fast there (so G = raw / o needs no exp). In log2 units
+  // `raw` is raw_alpha_fast there (so G = raw / o needs no exp). With grad_raw = 0 it writes zeros
+  // (every term is 0 times a finite value; 1 / o is stored as 0 for o = 0): the kernels run it in every
+  // lane of a warp, composited or not. In log2 units
   // d power / d mean x = -(a dx + b dy) = ln2 (2 A dx + B dy), and likewise for y.
   LE3D_HD static void raw_alpha_backward_eval(const float* pp, float px, float py, float raw, const Eval&,
                                               float grad_raw, float* grad) {
