@@ -126,8 +126,9 @@ struct SharedBatch {
 
   // Slot `slot` of the batch: primitive `primitive`, loaded by the thread of that slot (its params
   // too unless kParamsInRegisters: load_wide_params then makes them).
-  // kZeroPad: features padded with zeros to CMAX (the forward; in the backward the padding's code cost
-  // the Gaussian kernel with distortion 10 registers, 47 -> 57, so it keeps its loops over C).
+  // kZeroPad: features padded with zeros to CMAX (the forward and the convex backward; in the Gaussian
+  // backward the padding's code cost the kernel with distortion 10 registers, 47 -> 57, so it keeps its
+  // loops over C).
   template <bool kZeroPad = false>
   __device__ void load(int slot, int primitive, const float* __restrict__ all_params,
                        const float* __restrict__ depths, const float* __restrict__ coords,
@@ -477,7 +478,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       constexpr int kGrad = next_pow2(P);  // padded with zeros
       float grad[kGrad];
 #pragma unroll
-      for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P, and an inactive lane's slots
+      for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P (the gradient writes every slot below)
       // The gradient in every lane (d_raw = 0 where the pair is not composited gives zeros: the footprints
       // guarantee it, footprint_pixels_cpu checks it): in a warp that reaches here some lane computes it
       // anyway, and the others would only add a branch and a zero fill. A lane that did not evaluate (or
