@@ -439,7 +439,12 @@ def test_fused_projection_matches_the_torch_twins(device, k):
     span = (bounds[kept, 2:] - bounds[kept, :2]).amax(-1, keepdim=True)
     assert ((got[3][kept] - bounds[kept]).abs() <= 1e-3 + 2e-4 * span).all()
     assert (got[3][~kept, :2] > got[3][~kept, 2:]).all()  # culled bounds are empty
-    for name, a, b in zip(("params", "means2d", "depths"), got, want):
+    # params of the kept convexes: a culled one's (edge count 0, checked above) never reach the render, and
+    # convex 5's (beyond far: a hull of 0.01 units 50 away, a fraction of a pixel across) are float32
+    # cancellation in either version (each about 1e-2 px from the float64 twin's edge offsets), and how the
+    # two differ depends on the CPU's vector instructions: 9x the tolerance on an AVX-512 machine
+    _close_per_convex("params", got[0][kept], params[kept], 1e-5)
+    for name, a, b in zip(("means2d", "depths"), got[1:3], want[1:3]):
         _close_per_convex(name, a, b, 1e-5)
     names = ("points", "delta", "sigma", "opacities", "viewmat", "tap")
     for loss in losses:
