@@ -6,6 +6,7 @@
 #include <torch/extension.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "le3d/common.h"
@@ -33,6 +34,26 @@ void check_zero_gradients(const float* pixel_form, float threshold, float px, fl
                   grad[k][q], " in slot ", q, ", ", k == 0 ? "blank" : "evaluated", " record)");
 }
 
+// The CUDA backward takes a convex of at most kEdgesCommon edges through raw_alpha_backward_edges<kEdgesCommon>
+// and puts other sums in the remaining slots: its slots must equal those of the full gradient, whose
+// remaining slots are zero (of either sign).
+template <typename Footprint>
+void check_common_edges_gradient(const float* pixel_form, float px, float py, const typename Footprint::Eval& ev,
+                                 float grad_raw, const float* full) {
+  if constexpr (std::is_same_v<Footprint, ConvexFootprint>) {
+    if (Footprint::edges(pixel_form) > Footprint::kEdgesCommon) return;
+    constexpr int kCommonSlots = Footprint::kHeader + 3 * Footprint::kEdgesCommon;
+    float common[kCommonSlots];
+    Footprint::template raw_alpha_backward_edges<Footprint::kEdgesCommon>(pixel_form, px, py, ev, grad_raw, common);
+    for (int q = 0; q < Footprint::kParams; ++q) {
+      const float want = q < kCommonSlots ? common[q] : 0.0f;
+      TORCH_CHECK(full[q] == want, "footprint_pixels_cpu: the ",
+                  Footprint::kEdgesCommon, "-edge gradient differs from the full one in slot ", q, " (", want,
+                  " vs ", full[q], ")");
+    }
+  }
+}
+
 template <typename Footprint>
 void evaluate_pixels(const float* params, int N, int W, int H, const float* d_raw, float* raw, float* d_params) {
   constexpr int P = Footprint::kParams;
@@ -57,6 +78,7 @@ void evaluate_pixels(const float* params, int N, int W, int H, const float* d_ra
         if (kept >= kAlphaMin) {
           float grad[P] = {};
           Footprint::raw_alpha_backward_eval(pixel_form, px, py, kept, ev, d_raw[at], grad);
+          check_common_edges_gradient<Footprint>(pixel_form, px, py, ev, d_raw[at], grad);
           for (int q = 0; q < P; ++q) g[q] += grad[q];
         }
         check_zero_gradients<Footprint>(pixel_form, threshold, px, py);

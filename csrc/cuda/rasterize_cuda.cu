@@ -70,7 +70,10 @@ __device__ __forceinline__ bool scatter_writer(int lane) { return (lane & (32 / 
 // reduce-scatter of a primitive's kGrad gradient slots instead of one of their own: a convex of at most
 // six edges (K = 6 points make at most six) leaves slot 0 free (its edge count has no gradient) and
 // the slots from kHeader + 18 = 23 on, so extra value 0 goes to slot 0 and value x > 0 to slot
-// 22 + x: 31 shuffles per convex and warp instead of 40. 0: never (a Gaussian's 6 params leave 2 slots).
+// 22 + x: 31 shuffles per convex and warp instead of 40. Such a convex's gradient is then taken over six
+// edges only, on a path of its own (no selects between the two layouts, no products for edges 6 and 7:
+// 16 of 205 instructions fewer per pair after the warp vote, sm_90 SASS). 0: never (a Gaussian's 6
+// params leave 2 slots).
 template <typename Footprint, int kGrad, int kExtra>
 __host__ __device__ constexpr int merged_extras_at() {
   if constexpr (std::is_same_v<Footprint, ConvexFootprint>) {
@@ -476,16 +479,6 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       // The warp's sums of the gradients, by reduce-scatter (H200, 1M Gaussians at 1080p, colour
       // and depth: fwd+bwd 7.0 -> 5.7 ms against one warp_sum per value; docs/BENCHMARKS.md).
       constexpr int kGrad = next_pow2(P);  // padded with zeros
-      float grad[kGrad];
-#pragma unroll
-      for (int q = 0; q < kGrad; ++q) grad[q] = 0.0f;  // the padding past P (the gradient writes every slot below)
-      // The gradient in every lane (d_raw = 0 where the pair is not composited gives zeros: the footprints
-      // guarantee it, footprint_pixels_cpu checks it): in a warp that reaches here some lane computes it
-      // anyway, and the others would only add a branch and a zero fill. A lane that did not evaluate (or
-      // stopped early) takes a blank record, here and not before the evaluation: there it cost every pair
-      // the zeroing, also the many a warp skips.
-      if (!active) ev = typename Footprint::Eval{};
-      Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
       // depth, coordinate and (features in shared memory: C <= 4) colour gradients
       constexpr int kFeat = SharedBatch<Footprint, CMAX>::kFeatures ? CMAX : 0;
       constexpr int kExtra = next_pow2(2 + kFeat);
@@ -495,33 +488,52 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
 #pragma unroll
         for (int c = 0; c < kExtra - 2; ++c) extra[2 + c] = c < kFeat ? w * dimg[c] : 0.0f;  // w = 0 if inactive
       };
-      constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
-      bool merged = false;  // the same for the whole warp: its lanes walk the same primitive
-      if constexpr (kMergeAt > 0) {
-        merged = Footprint::edges(p) <= (kMergeAt - Footprint::kHeader) / 3;
-        if (merged) {
-          float extra[kExtra];
-          fill_extra(extra);
-          grad[0] = extra[0];
-#pragma unroll
-          for (int x = 1; x < kExtra; ++x) grad[kMergeAt + x - 1] = extra[x];
-        }
-      }
       float* gf = g_features + static_cast<int64_t>(id) * C;
       auto add_extra = [&](int x, float v) {  // extra value x: the depth, the coordinate or feature x - 2
         if (x == 0) atomicAdd(g_depths + id, v);
         else if (x == 1) atomicAdd(g_coords + id, v);
         else if (x - 2 < C) atomicAdd(gf + (x - 2), v);
       };
-      const float g = warp_reduce_scatter<kGrad>(grad, lane);
-      const int q = scatter_index<kGrad>(lane);
       const int used = Footprint::used_params(p);  // a convex's unused edge slots get no atomics
-      if (scatter_writer<kGrad>(lane) && g != 0.0f) {
-        if (merged && q == 0) add_extra(0, g);
-        else if (merged && q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
-        else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+      // The gradient in every lane (d_raw = 0 where the pair is not composited gives zeros: the footprints
+      // guarantee it, footprint_pixels_cpu checks it): in a warp that reaches here some lane computes it
+      // anyway, and the others would only add a branch and a zero fill. A lane that did not evaluate (or
+      // stopped early) takes a blank record, here and not before the evaluation: there it cost every pair
+      // the zeroing, also the many a warp skips.
+      if (!active) ev = typename Footprint::Eval{};
+      constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
+      bool merged = false;  // the same for the whole warp: its lanes walk the same primitive
+      if constexpr (kMergeAt > 0) {
+        static_assert((kMergeAt - Footprint::kHeader) / 3 == Footprint::kEdgesCommon, "merged: the common hulls");
+        merged = Footprint::edges(p) <= Footprint::kEdgesCommon;
+        if (merged) {  // the gradient of those edges only, the extra sums in the other edges' slots
+          float grad[kGrad];
+          Footprint::template raw_alpha_backward_edges<Footprint::kEdgesCommon>(p, px, py, ev, d_raw, grad);
+          float extra[kExtra];
+          fill_extra(extra);
+          grad[0] = extra[0];  // the edge count's slot (no gradient)
+#pragma unroll
+          for (int x = 1; x < kExtra; ++x) grad[kMergeAt + x - 1] = extra[x];
+#pragma unroll
+          for (int q = kMergeAt + kExtra - 1; q < kGrad; ++q) grad[q] = 0.0f;
+          const float g = warp_reduce_scatter<kGrad>(grad, lane);
+          const int q = scatter_index<kGrad>(lane);
+          if (scatter_writer<kGrad>(lane) && g != 0.0f) {
+            if (q == 0) add_extra(0, g);
+            else if (q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
+            else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+          }
+        }
       }
-      if (!merged) {  // the extra values in a reduce-scatter of their own
+      if (!merged) {  // every param slot, then the extra values in a reduce-scatter of their own
+        float grad[kGrad];
+#pragma unroll
+        for (int q = P; q < kGrad; ++q) grad[q] = 0.0f;  // the padding (the gradient writes every slot below)
+        Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
+        const float g = warp_reduce_scatter<kGrad>(grad, lane);
+        const int q = scatter_index<kGrad>(lane);
+        if (scatter_writer<kGrad>(lane) && g != 0.0f && q < used)
+          atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
         float extra[kExtra];
         fill_extra(extra);
         const float e = warp_reduce_scatter<kExtra>(extra, lane);

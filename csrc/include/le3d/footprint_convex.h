@@ -156,14 +156,18 @@ struct ConvexFootprint {
     return evaluate(pp, limit, px, py, ev);
   }
 
-  // Writes d(raw alpha)/d(raw params) * grad_raw into grad[0, kParams) (every slot: the edge count's and
-  // the unused edges' are 0), from the pixel form pp (its header) and the pixel's evaluation (one that
-  // gave raw alpha > 0, or a value-initialised one; with grad_raw = 0 it writes zeros from either, so
-  // the kernels run it in every lane of a warp, composited or not). Written, not added: the kernels'
-  // per-pair gradients start from zero, and 0 + x costs an instruction per slot. Straight-line over all
-  // kMaxEdges edges (the weights past the evaluated ones are 0).
-  LE3D_HD static void raw_alpha_backward_eval(const float* pp, float px, float py, float /*raw*/, const Eval& ev,
-                                              float grad_raw, float* grad) {
+  // Writes d(raw alpha)/d(raw params) * grad_raw into grad[0, kHeader + 3 kEdges) (every slot: the edge
+  // count's and the unused edges' are 0), from the pixel form pp (its header) and the pixel's evaluation
+  // (one that gave raw alpha > 0, or a value-initialised one; with grad_raw = 0 it writes zeros from
+  // either, so the kernels run it in every lane of a warp, composited or not). Written, not added: the
+  // kernels' per-pair gradients start from zero, and 0 + x costs an instruction per slot. Straight-line
+  // over kEdges edges: kMaxEdges for any convex (the weights past the evaluated ones are 0), or
+  // kEdgesCommon for one of at most that many edges, where it writes exactly the first slots of the
+  // kMaxEdges version (footprint_pixels_cpu checks it) and the CUDA backward puts other sums in the rest.
+  template <int kEdges>
+  LE3D_HD static void raw_alpha_backward_edges(const float* pp, float px, float py, const Eval& ev,
+                                               float grad_raw, float* grad) {
+    static_assert(kEdges == kEdgesCommon || kEdges == kMaxEdges, "the evaluation's edge loops");
     const float inv_delta = pp[1], s = pp[2], sigma = pp[3], o = pp[4];
     const float coverage = ev.coverage;
     const float ph = ev.t * pp[31];  // phi = ln2 t / delta
@@ -178,7 +182,7 @@ struct ConvexFootprint {
     // sum pi_e L_e = (sum w_e v_e / sum) ln2 / (delta s)
     const float dL_per_w = dphi * s * ev.inv_sum;
     LE3D_UNROLL
-    for (int e = 0; e < kMaxEdges; ++e) {  // unrolled: grad and ev.w stay in registers on the GPU
+    for (int e = 0; e < kEdges; ++e) {  // unrolled: grad and ev.w stay in registers on the GPU
       const float dL = dL_per_w * ev.w[e];
       float* g = grad + kHeader + 3 * e;
       g[0] = dL * px;
@@ -188,6 +192,12 @@ struct ConvexFootprint {
     const float weighted_L = ev.weighted_v * ev.inv_sum * pp[30];
     grad[2] = dphi * weighted_L;
     grad[1] = dphi * (s * weighted_L - ph) * inv_delta;
+  }
+
+  // Into grad[0, kParams): raw_alpha_backward_edges over every edge slot.
+  LE3D_HD static void raw_alpha_backward_eval(const float* pp, float px, float py, float /*raw*/, const Eval& ev,
+                                              float grad_raw, float* grad) {
+    raw_alpha_backward_edges<kMaxEdges>(pp, px, py, ev, grad_raw, grad);
   }
 };
 
