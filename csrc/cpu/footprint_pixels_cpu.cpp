@@ -17,23 +17,6 @@
 namespace le3d {
 namespace {
 
-// The kernels' branch-free backward runs the gradient in every lane,
-// with d_raw = 0 where the pair is not composited: from a value-initialised record (a lane that did not
-// evaluate) and from the record the evaluation left (any pixel), it must write exact zeros, not NaN.
-template <typename Footprint>
-void check_zero_gradients(const float* pixel_form, float threshold, float px, float py) {
-  constexpr int P = Footprint::kParams;
-  typename Footprint::Eval blank{}, evaluated{};
-  const float raw = Footprint::raw_alpha_eval(pixel_form, threshold, px, py, &evaluated);
-  float grad[2][P];
-  Footprint::raw_alpha_backward_eval(pixel_form, px, py, 0.0f, blank, 0.0f, grad[0]);
-  Footprint::raw_alpha_backward_eval(pixel_form, px, py, raw, evaluated, 0.0f, grad[1]);
-  for (int k = 0; k < 2; ++k)
-    for (int q = 0; q < P; ++q)
-      TORCH_CHECK(grad[k][q] == 0.0f, "footprint_pixels_cpu: a zero upstream gradient gave a non-zero gradient (",
-                  grad[k][q], " in slot ", q, ", ", k == 0 ? "blank" : "evaluated", " record)");
-}
-
 // The CUDA backward takes a convex of at most kEdgesCommon edges through raw_alpha_backward_edges<kEdgesCommon>
 // and puts other sums in the remaining slots: its slots must equal those of the full gradient, whose
 // remaining slots are zero (of either sign).
@@ -52,6 +35,25 @@ void check_common_edges_gradient(const float* pixel_form, float px, float py, co
                   " vs ", full[q], ")");
     }
   }
+}
+
+// The kernels' branch-free backward runs the gradient in every lane,
+// with d_raw = 0 where the pair is not composited: from a value-initialised record (a lane that did not
+// evaluate) and from the record the evaluation left (any pixel), it must write exact zeros, not NaN.
+template <typename Footprint>
+void check_zero_gradients(const float* pixel_form, float threshold, float px, float py) {
+  constexpr int P = Footprint::kParams;
+  typename Footprint::Eval blank{}, evaluated{};
+  const float raw = Footprint::raw_alpha_eval(pixel_form, threshold, px, py, &evaluated);
+  float grad[2][P];
+  Footprint::raw_alpha_backward_eval(pixel_form, px, py, 0.0f, blank, 0.0f, grad[0]);
+  Footprint::raw_alpha_backward_eval(pixel_form, px, py, raw, evaluated, 0.0f, grad[1]);
+  check_common_edges_gradient<Footprint>(pixel_form, px, py, blank, 0.0f, grad[0]);
+  check_common_edges_gradient<Footprint>(pixel_form, px, py, evaluated, 0.0f, grad[1]);
+  for (int k = 0; k < 2; ++k)
+    for (int q = 0; q < P; ++q)
+      TORCH_CHECK(grad[k][q] == 0.0f, "footprint_pixels_cpu: a zero upstream gradient gave a non-zero gradient (",
+                  grad[k][q], " in slot ", q, ", ", k == 0 ? "blank" : "evaluated", " record)");
 }
 
 template <typename Footprint>
