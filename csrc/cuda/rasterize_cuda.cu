@@ -389,7 +389,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
   using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
   // features zero-padded to CMAX in shared memory for a convex (its colour sum then has no branch per
   // channel); not for a Gaussian, where the padding's code cost the kernel 10 registers (47 -> 57)
-  constexpr bool kPadFeatures = Batch::kFeatures && Batch::kParamsInRegisters;
+  constexpr bool kPadFeatures = Batch::kFeatures && !std::is_same_v<Footprint, GaussianFootprint>;
   __shared__ Batch sh;
   __shared__ int sh_max_last;
   const int tiles_x = (width + kTileSize - 1) / kTileSize;
@@ -502,6 +502,16 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       // the zeroing, also the many a warp skips.
       if (!active) ev = typename Footprint::Eval{};
       constexpr int kMergeAt = merged_extras_at<Footprint, kGrad, kExtra>();
+      // The warp's sums of grad's slots, each added by one lane: to the params, or with extras_in_slots
+      // (the merged layout) slot 0 and those from kMergeAt on to the extra values.
+      auto sum_and_add = [&](float(&grad)[kGrad], bool extras_in_slots) {
+        const float g = warp_reduce_scatter<kGrad>(grad, lane);
+        const int q = scatter_index<kGrad>(lane);
+        if (!scatter_writer<kGrad>(lane) || g == 0.0f) return;
+        if (extras_in_slots && q == 0) add_extra(0, g);
+        else if (extras_in_slots && q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
+        else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+      };
       bool merged = false;  // the same for the whole warp: its lanes walk the same primitive
       if constexpr (kMergeAt > 0) {
         static_assert((kMergeAt - Footprint::kHeader) / 3 == Footprint::kEdgesCommon, "merged: the common hulls");
@@ -516,13 +526,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
           for (int x = 1; x < kExtra; ++x) grad[kMergeAt + x - 1] = extra[x];
 #pragma unroll
           for (int q = kMergeAt + kExtra - 1; q < kGrad; ++q) grad[q] = 0.0f;
-          const float g = warp_reduce_scatter<kGrad>(grad, lane);
-          const int q = scatter_index<kGrad>(lane);
-          if (scatter_writer<kGrad>(lane) && g != 0.0f) {
-            if (q == 0) add_extra(0, g);
-            else if (q >= kMergeAt) add_extra(q - kMergeAt + 1, g);
-            else if (q < used) atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
-          }
+          sum_and_add(grad, true);
         }
       }
       if (!merged) {  // every param slot, then the extra values in a reduce-scatter of their own
@@ -530,10 +534,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
 #pragma unroll
         for (int q = P; q < kGrad; ++q) grad[q] = 0.0f;  // the padding (the gradient writes every slot below)
         Footprint::raw_alpha_backward_eval(p, px, py, raw, ev, d_raw, grad);
-        const float g = warp_reduce_scatter<kGrad>(grad, lane);
-        const int q = scatter_index<kGrad>(lane);
-        if (scatter_writer<kGrad>(lane) && g != 0.0f && q < used)
-          atomicAdd(g_params + static_cast<int64_t>(id) * P + q, g);
+        sum_and_add(grad, false);
         float extra[kExtra];
         fill_extra(extra);
         const float e = warp_reduce_scatter<kExtra>(extra, lane);
