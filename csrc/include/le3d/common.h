@@ -22,15 +22,22 @@ namespace le3d {
 // nothing here needs denormals (an exponential below 2^-126 adds nothing to a sum >= 1 or to an
 // alpha >= 1/255). On the host the C library's. Thresholds and bounds keep the precise versions.
 // Building with LE3D_PRECISE_GPU_MATH (le3d/_build.py passes it when the environment variable of
-// that name is 1) makes the GPU use the precise ones too.
+// that name is 1) makes the GPU use the precise ones too. LE3D_EMULATE_GPU_FAST_MATH (tests/simt, the CUDA
+// kernels run on the host) takes the GPU's code paths (a division as a reciprocal and a product, the
+// near/far weight sums' reciprocals) with the host's exp2 and log2.
 #if defined(__CUDA_ARCH__) && !defined(LE3D_PRECISE_GPU_MATH)
 #define LE3D_GPU_FAST_MATH 1
+#define LE3D_GPU_MUFU 1
+#elif defined(LE3D_EMULATE_GPU_FAST_MATH) && !defined(__CUDACC__)
+#define LE3D_GPU_FAST_MATH 1
+#define LE3D_GPU_MUFU 0
 #else
 #define LE3D_GPU_FAST_MATH 0
+#define LE3D_GPU_MUFU 0
 #endif
 // 2^x and log2 x: the MUFU ops themselves on the GPU (the footprints' pixel forms are in base 2 for them).
 LE3D_HD float pixel_exp2(float x) {
-#if LE3D_GPU_FAST_MATH
+#if LE3D_GPU_MUFU
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
@@ -39,7 +46,7 @@ LE3D_HD float pixel_exp2(float x) {
 #endif
 }
 LE3D_HD float pixel_log2(float x) {
-#if LE3D_GPU_FAST_MATH
+#if LE3D_GPU_MUFU
   float y;
   asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
@@ -48,10 +55,12 @@ LE3D_HD float pixel_log2(float x) {
 #endif
 }
 LE3D_HD float pixel_div(float a, float b) {
-#if LE3D_GPU_FAST_MATH
+#if LE3D_GPU_MUFU
   float r;
   asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(b));
   return a * r;
+#elif LE3D_GPU_FAST_MATH
+  return a * (1.0f / b);
 #else
   return a / b;
 #endif
