@@ -23,21 +23,35 @@ UNITS = [ROOT / "tests/simt/rasterize_simt.cpp", ROOT / "tests/simt/simt_selftes
 SOURCES = [*UNITS, ROOT / "tests/simt/simt.h", ROOT / "csrc/cuda/rasterize_kernels.cuh",
            *sorted((ROOT / "csrc/include/le3d").glob("*.h"))]
 AUX_DIM = 8
-_LIB = None
+_LIBS: dict = {}  # ucontext (bool) -> the loaded library
+_ACTIVE = {"ucontext": False}  # which one the rasterizer stand-ins call
 
 
-def build_library() -> ctypes.CDLL:
-    global _LIB
-    if _LIB is not None:
-        return _LIB
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES)).hexdigest()[:16]
-    out = ROOT / "build" / "simt" / f"rasterize_simt_{digest}.so"
+def _defines(ucontext: bool) -> list[str]:
+    return ["-DSIMT_UCONTEXT"] if ucontext else []
+
+
+def _library_path(ucontext: bool) -> Path:
+    """Where the build of the current sources goes (a hash of them and of the defines in its name)."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES) + " ".join(_defines(ucontext)).encode())
+    return ROOT / "build" / "simt" / f"rasterize_simt_{digest.hexdigest()[:16]}.so"
+
+
+def build_library(ucontext: bool = False) -> ctypes.CDLL:
+    """The emulated kernels' library; ucontext=True: fibers switched by swapcontext, the portable path
+    (the default switches with x86-64 assembly where it can)."""
+    if ucontext in _LIBS:
+        return _LIBS[ucontext]
+    defines = _defines(ucontext)
+    out = _library_path(ucontext)
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
+        for stale in set(out.parent.glob("rasterize_simt_*.so")) - {_library_path(False), _library_path(True)}:
+            stale.unlink(missing_ok=True)  # built from older sources
         cxx = os.environ.get("CXX") or sysconfig.get_config_var("CXX").split()[0] or "c++"
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
         cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-Wall", "-Wno-unknown-pragmas",
-               "-Wno-maybe-uninitialized", f"-I{ROOT / 'csrc/include'}", *map(str, UNITS), "-o", str(tmp)]
+               "-Wno-maybe-uninitialized", "-fvisibility=hidden", *defines, f"-I{ROOT / 'csrc/include'}", *map(str, UNITS), "-o", str(tmp)]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         os.replace(tmp, out)
     lib = ctypes.CDLL(str(out))
@@ -50,14 +64,18 @@ def build_library() -> ctypes.CDLL:
     lib.simt_backward.argtypes = [i, p, p, i, p, p, p, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, p, i]
     lib.simt_selftest.restype = i
     lib.simt_selftest.argtypes = [ctypes.c_char_p, p, i]
-    _LIB = lib
+    _LIBS[ucontext] = lib
     return lib
 
 
-def selftest(name: str) -> tuple[int, str]:
+def _active_library() -> ctypes.CDLL:
+    return build_library(_ACTIVE["ucontext"])
+
+
+def selftest(name: str, ucontext: bool = False) -> tuple[int, str]:
     """simt_selftest.cpp's check `name`: (0 passed / 1 the emulator raised / 2 a wrong value, message)."""
     err = ctypes.create_string_buffer(512)
-    status = build_library().simt_selftest(name.encode(), err, 512)
+    status = build_library(ucontext).simt_selftest(name.encode(), err, 512)
     return status, err.value.decode()
 
 
@@ -78,7 +96,7 @@ def _inputs(params, features, depths, coords, background):
 
 def rasterize_forward_simt(params, footprint, features, depths, coords, bounds, background, width, height,
                            nearfar_k):
-    lib, err = build_library(), ctypes.create_string_buffer(512)
+    lib, err = _active_library(), ctypes.create_string_buffer(512)
     params, features, depths, coords, background = _inputs(params, features, depths, coords, background)
     N, C, W, H = params.shape[0], features.shape[1], width, height
     tiles = -(-W // 16) * -(-H // 16)
@@ -102,7 +120,7 @@ def rasterize_forward_simt(params, footprint, features, depths, coords, bounds, 
 def rasterize_backward_simt(params, footprint, features, depths, coords, bounds, background, width, height,
                             nearfar_k, near, far, aux, offsets, ids, d_image, d_alpha, d_depth, d_distortion, d_near,
                             d_far):
-    lib, err = build_library(), ctypes.create_string_buffer(512)
+    lib, err = _active_library(), ctypes.create_string_buffer(512)
     params, features, depths, coords, background = _inputs(params, features, depths, coords, background)
     N, P, C = params.shape[0], params.shape[1], features.shape[1]
     ups = [d_image, d_alpha, d_depth, d_distortion if coords is not None else None, d_near, d_far]
@@ -121,9 +139,11 @@ def rasterize_backward_simt(params, footprint, features, depths, coords, bounds,
     return [g_params, g_features, g_depths, g_coords, g_background]
 
 
-def use_simt_kernels(monkeypatch):
-    """Routes le3d's compiled rasterizer on CPU tensors (backend="cpu") through the emulated CUDA kernels."""
+def use_simt_kernels(monkeypatch, ucontext: bool = False):
+    """Routes le3d's compiled rasterizer on CPU tensors (backend="cpu") through the emulated CUDA kernels
+    (ucontext: those of build_library(ucontext=True))."""
     from le3d.raster import tile_function
 
-    build_library()
+    build_library(ucontext)
+    monkeypatch.setitem(_ACTIVE, "ucontext", ucontext)
     monkeypatch.setattr(tile_function, "_kernels", lambda device: (rasterize_forward_simt, rasterize_backward_simt))

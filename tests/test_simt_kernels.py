@@ -25,19 +25,32 @@ def simt(monkeypatch):
 
 # --- the emulator itself ---
 
+SWITCHES = [False, True]  # fibers switched by x86-64 assembly (where it can) / by ucontext, the portable path
+
+
+@pytest.mark.parametrize("ucontext", SWITCHES, ids=["asm", "ucontext"])
 @pytest.mark.parametrize("name", ["shfl_xor", "shfl_down", "votes", "barrier_count", "exited_threads_leave_the_barrier",
                                   "dynamic_shared"])
-def test_emulator_collectives_return_what_the_gpu_returns(name):
-    assert selftest(name) == (0, "")
+def test_emulator_collectives_return_what_the_gpu_returns(name, ucontext):
+    assert selftest(name, ucontext) == (0, "")
 
 
+@pytest.mark.parametrize("ucontext", SWITCHES, ids=["asm", "ucontext"])
 @pytest.mark.parametrize("name,message", [("bug_lane_exits_before_shuffle", "deadlock"),
                                           ("bug_barrier_in_divergent_branch", "deadlock"),
                                           ("bug_divergent_collectives", "different collectives"),
                                           ("bug_partial_mask", "full-warp masks")])
-def test_emulator_reports_what_the_gpu_leaves_undefined(name, message):
-    status, text = selftest(name)
+def test_emulator_reports_what_the_gpu_leaves_undefined(name, message, ucontext):
+    status, text = selftest(name, ucontext)
     assert status == 1 and message in text, text
+
+
+def test_portable_fiber_switch_runs_the_kernels(monkeypatch):
+    """The ucontext build (what a machine other than x86-64 runs) on a Gaussian and a convex scene."""
+    use_simt_kernels(monkeypatch, ucontext=True)
+    tensors, kwargs = gaussian_tests.scene(200, 4, 64, 48, seed=3)
+    assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
+    convex_tests._compare("cpu", "cpu", 6, 1)
 
 
 # --- Gaussians ---

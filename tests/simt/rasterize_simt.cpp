@@ -87,10 +87,8 @@ int64_t bin(int N, const float* params, const float* bounds, const float* depths
 
 }  // namespace
 
-extern "C" {
-
-int64_t simt_bin(int footprint, int N, const float* params, const float* bounds, const float* depths, int W,
-                 int H, int* offsets, int* ids, char* err, int err_len) {
+SIMT_API int64_t simt_bin(int footprint, int N, const float* params, const float* bounds, const float* depths, int W,
+                          int H, int* offsets, int* ids, char* err, int err_len) {
   int64_t M = -1;
   const int status = guarded(err, err_len, [&] {
     with_footprint(footprint, [&](auto fp) {
@@ -100,10 +98,10 @@ int64_t simt_bin(int footprint, int N, const float* params, const float* bounds,
   return status ? -1 : M;
 }
 
-int simt_forward(int footprint, const float* params, const float* features, int C, const float* depths,
-                 const float* coords, const float* background, int W, int H, int k, const int* offsets,
-                 const int* ids, float* image, float* alpha, float* depth, float* distortion, float* near,
-                 float* far, float* aux, char* err, int err_len) {
+SIMT_API int simt_forward(int footprint, const float* params, const float* features, int C, const float* depths,
+                          const float* coords, const float* background, int W, int H, int k, const int* offsets,
+                          const int* ids, float* image, float* alpha, float* depth, float* distortion, float* near,
+                          float* far, float* aux, char* err, int err_len) {
   return guarded(err, err_len, [&] {
     with_footprint(footprint, [&](auto fp) {
       using Footprint = decltype(fp);
@@ -121,11 +119,11 @@ int simt_forward(int footprint, const float* params, const float* features, int 
 
 // up_data[6]: image, alpha, depth, distortion, near, far upstream gradients (null: zero);
 // up_strides[6][3]: their row, column and channel strides in elements.
-int simt_backward(int footprint, const float* params, const float* features, int C, const float* depths,
-                  const float* coords, const float* background, int W, int H, int k, const float* near,
-                  const float* far, const float* aux, const int* offsets, const int* ids,
-                  const float* const* up_data, const int64_t* up_strides, float* g_params, float* g_features,
-                  float* g_depths, float* g_coords, float* g_background, char* err, int err_len) {
+SIMT_API int simt_backward(int footprint, const float* params, const float* features, int C, const float* depths,
+                           const float* coords, const float* background, int W, int H, int k, const float* near,
+                           const float* far, const float* aux, const int* offsets, const int* ids,
+                           const float* const* up_data, const int64_t* up_strides, float* g_params, float* g_features,
+                           float* g_depths, float* g_coords, float* g_background, char* err, int err_len) {
   return guarded(err, err_len, [&] {
     le3d::PixelGradMap maps[6];
     for (int m = 0; m < 6; ++m)
@@ -144,4 +142,3 @@ int simt_backward(int footprint, const float* params, const float* features, int
   });
 }
 
-}  // extern "C"

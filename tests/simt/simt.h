@@ -15,7 +15,12 @@
 #include <string>
 #include <vector>
 
-#if !defined(__x86_64__)
+// Fibers switch by a few lines of x86-64 assembly (tens of nanoseconds); elsewhere, or with SIMT_UCONTEXT
+// (a test builds it too), by ucontext's swapcontext (a system call per switch).
+#if defined(__x86_64__) && !defined(SIMT_UCONTEXT)
+#define SIMT_ASM_SWITCH 1
+#else
+#define SIMT_ASM_SWITCH 0
 #include <ucontext.h>
 #endif
 
@@ -31,6 +36,11 @@
 struct alignas(16) float4 {
   float x, y, z, w;
 };
+
+// The C interface of a library built on this (ctypes calls it). Everything else stays hidden
+// (-fvisibility=hidden): two builds loaded in one process (the assembly and the ucontext switch) must
+// not share one Block through an exported inline function's static.
+#define SIMT_API extern "C" __attribute__((visibility("default")))
 
 namespace simt {
 
@@ -50,7 +60,7 @@ enum class Op { kNone, kShflXor, kShflDown, kAny, kBallotCount };
 
 struct Fiber {
   void* sp = nullptr;  // saved stack pointer (x86-64) while switched out
-#if !defined(__x86_64__)
+#if !SIMT_ASM_SWITCH
   ucontext_t context;
 #endif
   std::vector<unsigned char> stack;
@@ -78,7 +88,7 @@ struct Block {
   const std::function<void()>* body = nullptr;
   int current = -1;  // running fiber, -1: the scheduler
   void* scheduler_sp = nullptr;
-#if !defined(__x86_64__)
+#if !SIMT_ASM_SWITCH
   ucontext_t scheduler_context;
 #endif
   std::string error;  // first exception a thread threw
@@ -97,7 +107,7 @@ T* dynamic_shared() {
 inline Dim3 thread_idx() { return Dim3{static_cast<unsigned>(block().current), 0, 0}; }
 
 // --- fiber switching ---
-#if defined(__x86_64__)
+#if SIMT_ASM_SWITCH
 // simt_switch(save, load): pushes the callee-saved registers and the SSE/x87 control words, stores the
 // stack pointer in *save, loads `load` and pops the same from there (weak: each translation unit that
 // includes this emits it).
@@ -136,7 +146,7 @@ simt_switch:
 
 void fiber_main();
 
-#if defined(__x86_64__)
+#if SIMT_ASM_SWITCH
 extern "C" inline void simt_fiber_entry() {
   fiber_main();
   __builtin_trap();  // fiber_main never returns
@@ -148,7 +158,7 @@ inline void simt_fiber_entry_uc() { fiber_main(); }
 inline void to_scheduler() {
   Block& b = block();
   Fiber& f = b.fibers[b.current];
-#if defined(__x86_64__)
+#if SIMT_ASM_SWITCH
   simt_switch(&f.sp, b.scheduler_sp);
 #else
   swapcontext(&f.context, &b.scheduler_context);
@@ -158,7 +168,7 @@ inline void to_scheduler() {
 inline void resume(int t) {
   Block& b = block();
   b.current = t;
-#if defined(__x86_64__)
+#if SIMT_ASM_SWITCH
   simt_switch(&b.scheduler_sp, b.fibers[t].sp);
 #else
   swapcontext(&b.scheduler_context, &b.fibers[t].context);
@@ -174,7 +184,7 @@ inline void start_fiber(int t) {
   if (f.stack.size() != kStackBytes) f.stack.assign(kStackBytes, 0);
   f.wait = Wait::kNone;
   f.generation = 0;
-#if defined(__x86_64__)
+#if SIMT_ASM_SWITCH
   // The frame simt_switch pops: control words, r15..r12, rbx, rbp, then the return address (the entry);
   // above it a dummy return address, so that the entry starts with rsp = 8 mod 16, as after a call.
   uintptr_t top = reinterpret_cast<uintptr_t>(f.stack.data() + f.stack.size()) & ~uintptr_t(15);

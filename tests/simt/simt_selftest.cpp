@@ -93,7 +93,7 @@ void run(const std::string& name, Check& check) {
 
 }  // namespace
 
-extern "C" int simt_selftest(const char* name, char* err, int err_len) {
+SIMT_API int simt_selftest(const char* name, char* err, int err_len) {
   Check check;
   try {
     run(name, check);
