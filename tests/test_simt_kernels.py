@@ -12,9 +12,12 @@ import test_raster_gaussians as gaussian_tests
 import test_tile_binning as binning_tests
 import torch
 from raster_compare import assert_backends_agree, run_backend
+from scenes import camera
 from simt_backend import rasterize_forward_simt, selftest, use_simt_kernels
 
 import le3d
+from convex_splat.projection import project_convexes
+from le3d.raster.constants import FOOTPRINT_CONVEX
 
 
 @pytest.fixture
@@ -103,6 +106,19 @@ def test_convex_kernels_match_reference(simt, k, seed, C, grad_K):
     full layout; C = 19: features from global memory and a warp sum per channel."""
     ref = convex_tests._compare("cpu", "cpu", k, seed, C=C, grad_K=grad_K)
     assert (ref.radii > 0).sum() >= 10
+
+
+@pytest.mark.parametrize("k", [6, 8])
+def test_convex_kernels_over_several_batches(simt, k):
+    """600 convexes on 6 tiles: lists of up to ~500 entries, so pixels composite across two shared-memory
+    batches of 256 (the other convex scenes fit in one)."""
+    pts, delta, sigma, opac, feats = convex_tests.random_convexes(600, k, seed=9)
+    viewmat, K = camera(convex_tests.W, convex_tests.H)
+    params, _, depths, bounds, _ = project_convexes(pts, delta, sigma, opac, viewmat, K, convex_tests.W, convex_tests.H)
+    out = rasterize_forward_simt(params.detach().contiguous(), FOOTPRINT_CONVEX, feats, depths.detach().contiguous(),
+                                 torch.empty(0), bounds, torch.zeros(3), convex_tests.W, convex_tests.H, 0)
+    assert out[6][..., 1].max() > 256  # a pixel's last contributor is in the second batch
+    convex_tests._compare("cpu", "cpu", k, 9, n=600)
 
 
 @pytest.mark.parametrize("pixel_slope", [(0.02, 1.99), (2.01, 30.0)])
