@@ -33,7 +33,7 @@ SWITCHES = [False, True]  # fibers switched by x86-64 assembly (where it can) / 
 
 @pytest.mark.parametrize("ucontext", SWITCHES, ids=["asm", "ucontext"])
 @pytest.mark.parametrize("name", ["shfl_xor", "shfl_down", "votes", "barrier_count", "exited_threads_leave_the_barrier",
-                                  "dynamic_shared"])
+                                  "dynamic_shared", "shared_memory_starts_poisoned"])
 def test_emulator_collectives_return_what_the_gpu_returns(name, ucontext):
     assert selftest(name, ucontext) == (0, "")
 

@@ -30,7 +30,10 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__ static  // blocks run one at a time: a static is the block's shared memory
+// Blocks run one at a time, so a static is the block's shared memory. All of them go to one section, which
+// launch() fills with 0xff bytes (float NaN, int -1) before each block: on the GPU shared memory starts
+// undefined, and a read of a slot no thread wrote then shows as NaN instead of the last block's value.
+#define __shared__ static __attribute__((section("simt_shared")))
 #define LE3D_DYNAMIC_SHARED(type, name) type* name = ::simt::dynamic_shared<type>()
 
 struct alignas(16) float4 {
@@ -307,8 +310,18 @@ inline bool runnable(const Block& b, const Fiber& f, int t) {
   }
 }
 
+// The __shared__ statics' section (the linker names its bounds; weak: a library without any has none).
+extern "C" unsigned char __start_simt_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" unsigned char __stop_simt_shared[] __attribute__((weak, visibility("hidden")));
+
+inline void poison_shared_memory() {
+  Block& b = block();
+  std::fill(b.dynamic_shared.begin(), b.dynamic_shared.end(), 0xff);
+  if (__start_simt_shared && __stop_simt_shared) std::fill(__start_simt_shared, __stop_simt_shared, 0xff);
+}
+
 // Runs body() as every thread of every block of the grid (blocks in order, x fastest), with
-// `dynamic_shared_bytes` of dynamic shared memory (zeroed: the GPU's is undefined).
+// `dynamic_shared_bytes` of dynamic shared memory.
 inline void launch(Dim3 grid, Dim3 block_dim, size_t dynamic_shared_bytes, const std::function<void()>& body) {
   Block& b = block();
   if (b.current != -1) throw Error("simt: a launch from inside a kernel");
@@ -323,6 +336,7 @@ inline void launch(Dim3 grid, Dim3 block_dim, size_t dynamic_shared_bytes, const
   for (unsigned y = 0; y < std::max(1u, grid.y); ++y)
     for (unsigned x = 0; x < grid.x; ++x) {
       b.block_idx = Dim3{x, y, 0};
+      poison_shared_memory();
       b.live = threads;
       b.barrier_arrived = b.barrier_sum = 0;
       b.error.clear();

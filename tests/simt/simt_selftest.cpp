@@ -1,6 +1,7 @@
 // Small kernels that pin down the SIMT emulator's semantics (tests/test_simt_kernels.py): what a shuffle,
 // a vote and a barrier return, and that the errors the GPU leaves undefined are reported. A check that
 // passes returns 0; a wrong value 2 (err says which); an emulator error 1 (err holds it).
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -53,6 +54,22 @@ void run(const std::string& name, Check& check) {
     });
     for (int t = 0; t < kThreads; ++t) check.expect(out[t] == 86, "count " + std::to_string(out[t]));
     check.expect(blocks == std::vector<int>{0, 1, 2}, "block order");
+  } else if (name == "shared_memory_starts_poisoned") {
+    // each block writes its shared memory after reading it: it reads NaN / -1 (0xff bytes), not the
+    // previous block's values
+    simt::launch({2, 1, 1}, {kThreads, 1, 1}, 4 * sizeof(float), [&] {
+      __shared__ float cell[kThreads];
+      __shared__ int count;
+      LE3D_DYNAMIC_SHARED(float, ring);
+      const int t = threadIdx.x;
+      const bool poisoned = std::isnan(cell[t]) && count == -1 && std::isnan(ring[t % 4]);
+      __syncthreads();
+      cell[t] = 1.0f;
+      ring[t % 4] = 1.0f;
+      if (t == 0) count = 0;
+      if (blockIdx.x == 1) out[t] = poisoned;
+    });
+    for (int t = 0; t < kThreads; ++t) check.expect(out[t] == 1, "not poisoned: thread " + std::to_string(t));
   } else if (name == "exited_threads_leave_the_barrier") {
     simt::launch({1, 1, 1}, {kThreads, 1, 1}, 0, [&] {
       const int t = threadIdx.x;
