@@ -261,6 +261,24 @@ __global__ void tile_offsets_kernel(int M, const uint64_t* __restrict__ sorted_k
     for (int t = tile + 1; t <= tiles; ++t) offsets[t] = M;
 }
 
+// The pixel a thread of the forward and backward kernels holds: block blockIdx.x is tile `tile` (row-major
+// tiles of kTileSize x kTileSize pixels), thread t is pixel (i, j) of it, row-major; in an edge tile some
+// threads are past the image (inside false).
+struct TilePixel {
+  int tile, t, i, j;
+  bool inside;
+  float px, py;  // the pixel's centre
+
+  __device__ TilePixel(int width, int height) : tile(blockIdx.x), t(threadIdx.x) {
+    const int tiles_x = (width + kTileSize - 1) / kTileSize;
+    j = (tile % tiles_x) * kTileSize + t % kTileSize;
+    i = (tile / tiles_x) * kTileSize + t / kTileSize;
+    inside = i < height && j < width;
+    px = j + 0.5f;
+    py = i + 0.5f;
+  }
+};
+
 // kDistortion = false: no distortion output (coords is null), the running sums it needs are skipped
 // (the backward then runs with kDistortion = false too: dispatch_kernels picks both alike).
 template <typename Footprint, int CMAX, bool kDistortion>
@@ -274,13 +292,10 @@ __global__ void __launch_bounds__(kBlock, forward_min_blocks<Footprint, CMAX, kD
   using Batch = SharedBatch<Footprint, CMAX, (Footprint::kParams > 8)>;
   __shared__ Batch sh;
   LE3D_DYNAMIC_SHARED(float, ring_memory);  // 2 * nearfar_k * kBlock floats (see RingBuffer)
-  const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  const int tile = blockIdx.x;
-  const int t = threadIdx.x;
-  const int j = (tile % tiles_x) * kTileSize + t % kTileSize;
-  const int i = (tile / tiles_x) * kTileSize + t / kTileSize;
-  const bool inside = i < height && j < width;
-  const float px = j + 0.5f, py = i + 0.5f;
+  const TilePixel pixel(width, height);
+  const int tile = pixel.tile, t = pixel.t, i = pixel.i, j = pixel.j;
+  const bool inside = pixel.inside;
+  const float px = pixel.px, py = pixel.py;
   const int begin = offsets[tile], end = offsets[tile + 1];
   PixelForward pf(RingBuffer{ring_memory + t, ring_memory + nearfar_k * kBlock + t, kBlock});
   float colour[CMAX];
@@ -337,13 +352,10 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
   constexpr bool kPadFeatures = Batch::kFeatures && !std::is_same_v<Footprint, GaussianFootprint>;
   __shared__ Batch sh;
   __shared__ int sh_max_last;
-  const int tiles_x = (width + kTileSize - 1) / kTileSize;
-  const int tile = blockIdx.x;
-  const int t = threadIdx.x;
-  const int j = (tile % tiles_x) * kTileSize + t % kTileSize;
-  const int i = (tile / tiles_x) * kTileSize + t / kTileSize;
-  const bool inside = i < height && j < width;
-  const float px = j + 0.5f, py = i + 0.5f;
+  const TilePixel pixel(width, height);
+  const int tile = pixel.tile, t = pixel.t, i = pixel.i, j = pixel.j;
+  const bool inside = pixel.inside;
+  const float px = pixel.px, py = pixel.py;
   const int begin = offsets[tile];
   const int64_t pix = inside ? static_cast<int64_t>(i) * width + j : 0;
   const float* a = aux + pix * kAuxDim;
