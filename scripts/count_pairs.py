@@ -8,7 +8,8 @@ warp) pairs whose warp holds no pixel of the primitive's screen bound, which the
 use now).
 
 It then samples tiles to count the warp-level work: (entry, warp) pairs the kernels evaluate,
-those the footprint masks keep, and those whose warp reduction runs (a pixel takes the primitive).
+those the footprint masks keep, and those whose warp reduction runs (a pixel takes the primitive), also
+for warps of 64 pixels (two pixels a lane: one reduction where 32-pixel warps run two).
 
     python scripts/count_pairs.py [--sizes 20000:256x256 200000:1280x720] [--sample-tiles 400]
 """
@@ -66,11 +67,12 @@ def main():
     print(f"\nWarp work per step, millions of (tile entry, warp) pairs (from {args.sample_tiles} sampled tiles, "
           "scaled to the whole list):\n")
     print("| N | size | primitive | not yet finished, 16x2 / 8x4 | 8x4 in the footprint masks | "
-          "contributing, 16x2 / 8x4 | contributing outside a mask |")
-    print("|---|---|---|---|---|---|---|")
+          "contributing, 16x2 / 8x4 | contributing outside a mask | contributing, 64-pixel warps 16x4 / 8x8 |")
+    print("|---|---|---|---|---|---|---|---|")
     for n, size, name, c in work:
         print(f"| {n} | {size} | {name} | {c['pending 16x2']:.2f} / {c['pending 8x4']:.2f} | {c['pending masked']:.2f} | "
-              f"{c['contributing 16x2']:.2f} / {c['contributing 8x4']:.2f} | {c['contributing unmasked']:.0f} |")
+              f"{c['contributing 16x2']:.2f} / {c['contributing 8x4']:.2f} | {c['contributing unmasked']:.0f} | "
+              f"{c['contributing 16x4']:.2f} / {c['contributing 8x8']:.2f} |")
 
 
 def warps_outside_bound(captured, width: int, height: int, warp_w: int, warp_h: int, tile: int = 16) -> float:
@@ -126,7 +128,9 @@ def warp_work(captured, primitive: str, width: int, height: int, sample: int, ti
     not yet finished at the entry (its list index before the pixel's last contributor: the kernels
     evaluate the primitive there), those of them the footprint masks keep (8x4), and warps with a pixel
     that takes the primitive (alpha >= 1/255: the backward's warp reduction runs). 'contributing
-    unmasked' counts contributing pairs a mask would drop: 0 for masks that skip exactly."""
+    unmasked' counts contributing pairs a mask would drop: 0 for masks that skip exactly. 'contributing
+    16x4 / 8x8': the same for warps of 64 pixels (2 pixels a lane), which would run one warp reduction
+    for what now takes two."""
     from le3d.raster.reference import convex_raw_alpha, gaussian_raw_alpha
 
     offsets, ids, params = captured["offsets"].long(), captured["ids"].long(), captured["params"]
@@ -135,7 +139,7 @@ def warp_work(captured, primitive: str, width: int, height: int, sample: int, ti
     reaches = reaches_convex if primitive == "convex" else reaches_gaussian
     tiles_x, tiles = (width + tile - 1) // tile, len(offsets) - 1
     counts = dict.fromkeys(["entries", "pending 16x2", "pending 8x4", "pending masked", "contributing 16x2",
-                            "contributing 8x4", "contributing unmasked"], 0)
+                            "contributing 8x4", "contributing unmasked", "contributing 16x4", "contributing 8x8"], 0)
     for t in torch.randperm(tiles, generator=torch.Generator().manual_seed(0))[:sample].tolist():
         b, e = int(offsets[t]), int(offsets[t + 1])
         if e == b:
@@ -167,6 +171,8 @@ def warp_work(captured, primitive: str, width: int, height: int, sample: int, ti
         counts["contributing 16x2"] += int(warps(contributing, 16, 2).sum())
         counts["contributing 8x4"] += int(warps(contributing, 8, 4).sum())
         counts["contributing unmasked"] += int((warps(contributing, 8, 4) & ~mask).sum())
+        counts["contributing 16x4"] += int(warps(contributing, 16, 4).sum())
+        counts["contributing 8x8"] += int(warps(contributing, 8, 8).sum())
     scale = len(ids) / max(counts.pop("entries"), 1) / 1e6
     return {k: (v if k == "contributing unmasked" else v * scale) for k, v in counts.items()}
 
