@@ -1,11 +1,13 @@
-// A SIMT emulator for CUDA kernels on the host, for tests: each thread of a block is a fiber (its own
-// stack, switched cooperatively in one OS thread), a block's barriers and a warp's shuffles and votes wait
-// until every thread concerned has arrived, as on the GPU. Blocks run one after another, so a kernel's
-// __shared__ variables become function statics. What it checks: the kernels' indexing, barriers, warp
-// collectives and atomics, with the host's exact maths; not timing, not races between blocks.
+// A SIMT emulator for CUDA kernels on the host, for tests (tests/simt/README.md): each thread of a block is
+// a fiber (its own stack, switched cooperatively in one OS thread), a block's barriers and a warp's
+// shuffles and votes wait until every thread concerned has arrived, as on the GPU. Blocks run one after
+// another, so a kernel's __shared__ variables become function statics, poisoned before each block. What
+// it checks: the kernels' indexing, barriers, warp collectives, atomics and shared-memory reads, with the
+// host's exact maths; not timing, not races between blocks or between two sync points.
 //
 // Include it before the kernels' source. Errors the GPU would leave undefined (a barrier or warp
-// collective that not every thread concerned reaches, a partial warp mask) throw simt::Error.
+// collective that not every thread concerned reaches, lanes in different collectives, a partial warp
+// mask) throw simt::Error.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -59,7 +61,7 @@ constexpr int kWarp = 32;
 
 // What a fiber waits for.
 enum class Wait { kNone, kBarrier, kWarp, kDone };
-enum class Op { kNone, kShflXor, kShflDown, kAny, kBallotCount };
+enum class Op { kNone, kShflXor, kShflDown, kAny, kBallot };
 
 struct Fiber {
   void* sp = nullptr;  // saved stack pointer (x86-64) while switched out
@@ -240,7 +242,7 @@ inline uint32_t warp_collective(Op op, uint32_t value, int arg) {
           w.result[l] = any;
           break;
         }
-        case Op::kBallotCount: {
+        case Op::kBallot: {
           uint32_t ballot = 0;
           for (int m = 0; m < kWarp; ++m) ballot |= (w.value[m] != 0 ? 1u : 0u) << m;
           w.result[l] = ballot;
@@ -326,7 +328,8 @@ inline void launch(Dim3 grid, Dim3 block_dim, size_t dynamic_shared_bytes, const
   Block& b = block();
   if (b.current != -1) throw Error("simt: a launch from inside a kernel");
   const int threads = static_cast<int>(block_dim.x);
-  if (block_dim.y > 1 || block_dim.z > 1 || threads <= 0) throw Error("simt: 1D blocks only");
+  if (block_dim.y > 1 || block_dim.z > 1 || threads <= 0 || threads % kWarp)
+    throw Error("simt: 1D blocks of whole warps only");
   b.threads = threads;
   b.block_dim = block_dim;
   b.fibers.resize(threads);
@@ -401,7 +404,7 @@ inline bool __any_sync(unsigned mask, int predicate) {
 }
 inline unsigned __ballot_sync(unsigned mask, int predicate) {
   simt::check_mask(mask);
-  return simt::warp_collective(simt::Op::kBallotCount, predicate != 0, 0);
+  return simt::warp_collective(simt::Op::kBallot, predicate != 0, 0);
 }
 
 // One OS thread runs every fiber, so the atomics are plain read-modify-writes.
