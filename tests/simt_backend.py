@@ -18,11 +18,14 @@ from pathlib import Path
 
 import torch
 
+from le3d.raster.constants import TILE_SIZE
+
+AUX_DIM = 8  # per-pixel slots the forward saves for the backward (csrc/include/le3d/common.h, AuxSlot)
+
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = [ROOT / "tests/simt/rasterize_simt.cpp", ROOT / "tests/simt/simt_selftest.cpp"]
 SOURCES = [*UNITS, ROOT / "tests/simt/simt.h", ROOT / "csrc/cuda/rasterize_kernels.cuh",
            *sorted((ROOT / "csrc/include/le3d").glob("*.h"))]
-AUX_DIM = 8
 _LIBS: dict = {}  # ucontext (bool) -> the loaded library
 _ACTIVE = {"ucontext": False}  # which one the rasterizer stand-ins call
 
@@ -99,7 +102,7 @@ def rasterize_forward_simt(params, footprint, features, depths, coords, bounds, 
     lib, err = _active_library(), ctypes.create_string_buffer(512)
     params, features, depths, coords, background = _inputs(params, features, depths, coords, background)
     N, C, W, H = params.shape[0], features.shape[1], width, height
-    tiles = -(-W // 16) * -(-H // 16)
+    tiles = -(-W // TILE_SIZE) * -(-H // TILE_SIZE)
     offsets = torch.empty(tiles + 1, dtype=torch.int32)
     args = (footprint, N, _ptr(params), _ptr(bounds.contiguous()), _ptr(depths), W, H)
     M = lib.simt_bin(*args, None, None, err, 512)

@@ -262,16 +262,21 @@ inline uint32_t warp_collective(Op op, uint32_t value, int arg) {
   return w.result[lane];  // valid until the warp's next collective completes, which needs this lane
 }
 
+// Opens the block's barrier: every live thread has arrived (or the last one it waited for exited).
+inline void release_barrier(Block& b) {
+  b.barrier_result = b.barrier_sum;
+  b.barrier_sum = 0;
+  b.barrier_arrived = 0;
+  b.barrier_generation += 1;
+}
+
 // A thread's arrival at the block's barrier; returns the number of threads whose predicate was true.
 inline int barrier(int predicate) {
   Block& b = block();
   const uint64_t generation = b.barrier_generation;
   b.barrier_sum += predicate != 0;
   if (++b.barrier_arrived == b.live) {
-    b.barrier_result = b.barrier_sum;
-    b.barrier_sum = 0;
-    b.barrier_arrived = 0;
-    b.barrier_generation += 1;
+    release_barrier(b);
     return b.barrier_result;
   }
   Fiber& f = b.fibers[b.current];
@@ -293,12 +298,7 @@ inline void fiber_main() {
   b.live -= 1;
   // exited threads leave the barrier (as on sm_70+); a warp collective still waiting for this lane never
   // completes, which the scheduler reports
-  if (b.barrier_arrived > 0 && b.barrier_arrived == b.live) {
-    b.barrier_result = b.barrier_sum;
-    b.barrier_sum = 0;
-    b.barrier_arrived = 0;
-    b.barrier_generation += 1;
-  }
+  if (b.barrier_arrived > 0 && b.barrier_arrived == b.live) release_barrier(b);
   to_scheduler();
   __builtin_trap();  // a finished fiber is never resumed
 }
