@@ -36,6 +36,36 @@ int thread_id() {
 #endif
 }
 
+// Asks the CPU to fetch the cache lines of floats [p, p + count) ahead of use (for_write: they will be
+// added to). A tile's primitives lie scattered in memory (the list is in depth order), and the row loops
+// stalled on the first load of each one's params: a fifth of the convex alpha's time at 200k/720p (perf).
+inline void prefetch_floats(const float* p, int count, bool for_write = false) {
+#if defined(__GNUC__)
+  const auto first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+  const auto last = reinterpret_cast<uintptr_t>(p + count - 1);
+  for (uintptr_t line = first; line <= last; line += 64) {
+    if (for_write) __builtin_prefetch(reinterpret_cast<const void*>(line), 1);
+    else __builtin_prefetch(reinterpret_cast<const void*>(line), 0);
+  }
+#else
+  (void)p, (void)count, (void)for_write;
+#endif
+}
+
+// How many primitives ahead of the one being composited the tile loops prefetch (2 to 6 measured alike;
+// a convex's 29 params span two or three cache lines).
+constexpr int kPrefetchAhead = 4;
+
+// Prefetches primitive i's params and features and, given gradient buffers (the backward), its rows there.
+template <int P>
+inline void prefetch_primitive(int i, const float* params, const float* features, int C, float* g_params = nullptr,
+                               float* g_features = nullptr) {
+  prefetch_floats(params + static_cast<int64_t>(i) * P, P);
+  prefetch_floats(features + static_cast<int64_t>(i) * C, C);
+  if (g_params) prefetch_floats(g_params + static_cast<int64_t>(i) * P, P, true);
+  if (g_features) prefetch_floats(g_features + static_cast<int64_t>(i) * C, C, true);
+}
+
 // Calls visit(c) for each set bit c of mask, lowest first.
 template <typename Visit>
 inline void for_each_bit(RowMask mask, Visit&& visit) {
@@ -168,7 +198,7 @@ struct TileGeometry {
 // thresholds copied into contiguous arrays, and the box of tile pixels each one's screen bound reaches
 // (rows r0..r1, columns c0..c1, tile-local): outside it alpha < 1/255 by the bound's construction, so
 // no pixel there is evaluated or composited. (The parameters stay where they are: each is read once
-// per tile by the row loops, so copying them cost more than it saved.)
+// per tile by the row loops, so copying them cost more than it saved; the loops prefetch them.)
 template <typename Footprint>
 struct TileBatch {
   const float* all_params = nullptr;
@@ -237,6 +267,8 @@ void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, 
       int alive = tile.rows * tile.cols;
       const int n = offsets[t + 1] - offsets[t];
       for (int k = 0; k < n && alive > 0; ++k) {
+        if (k + kPrefetchAhead < n)
+          prefetch_primitive<Footprint::kParams>(batch.id[k + kPrefetchAhead], params, features, C);
         int r0 = batch.r0[k], r1 = batch.r1[k];
         while (r0 <= r1 && live[r0] == 0) ++r0;
         while (r1 >= r0 && live[r1] == 0) --r1;
@@ -353,6 +385,8 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         }
       }
       for (int k = k_end - 1; k >= 0; --k) {
+        if (k >= kPrefetchAhead)
+          prefetch_primitive<P>(batch.id[k - kPrefetchAhead], params, features, C, g_params, g_features);
         int r0 = batch.r0[k], r1 = batch.r1[k];
         while (r0 <= r1 && scratch.row_last[r0] <= k) ++r0;
         while (r1 >= r0 && scratch.row_last[r1] <= k) --r1;
