@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check: one command on a machine with an NVIDIA GPU (an H100 in under 8 minutes).
 #   1. builds the CUDA backend into le3d/ (scripts/build_cuda.sh, BUILD_INPLACE=1); gsplat's own
-#      CUDA code compiles in the background meanwhile (gsplat 1.5 compiles on first use)
+#      CUDA code compiles in the background meanwhile (gsplat 1.5 compiles on first use). Builds that
+#      scripts/device_prebuild.sh made on the dev machine (.devprebuilt/, carried) are used instead
+#      where their sources, Python, torch and GPU match: no compiling on the device at all
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda); when one fails,
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
 #   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
@@ -38,13 +40,26 @@ limit() { local l=$(( $(left) - 10 )); [ "$l" -lt 1 ] && l=1; [ "$l" -lt "$1" ] 
 step "environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOGS/gpu.txt"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())" | tee -a "$LOGS/gpu.txt"
+# What a prebuilt extension must have been built for (scripts/device_prebuild.sh writes it beside each)
+DEVICE_TARGET=$("$PY" -c "import sys, torch; c = torch.cuda.get_device_capability(); print(f'cp{sys.version_info[0]}{sys.version_info[1]} torch {torch.__version__} sm_{c[0]}{c[1]}')")
+echo "prebuilt extensions must be for: $DEVICE_TARGET"
+# prebuilt_ok DIR TREE: DIR holds le3d's extension built from TREE's sources for this Python, torch and GPU
+prebuilt_ok() {
+  ls "$1"/_C.cpython-*.so >/dev/null 2>&1 && [ "$(cat "$1/TARGET" 2>/dev/null)" = "$DEVICE_TARGET" ] &&
+    [ "$(cat "$1/STAMP" 2>/dev/null)" = "$(scripts/source_stamp.sh "$2")" ]
+}
 if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
   TORCH_CUDA_ARCH_LIST=$("$PY" -c "import torch; c=torch.cuda.get_device_capability(); print(f'{c[0]}.{c[1]}')")
   export TORCH_CUDA_ARCH_LIST
 fi
 
 GSPLAT_PID=
-if [ "${SKIP_GSPLAT:-0}" != 1 ] && "$PY" -c "import gsplat" 2>/dev/null; then
+GSPLAT_DIR=$("$PY" -c "import importlib.util as u; s = u.find_spec('gsplat'); print(s.submodule_search_locations[0] if s else '')")
+if [ -n "$GSPLAT_DIR" ] && [ -f .devprebuilt/gsplat/csrc.so ] && [ "$(cat .devprebuilt/gsplat/TARGET)" = \
+     "$DEVICE_TARGET gsplat $("$PY" -c "import importlib.metadata as m; print(m.version('gsplat'))")" ]; then
+  cp .devprebuilt/gsplat/csrc.so "$GSPLAT_DIR/csrc.so" && echo "gsplat: its CUDA code prebuilt here (gsplat.csrc)"
+fi
+if [ "${SKIP_GSPLAT:-0}" != 1 ] && [ -n "$GSPLAT_DIR" ]; then
   step "gsplat: compiling its CUDA code in the background"
   ( MAX_JOBS=${GSPLAT_JOBS:-$(( CORES * 3 / 4 ))} timeout "$(limit 420)" "$PY" -c \
       "from gsplat.cuda._backend import _C; assert _C is not None; print('gsplat CUDA ready')" \
@@ -61,18 +76,27 @@ for patch in ${PATCHES:-}; do
   dir=/tmp/le3d_variant_$name
   step "patch $name: building a patched copy in $dir (background)"
   rm -rf "$dir"; mkdir -p "$dir"
-  tar cf - --exclude=./gpu_check_logs --exclude='./le3d/_C*.so' --exclude=./build --exclude=./.venv . | tar xf - -C "$dir"
+  tar cf - --exclude=./gpu_check_logs --exclude='./le3d/_C*.so' --exclude=./build --exclude=./.venv --exclude=./.devprebuilt . | tar xf - -C "$dir"
   [ -e "$dir/../shared/data" ] || { mkdir -p "$dir/../shared"; ln -sfn "$PWD/../shared/data" "$dir/../shared/data"; }
   if ! (cd "$dir" && git apply "$OLDPWD/$patch" 2>"$LOGS/patch_$name.log" || patch -p1 <"$OLDPWD/$patch" >>"$LOGS/patch_$name.log" 2>&1); then
     RESULT[patch_$name]="does not apply (patch_$name.log)"; continue
   fi
-  ( cd "$dir" && MAX_JOBS=${PATCH_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 360)" scripts/build_cuda.sh "$PY" \
-      >"$LOGS/patch_${name}_build.log" 2>&1 ) &
+  if prebuilt_ok ".devprebuilt/patches/$name" "$dir"; then
+    ( cp .devprebuilt/patches/"$name"/_C.cpython-*.so "$dir/le3d/" && echo "prebuilt (device_prebuild.sh)" \
+      >"$LOGS/patch_${name}_build.log" ) &
+  else
+    ( cd "$dir" && MAX_JOBS=${PATCH_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 360)" scripts/build_cuda.sh "$PY" \
+        >"$LOGS/patch_${name}_build.log" 2>&1 ) &
+  fi
   PATCH_PID[$name]=$!; PATCH_DIR[$name]=$dir
 done
 
 step "build CUDA backend"
-if MAX_JOBS=${MAX_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 300)" scripts/build_cuda.sh "$PY" >"$LOGS/build.log" 2>&1; then
+# (imports le3d._C itself: le3d's loader would compile the extension just in time if the import failed)
+has_cuda_backend() { "$PY" -c "from le3d import _C; import sys; sys.exit(not _C.with_cuda)"; }
+if prebuilt_ok .devprebuilt/le3d . && cp .devprebuilt/le3d/_C.cpython-*.so le3d/ && has_cuda_backend; then
+  RESULT[build]="ok (prebuilt by scripts/device_prebuild.sh)"
+elif MAX_JOBS=${MAX_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 300)" scripts/build_cuda.sh "$PY" >"$LOGS/build.log" 2>&1; then
   RESULT[build]=ok
 else
   RESULT[build]=FAILED; grep -E "error" "$LOGS/build.log" | head -20; tail -5 "$LOGS/build.log"
@@ -194,4 +218,4 @@ step "summary"
   done
   echo "| total time | $(elapsed) s |"
 } | tee "$LOGS/summary.md"
-[ "${RESULT[build]}" = ok ] && grep -qE "passed" <<<"${RESULT[tests]}" && ! grep -qE "[0-9]+ (failed|error)" <<<"${RESULT[tests]}"
+[[ ${RESULT[build]} == ok* ]] && grep -qE "passed" <<<"${RESULT[tests]}" && ! grep -qE "[0-9]+ (failed|error)" <<<"${RESULT[tests]}"
