@@ -42,11 +42,15 @@ if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$
   echo "device_prebuild: a Python 3.12 venv with torch $TORCH_VERSION in $VENV"
   rm -rf "$VENV"
   "$PY312" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --no-deps "torch==$TORCH_VERSION"
-  "$VENV/bin/pip" install -q ninja "setuptools<82" numpy typing-extensions filelock sympy networkx jinja2 fsspec \
+  "$PY" -m pip install -q --no-deps "torch==$TORCH_VERSION"
+  "$PY" -m pip install -q ninja "setuptools<82" numpy typing-extensions filelock sympy networkx jinja2 fsspec \
     packaging
 fi
-"$VENV/bin/pip" install -q --no-deps --force-reinstall .whl/gsplat-*.whl
+# (installed once: a reinstall would renew its sources' times, and ninja would then rebuild gsplat whole)
+GSPLAT_WHEEL=$(ls .whl/gsplat-*.whl | head -1)
+GSPLAT_VERSION=$(basename "$GSPLAT_WHEEL" | cut -d- -f2)
+"$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('gsplat') != '$GSPLAT_VERSION')" 2>/dev/null ||
+  "$PY" -m pip install -q --no-deps --force-reinstall "$GSPLAT_WHEEL"
 TARGET=$("$PY" -c "import sys, torch; print(f'cp{sys.version_info[0]}{sys.version_info[1]} torch {torch.__version__} sm_${ARCH/./}')")
 echo "device_prebuild: target $TARGET"
 
