@@ -4,14 +4,16 @@
 #   - le3d's CUDA extension, for the tree and for each patch named in PATCHES;
 #   - gsplat's CUDA code, as the module gsplat.csrc (scripts/prebuild_gsplat.py).
 # They are built for the lent machines (docs/gpu_check.md): Python 3.12, torch 2.11.0+cu130, sm_90 (H100,
-# H200). Results go to .devprebuilt/ (git-ignored, a few MiB, debug info stripped); name it in the call's
-# carry. Each build is stamped with its sources (scripts/source_stamp.sh) and its target (Python, torch,
-# GPU); gpu_check.sh uses one only where both match the tree and the machine, and builds there otherwise.
+# H200). Results go to .devprebuilt/ (git-ignored; debug info stripped: 4 MiB a le3d build, 14 for
+# gsplat); name it in the call's carry. Each build is stamped with its sources (scripts/source_stamp.sh)
+# and its target (Python, torch, GPU); gpu_check.sh uses one only where both match the tree and the
+# machine, and builds there otherwise.
 #
 #   scripts/device_carry.sh && PATCHES="patches/a.patch" scripts/device_prebuild.sh
 #
-# The first run downloads torch 2.11 (530 MB) into a Python 3.12 venv and takes about 30 minutes on 2
-# cores (le3d 7 min per build, gsplat the rest); later runs rebuild only what changed.
+# The first run downloads torch 2.11 (530 MB) into a Python 3.12 venv; on 2 cores each le3d build takes
+# 7-10 minutes and gsplat's 5 (35 minutes with three patches). Later runs redo only the builds whose
+# sources changed (a few seconds when none did).
 # Needs: python3.12, nvcc (CUDA 13), the project's .venv (its nvidia libraries let torch 2.11 import here).
 # Env: DEVBUILD (the venv and build folders; default ~/.cache/le3d_devbuild), PATCHES, MAX_JOBS (2),
 #      TORCH_VERSION (2.11.0), ARCH (9.0).
