@@ -12,7 +12,7 @@
 #   scripts/device_carry.sh && PATCHES="patches/a.patch" scripts/device_prebuild.sh
 #
 # The first run downloads torch 2.11 (530 MB) into a Python 3.12 venv; on 2 cores each le3d build takes
-# 7-10 minutes and gsplat's 5 (35 minutes with three patches). Later runs redo only the builds whose
+# 7-13 minutes and gsplat's 5 (45 minutes with three patches). Later runs redo only the builds whose
 # sources changed (a few seconds when none did).
 # Needs: python3.12, nvcc (CUDA 13), the project's .venv (its nvidia libraries let torch 2.11 import here).
 # Env: DEVBUILD (the venv and build folders; default ~/.cache/le3d_devbuild), PATCHES, MAX_JOBS (2),
