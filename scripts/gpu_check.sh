@@ -92,8 +92,24 @@ for patch in ${PATCHES:-}; do
 done
 
 step "build CUDA backend"
-# (imports le3d._C itself: le3d's loader would compile the extension just in time if the import failed)
-has_cuda_backend() { "$PY" -c "from le3d import _C; import sys; sys.exit(not _C.with_cuda)"; }
+# The extension in le3d/ loads, has the CUDA backend and its kernels run (a 16x16 render of 4 Gaussians
+# with gradients). It imports le3d._C itself first: le3d's loader would compile the extension just in
+# time if that import failed.
+has_cuda_backend() {
+  "$PY" -c "
+from le3d import _C
+import torch, le3d
+assert _C.with_cuda
+d = dict(device='cuda')
+means = torch.tensor([[0.0, 0.0, 3.0]], **d).repeat(4, 1).requires_grad_()
+out = le3d.rasterize_gaussians(means, torch.tensor([[1.0, 0, 0, 0]], **d).repeat(4, 1), torch.full((4, 3), 0.3, **d),
+    torch.full((4,), 0.5, **d), torch.ones(4, 3, **d), torch.eye(4, **d),
+    torch.tensor([[16.0, 0, 8], [0, 16, 8], [0, 0, 1]], **d), 16, 16, backend='cuda')
+out.image.sum().backward()
+torch.cuda.synchronize()
+assert out.image.sum() > 0 and torch.isfinite(means.grad).all()
+"
+}
 if prebuilt_ok .devprebuilt/le3d . && cp .devprebuilt/le3d/_C.cpython-*.so le3d/ && has_cuda_backend; then
   RESULT[build]="ok (prebuilt by scripts/device_prebuild.sh)"
 elif MAX_JOBS=${MAX_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 300)" scripts/build_cuda.sh "$PY" >"$LOGS/build.log" 2>&1; then
