@@ -53,9 +53,36 @@ if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
   export TORCH_CUDA_ARCH_LIST
 fi
 
+# The extension in le3d/ loads, has the CUDA backend and its kernels run (a 16x16 render of 4 Gaussians
+# with gradients). It imports le3d._C itself first: le3d's loader would compile the extension just in
+# time if that import failed.
+has_cuda_backend() {
+  timeout "$(limit 90)" "$PY" -c "
+from le3d import _C
+import torch, le3d
+assert _C.with_cuda
+d = dict(device='cuda')
+means = torch.tensor([[0.0, 0.0, 3.0]], **d).repeat(4, 1).requires_grad_()
+out = le3d.rasterize_gaussians(means, torch.tensor([[1.0, 0, 0, 0]], **d).repeat(4, 1), torch.full((4, 3), 0.3, **d),
+    torch.full((4,), 0.5, **d), torch.ones(4, 3, **d), torch.eye(4, **d),
+    torch.tensor([[16.0, 0, 8], [0, 16, 8], [0, 0, 1]], **d), 16, 16, backend='cuda')
+out.image.sum().backward()
+torch.cuda.synchronize()
+assert out.image.sum() > 0 and torch.isfinite(means.grad).all()
+"
+}
+# The tree's prebuilt extension, tried first: where it runs, gsplat's and the patches' prebuilt ones are
+# used too
+PREBUILT_RUNS=0
+if prebuilt_ok .devprebuilt/le3d .; then
+  step "prebuilt CUDA backend (scripts/device_prebuild.sh): does it run here?"
+  cp .devprebuilt/le3d/_C.cpython-*.so le3d/ && has_cuda_backend && PREBUILT_RUNS=1
+  echo "prebuilt extension runs: $PREBUILT_RUNS"
+fi
+
 GSPLAT_PID=
 GSPLAT_DIR=$("$PY" -c "import importlib.util as u; s = u.find_spec('gsplat'); print(s.submodule_search_locations[0] if s else '')")
-if [ -n "$GSPLAT_DIR" ] && [ -f .devprebuilt/gsplat/csrc.so ] && [ "$(cat .devprebuilt/gsplat/TARGET)" = \
+if [ "$PREBUILT_RUNS" = 1 ] && [ -n "$GSPLAT_DIR" ] && [ -f .devprebuilt/gsplat/csrc.so ] && [ "$(cat .devprebuilt/gsplat/TARGET)" = \
      "$DEVICE_TARGET gsplat $("$PY" -c "import importlib.metadata as m; print(m.version('gsplat'))")" ]; then
   cp .devprebuilt/gsplat/csrc.so "$GSPLAT_DIR/csrc.so" && echo "gsplat: its CUDA code prebuilt here (gsplat.csrc)"
 fi
@@ -81,7 +108,7 @@ for patch in ${PATCHES:-}; do
   if ! (cd "$dir" && git apply "$OLDPWD/$patch" 2>"$LOGS/patch_$name.log" || patch -p1 <"$OLDPWD/$patch" >>"$LOGS/patch_$name.log" 2>&1); then
     RESULT[patch_$name]="does not apply (patch_$name.log)"; continue
   fi
-  if prebuilt_ok ".devprebuilt/patches/$name" "$dir"; then
+  if [ "$PREBUILT_RUNS" = 1 ] && prebuilt_ok ".devprebuilt/patches/$name" "$dir"; then
     ( cp .devprebuilt/patches/"$name"/_C.cpython-*.so "$dir/le3d/" && echo "prebuilt (device_prebuild.sh)" \
       >"$LOGS/patch_${name}_build.log" ) &
   else
@@ -92,25 +119,7 @@ for patch in ${PATCHES:-}; do
 done
 
 step "build CUDA backend"
-# The extension in le3d/ loads, has the CUDA backend and its kernels run (a 16x16 render of 4 Gaussians
-# with gradients). It imports le3d._C itself first: le3d's loader would compile the extension just in
-# time if that import failed.
-has_cuda_backend() {
-  "$PY" -c "
-from le3d import _C
-import torch, le3d
-assert _C.with_cuda
-d = dict(device='cuda')
-means = torch.tensor([[0.0, 0.0, 3.0]], **d).repeat(4, 1).requires_grad_()
-out = le3d.rasterize_gaussians(means, torch.tensor([[1.0, 0, 0, 0]], **d).repeat(4, 1), torch.full((4, 3), 0.3, **d),
-    torch.full((4,), 0.5, **d), torch.ones(4, 3, **d), torch.eye(4, **d),
-    torch.tensor([[16.0, 0, 8], [0, 16, 8], [0, 0, 1]], **d), 16, 16, backend='cuda')
-out.image.sum().backward()
-torch.cuda.synchronize()
-assert out.image.sum() > 0 and torch.isfinite(means.grad).all()
-"
-}
-if prebuilt_ok .devprebuilt/le3d . && cp .devprebuilt/le3d/_C.cpython-*.so le3d/ && has_cuda_backend; then
+if [ "$PREBUILT_RUNS" = 1 ]; then
   RESULT[build]="ok (prebuilt by scripts/device_prebuild.sh)"
 elif MAX_JOBS=${MAX_JOBS:-4} BUILD_INPLACE=1 timeout "$(limit 300)" scripts/build_cuda.sh "$PY" >"$LOGS/build.log" 2>&1; then
   RESULT[build]=ok
