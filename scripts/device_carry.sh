@@ -7,6 +7,7 @@
 # Both are git-ignored (.whl by .gitignore, .devdata by .git/info/exclude). A fresh checkout has neither,
 # so run this once before the session's first device call (about 20 s, about 15 MiB):
 #   scripts/device_carry.sh            # then run(carry=[".whl", ".devdata"], ...)
+# and scripts/device_prebuild.sh after it, so that the call compiles nothing (carry ".devprebuilt" too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
