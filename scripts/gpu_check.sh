@@ -41,8 +41,11 @@ step "environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOGS/gpu.txt"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())" | tee -a "$LOGS/gpu.txt"
 # What a prebuilt extension must have been built for (scripts/device_prebuild.sh writes it beside each)
-DEVICE_TARGET=$("$PY" -c "import sys, torch; c = torch.cuda.get_device_capability(); print(f'cp{sys.version_info[0]}{sys.version_info[1]} torch {torch.__version__} sm_{c[0]}{c[1]}')")
-echo "prebuilt extensions must be for: $DEVICE_TARGET"
+DEVICE_TARGET=
+if [ -d .devprebuilt ]; then
+  DEVICE_TARGET=$("$PY" -c "import sys, torch; c = torch.cuda.get_device_capability(); print(f'cp{sys.version_info[0]}{sys.version_info[1]} torch {torch.__version__} sm_{c[0]}{c[1]}')")
+  echo "prebuilt extensions must be for: $DEVICE_TARGET"
+fi
 # prebuilt_ok DIR TREE: DIR holds le3d's extension built from TREE's sources for this Python, torch and GPU
 prebuilt_ok() {
   ls "$1"/_C.cpython-*.so >/dev/null 2>&1 && [ "$(cat "$1/TARGET" 2>/dev/null)" = "$DEVICE_TARGET" ] &&
