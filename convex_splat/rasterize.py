@@ -38,7 +38,8 @@ def rasterize_convexes(points, delta, sigma, opacities, features, viewmat, K, wi
     check_tensor("sigma", sigma, (n,), device, checks=checks)
     check_tensor("opacities", opacities, (n,), device, checks=checks)
     background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                              distortion_coord, n, device, checks, primitives=(points, delta, sigma, opacities))
+                              distortion_coord, n, device, checks,
+                              primitives=dict(points=points, delta=delta, sigma=sigma, opacities=opacities))
     checks.positive(delta, "delta: must be > 0")
     checks.positive(sigma, "sigma: must be > 0")
     backend = resolve_backend(backend, device, points.dtype)

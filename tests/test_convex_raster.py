@@ -551,5 +551,12 @@ def test_bad_inputs():
         rasterize_convexes(pts, -delta, sigma, opac, feats, viewmat, K, W, H)
     with pytest.raises(InputError, match="sigma"):
         rasterize_convexes(pts, delta, sigma * 0, opac, feats, viewmat, K, W, H)
+    with pytest.raises(InputError, match="^points: contains NaN"):
+        rasterize_convexes(pts * float("nan"), delta, sigma, opac, feats, viewmat, K, W, H, backend="cpu")
+    with pytest.raises(InputError, match="^delta: dtype torch.float64, but points is torch.float32"):
+        rasterize_convexes(pts, delta.double(), sigma, opac, feats, viewmat, K, W, H, backend="cpu")
+    with pytest.raises(InputError, match="^distortion_coord: dtype"):
+        rasterize_convexes(pts, delta, sigma, opac, feats, viewmat, K, W, H, backend="cpu",
+                           distortion_coord=delta.double())
     out = rasterize_convexes(pts[:0], delta[:0], sigma[:0], opac[:0], feats[:0], viewmat, K, W, H, backend="cpu")
     assert out.image.shape == (H, W, 3) and out.alpha.abs().max() == 0

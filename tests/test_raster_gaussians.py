@@ -9,7 +9,6 @@ from scenes import camera, intrinsics, look_at_viewmat, random_gaussians
 
 import le3d
 from le3d.errors import InputError
-from le3d.raster.constants import ALPHA_MAX
 
 
 def scene(n, C=3, W=64, H=48, seed=0, distortion=True, nearfar_k=3, background=True, **kw):
@@ -196,8 +195,8 @@ def test_single_gaussian_centre_alpha_and_depth():
                                        torch.full((1, 3), 0.2), torch.tensor([o]), torch.ones(1, 1),
                                        torch.eye(4), K, W, H, backend="cpu")
         # the mean projects to (16.5, 16.5): the centre of pixel (16, 16)
-        assert out.alpha[16, 16].item() == pytest.approx(min(o, ALPHA_MAX), rel=1e-6)
-        assert out.depth[16, 16].item() == pytest.approx(2.0 * min(o, ALPHA_MAX), rel=1e-6)
+        assert out.alpha[16, 16].item() == pytest.approx(min(o, 0.99), rel=1e-6)
+        assert out.depth[16, 16].item() == pytest.approx(2.0 * min(o, 0.99), rel=1e-6)
         assert out.alpha[16, 17] < out.alpha[16, 16]
 
 
@@ -306,6 +305,11 @@ class TestBadInput:
         ("viewmat", torch.eye(3), "viewmat"),
         ("distortion_coord", torch.zeros(4), "distortion_coord"),
         ("background", torch.zeros(2), "background"),
+        # one dtype for every tensor argument, the first that differs named (the kernels take float32 only)
+        ("features", torch.zeros(5, 3, dtype=torch.float64), "^features: dtype torch.float64"),
+        ("distortion_coord", torch.zeros(5, dtype=torch.float64), "^distortion_coord: dtype"),
+        ("background", torch.zeros(3, dtype=torch.float64), "^background: dtype"),
+        ("features", torch.zeros(5, 3, device="meta"), "^features: on meta"),
     ])
     def test_bad_tensor(self, name, value, match):
         tensors, kwargs = self.base()
@@ -315,8 +319,10 @@ class TestBadInput:
 
     def test_bad_scalars(self):
         tensors, kwargs = self.base()
-        for bad in (dict(width=0), dict(height=2.5), dict(nearfar_k=17), dict(nearfar_k=-1)):
-            with pytest.raises(InputError):
+        for bad, match in ((dict(width=0), "^width"), (dict(height=2.5), "^height"), (dict(nearfar_k=17), "^nearfar_k"),
+                           (dict(nearfar_k=-1), "^nearfar_k"), (dict(nearfar_k=True), "^nearfar_k"),
+                           (dict(near="0.1"), "^near"), (dict(far=None), "^far")):
+            with pytest.raises(InputError, match=match):
                 le3d.rasterize_gaussians(**tensors, **{**kwargs, **bad}, backend="cpu")
         with pytest.raises(InputError, match="backend"):
             le3d.rasterize_gaussians(**tensors, **kwargs, backend="metal")

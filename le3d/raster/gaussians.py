@@ -21,7 +21,8 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
     means [N,3], quats [N,4] (w,x,y,z; normalised here), scales [N,3] (linear), opacities [N] in (0,1),
     features [N,C] (C in 1..64), viewmat [4,4] world-to-camera (OpenCV), K [3,3].
     background [C] (default zeros). distortion_coord [N]: a per-Gaussian scalar u, monotone in view
-    depth (e.g. normalised disparity), for the fused depth-distortion output. nearfar_k > 0 adds the
+    depth (e.g. normalised disparity), for the fused depth-distortion output (the compiled backends'
+    one-pass sums are exact only for a monotone u; the reference for any). nearfar_k > 0 adds the
     near/far depths of the first/last k contributors. Differentiable w.r.t. every tensor input.
     backend: "auto" (compiled for the tensors' device, else the reference), "torch", "cpu", "cuda", or
     "gsplat" (gsplat 1.5's rasterization(); CUDA only, no distortion or near/far outputs).
@@ -36,7 +37,8 @@ def rasterize_gaussians(means, quats, scales, opacities, features, viewmat, K, w
     check_tensor("scales", scales, (n, 3), device, checks=checks)
     check_tensor("opacities", opacities, (n,), device, checks=checks)
     background = check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                              distortion_coord, n, device, checks, primitives=(means, quats, scales, opacities))
+                              distortion_coord, n, device, checks,
+                              primitives=dict(means=means, quats=quats, scales=scales, opacities=opacities))
     checks.rows_nonzero(quats, "quats: a quaternion has zero norm")
     if backend == "gsplat":
         checks.raise_first_failure()

@@ -10,6 +10,7 @@ otherwise with their torch twins here.
 from __future__ import annotations
 
 import functools
+import numbers
 
 import torch
 
@@ -119,11 +120,12 @@ def check_image_size(width, height):
 
 
 def check_common(features, viewmat, K, width, height, background, near, far, nearfar_k,
-                 distortion_coord, n: int, device: torch.device, checks: ValueChecks, primitives: tuple = ()):
+                 distortion_coord, n: int, device: torch.device, checks: ValueChecks, primitives: dict):
     """Checks the arguments every rasterizer shares; returns the background (zeros by default).
 
     Value checks join `checks` (the caller reads them back). `primitives`: the footprint's own
-    tensors, which must share one dtype with features/viewmat/K."""
+    tensors by argument name, first the one whose dtype every other tensor argument must share (the
+    compiled kernels take one dtype; the first argument that differs is named)."""
     check_tensor("features", features, (n, None), device, checks=checks)
     C = features.shape[1]
     if not 1 <= C <= MAX_CHANNELS:
@@ -134,16 +136,28 @@ def check_common(features, viewmat, K, width, height, background, near, far, nea
     check_image_size(width, height)
     if background is not None:
         check_tensor("background", background, (C,), device, checks=checks)
+    for name, v in (("near", near), ("far", far)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise InputError(f"{name}: expected a number, got {v!r}")
     if not (0 < near < far):
         raise InputError(f"near/far: need 0 < near < far, got near={near}, far={far}")
-    if not isinstance(nearfar_k, int) or not 0 <= nearfar_k <= NEARFAR_MAX_K:
+    if isinstance(nearfar_k, bool) or not isinstance(nearfar_k, int) or not 0 <= nearfar_k <= NEARFAR_MAX_K:
         raise InputError(f"nearfar_k: expected an int in 0..{NEARFAR_MAX_K}, got {nearfar_k!r}")
     if distortion_coord is not None:
         check_tensor("distortion_coord", distortion_coord, (n,), device, checks=checks)
-    dtypes = {t.dtype for t in (*primitives, features, viewmat, K)}
-    if len(dtypes) != 1:
-        raise InputError(f"inputs mix dtypes {sorted(map(str, dtypes))}; use one floating dtype")
+    check_one_dtype({**primitives, "features": features, "viewmat": viewmat, "K": K, "background": background,
+                     "distortion_coord": distortion_coord})
     return background if background is not None else default_background(features.shape[1], features.dtype, device)
+
+
+def check_one_dtype(tensors: dict):
+    """Every tensor (None: absent) has the first one's dtype; else an InputError naming the first that differs."""
+    present = [(name, t) for name, t in tensors.items() if t is not None]
+    first_name, first = present[0]
+    for name, t in present[1:]:
+        if t.dtype != first.dtype:
+            raise InputError(f"{name}: dtype {t.dtype}, but {first_name} is {first.dtype}; "
+                             "every tensor argument needs the same floating dtype")
 
 
 @functools.lru_cache(maxsize=16)
