@@ -40,4 +40,10 @@ def random_gaussians(n, C=3, seed=0, spread=1.0, scale=(0.02, 0.15), dtype=torch
 
 
 def camera(width, height, distance=3.0, dtype=torch.float32):
-    return look_at_viewmat((0.3, -0.2, -distance), dtype=dtype), intrinsics(width, height, dtype=dtype)
+    """A camera for random-scene comparisons. Its K has fx != fy and an off-centre principal point, so
+    that a backend which swaps fx and fy, or takes fx for the mean focal length, disagrees with another."""
+    K = intrinsics(width, height, dtype=dtype)
+    K[1, 1] *= 1.15
+    K[0, 2] += 0.37
+    K[1, 2] -= 0.61
+    return look_at_viewmat((0.3, -0.2, -distance), dtype=dtype), K
