@@ -5,7 +5,9 @@ Schedule (as 3DGS / 3DCS): every `interval` iterations in [start, stop), convexe
 view-space gradient norm (means2d.grad scaled to NDC units, x W/2 and y H/2, averaged over the
 renders where they were visible) reaches `grad_threshold` are split into K children, one centred at
 each of its points, shrunk by `shrink` (x0.6) around it, with delta and sigma divided by `shrink`
-(same shape relative to the new size) and sigma further multiplied by `sharpen`. If the split would
+(both are in inverse world units): a child's edge falls off over 0.6x its parent's width in world
+units, sharper in absolute terms and alike relative to its size. `sharpen` (default 1) multiplies sigma
+further, for children sharper than their parent relative to their size too. If the split would
 exceed `max_count`, the convexes with the largest statistic are split first. Then convexes with
 opacity < `min_opacity` or world size > `max_world_size` are pruned. Every `reset_interval`
 iterations, opacities are clamped to `reset_opacity` (and their Adam state zeroed).

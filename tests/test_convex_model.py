@@ -59,6 +59,7 @@ def test_split_prune_and_adam_rows():
     dens = ConvexDensifier()
     old_points = cs.points.detach().clone()
     old_delta = cs.delta.detach().clone()
+    old_sigma = cs.sigma.detach().clone()
     mask = torch.zeros(10, dtype=torch.bool)
     mask[[2, 7]] = True
     assert dens.split(cs, opt, mask) == 2
@@ -79,6 +80,7 @@ def test_split_prune_and_adam_rows():
     parent_spread = (old_points[2] - old_points[2].mean(0)).norm(dim=-1)
     assert torch.allclose((kids[0] - kids[0].mean(0)).norm(dim=-1), 0.6 * parent_spread, atol=1e-5)
     assert torch.allclose(cs.delta[8:8 + k], old_delta[2] / 0.6 * torch.ones(k), rtol=1e-5)
+    assert torch.allclose(cs.sigma[8:8 + k], old_sigma[2] / 0.6 * torch.ones(k), rtol=1e-5)
     # prune by opacity and by world size
     with torch.no_grad():
         cs.opacity_logit[0] = -10.0
@@ -113,6 +115,27 @@ def test_step_schedule_cap_and_reset():
     info = dens.step(cs, opt, iteration=2)
     assert info["reset"] and (cs.opacities <= 0.01 + 1e-6).all()
     assert (opt.state[cs.opacity_logit]["exp_avg"] == 0).all()
+
+
+def test_split_picks_the_highest_statistic_under_the_cap_and_sharpens():
+    """Over the threshold but past the cap: the convexes with the largest mean view-space gradient split
+    first; `sharpen` multiplies the children's sigma beyond the 1 / shrink of their smaller size."""
+    cs = _set(8)
+    dens = ConvexDensifier(grad_threshold=0.5, max_count=8 + 2 * (cs.k - 1), sharpen=1.5)
+    dens.reset_stats(8, "cpu")
+    dens.grad_sum[:] = torch.tensor([0.1, 0.9, 0.6, 0.2, 3.0, 0.7, 0.4, 0.0])
+    dens.visible_count[:] = torch.tensor([1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 0.0])  # means 1.5 for #4
+    old_points, old_sigma = cs.points.detach().clone(), cs.sigma.detach().clone()
+    # over the threshold: 1, 2, 4, 5; room for two: the two largest means, 4 (1.5) and 1 (0.9)
+    assert dens.split(cs, None, dens.mean_grad() >= dens.grad_threshold, dens.mean_grad()) == 2
+    k = cs.k
+    kept = [0, 2, 3, 5, 6, 7]
+    assert torch.equal(cs.points.detach()[:6], old_points[kept])
+    for j, parent in enumerate((4, 1)):  # children in the order of their parents' statistic
+        kids = cs.points.detach()[6 + j * k:6 + (j + 1) * k]
+        assert torch.allclose(kids.mean(1), old_points[parent], atol=1e-5)
+        assert torch.allclose(cs.sigma[6 + j * k:6 + (j + 1) * k], old_sigma[parent] / 0.6 * 1.5 * torch.ones(k),
+                              rtol=1e-5)
 
 
 def test_update_needs_backward():

@@ -158,11 +158,16 @@ def test_gradcheck_reference_float64(one_thread):
     viewmat, K = camera(12, 10, dtype=torch.float64)
     opac = opac.clamp(0.2, 0.8)
 
-    def f(p, d, s, o, c):
-        out = rasterize_convexes(p, d, s, o, c, viewmat, K, 12, 10, backend="torch")
-        return out.image, out.depth
+    zc = (pts.mean(1) @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2]
+    coords = 1 - 1 / zc  # monotone in depth, as distortion_coord must be
+    background = torch.tensor([0.2, 0.5, 0.7], dtype=torch.float64)
 
-    inputs = [t.clone().requires_grad_(True) for t in (pts, delta, sigma, opac, feats)]
+    def f(p, d, s, o, c, u, bg):  # every output, and every input that has a gradient
+        out = rasterize_convexes(p, d, s, o, c, viewmat, K, 12, 10, background=bg, backend="torch",
+                                 distortion_coord=u, nearfar_k=2)
+        return out.image, out.alpha, out.depth, out.distortion, out.near_depth, out.far_depth
+
+    inputs = [t.clone().requires_grad_(True) for t in (pts, delta, sigma, opac, feats, coords, background)]
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
 
 
