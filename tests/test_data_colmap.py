@@ -62,7 +62,7 @@ def test_quaternion_conversion():
 
 
 def test_reads_pycolmap_binary(tmp_path):
-    pycolmap = pytest.importorskip("pycolmap")
+    import pycolmap  # a dev dependency (pyproject [dev]): missing, the test fails rather than skips
     rec = pycolmap.Reconstruction()
     cam = pycolmap.Camera(model="PINHOLE", width=100, height=80, params=[90.0, 91.0, 50.0, 40.0], camera_id=1)
     rec.add_camera_with_trivial_rig(cam) if hasattr(rec, "add_camera_with_trivial_rig") else rec.add_camera(cam)

@@ -177,7 +177,7 @@ def test_read_3dgs_ply(tmp_path):
 
 
 def test_load_source_ply_roundtrip(tmp_path):
-    ply = pytest.importorskip("le3d.io.ply")
+    from le3d.io import ply
     from viewer.source import load_source
 
     src = _blob_source(n=50)
@@ -200,7 +200,7 @@ def test_cli_view_serves_ply_and_rejects_bad_path(tmp_path):
     import sys
     import urllib.request
 
-    ply = pytest.importorskip("le3d.io.ply")
+    from le3d.io import ply
     src = _blob_source(n=50)
     cloud = ply.GaussianCloud(src.means, src.quats / src.quats.norm(dim=-1, keepdim=True), src.scales,
                               src.opacities, torch.zeros(50, 16, 3), 0)
