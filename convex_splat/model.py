@@ -18,7 +18,8 @@ from le3d.errors import InputError
 from le3d.raster.types import RenderOutput
 
 # Soft-blob defaults, relative to the radius r of each initial convex: the centre of a fresh convex
-# has coverage sigmoid(SIGMA_SCALE * ~0.6) ~ 0.95 and its coverage falls off smoothly over ~r.
+# (k = 6) has coverage 0.74-0.86, depending on how its hull faces the camera (four random orientations
+# seen head-on), and its coverage falls off smoothly over ~r.
 DELTA_SCALE = 5.0  # delta = DELTA_SCALE / r
 SIGMA_SCALE = 5.0  # sigma = SIGMA_SCALE / r
 INIT_OPACITY = 0.1

@@ -4,7 +4,8 @@ The scene: flat, opaque, uniformly coloured rectangles at several depths over a 
 ray-cast exactly (so its edges are perfectly hard), seen from a few cameras. Both primitive kinds
 start from the same points sampled on the rectangles with the same grey colour and are fitted with
 Adam and the L1 + 0.2 D-SSIM loss for the same number of steps, with no densification, so that both
-keep exactly the same primitive count. Used by tests/test_convex_train.py and scripts/bench_convex.py.
+keep exactly the same primitive count. Used by tests/test_convex_model.py
+(test_convexes_beat_gaussians_on_hard_edges) and scripts/bench_convex.py.
 """
 from __future__ import annotations
 

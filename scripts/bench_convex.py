@@ -21,7 +21,6 @@ def scene(n, size, seed=0, k=6, radius=0.05):
     g = torch.Generator().manual_seed(seed)
     centres = (torch.rand(n, 3, generator=g) * 2 - 1)
     colors = torch.rand(n, 3, generator=g)
-    cs = ConvexSet.from_points(centres, colors, k=k, radius_scale=1.0, seed=seed)
     # fixed radius for every convex so N does not change the footprint size
     r = torch.full((n,), radius)
     cs = ConvexSet.from_points(centres, colors, k=k, seed=seed, radius_scale=1.0)

@@ -15,7 +15,8 @@ def add_arguments(p):
     p.add_argument("scene", help="scene folder (RawNeRF layout, COLMAP images/, or transforms.json)")
     p.add_argument("--out", required=True, help="RUN folder to write")
     p.add_argument("--config", default=None, help="config name (demo_cpu, le3d, rawgs, ...) or YAML path; default le3d")
-    p.add_argument("--primitive", choices=["gaussian", "convex"], default=None)
+    p.add_argument("--primitive", choices=["gaussian", "convex"], default=None,
+                   help="3D Gaussians or smooth convexes (3D Convex Splatting; overrides the config)")
     p.add_argument("--iters", type=int, default=None, help="number of iterations (overrides the config)")
     p.add_argument("--downscale", type=int, default=None, help="image downscale factor (overrides the config)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
