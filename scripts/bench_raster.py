@@ -85,10 +85,15 @@ def le3d_step(scene, width, height, backend, backward, regularizers=True):
     out = le3d.rasterize_gaussians(**leaves, width=width, height=height, backend=backend,
                                    nearfar_k=4 if regularizers else 0)
     if backward:
-        loss = out.image.sum() + out.depth.sum() + out.alpha.sum()
-        if regularizers:
-            loss = loss + out.distortion.sum() + (out.far_depth - out.near_depth).sum()
-        loss.backward()
+        step_loss(out, regularizers).backward()
+
+
+def step_loss(out, regularizers=True):
+    """The timed steps' loss, the same for both primitives: every output the render computed."""
+    loss = out.image.sum() + out.depth.sum() + out.alpha.sum()
+    if regularizers:
+        loss = loss + out.distortion.sum() + (out.far_depth - out.near_depth).sum()
+    return loss
 
 
 _CONVEX_SCENES: dict = {}  # id(scene) -> (scene, its convexes); holding the scene keeps its id unique
@@ -120,7 +125,7 @@ def convex_step(scene, width, height, backend, backward):
                                           height, backend=backend, distortion_coord=scene["distortion_coord"],
                                           nearfar_k=4)
     if backward:
-        (out.image.sum() + out.depth.sum() + out.distortion.sum()).backward()
+        step_loss(out).backward()
 
 
 def gsplat_step(scene, width, height, backward):
