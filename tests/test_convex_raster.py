@@ -94,7 +94,7 @@ def _compare(backend, device, k, seed, n=24, pixel_slope=None, C=3, grad_K=False
 
 
 @pytest.mark.parametrize("k,seed,C,grad_K", [(3, 0, 3, False), (6, 1, 3, False), (6, 1, 3, True), (8, 2, 3, False),
-                                             (8, 2, 3, True), (6, 5, 19, False), (8, 8, 19, False)])
+                                             (8, 2, 3, True), (6, 4, 8, False), (6, 5, 19, False), (8, 8, 19, False)])
 def test_cpu_matches_reference(k, seed, C, grad_K):
     ref = _compare("cpu", "cpu", k, seed, C=C, grad_K=grad_K)
     assert ref.radii[:2].eq(0).all()  # collinear, coincident
@@ -138,7 +138,7 @@ def test_cpu_matches_reference_on_both_alpha_paths(pixel_slope):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("k,seed,C,grad_K", [(3, 0, 3, False), (6, 1, 3, False), (6, 1, 3, True), (8, 2, 3, False),
-                                             (6, 5, 19, False), (8, 8, 19, False)])
+                                             (6, 4, 8, False), (6, 5, 19, False), (8, 8, 19, False)])
 def test_cuda_matches_reference(k, seed, C, grad_K):
     """K = 8 gives hulls of 7 edges (the last edge slots in use); C = 19: features read from global
     memory and colour sums per channel in the backward kernel."""

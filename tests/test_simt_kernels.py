@@ -104,10 +104,11 @@ def test_gaussian_kernels_read_upstream_gradients_of_any_layout(simt, kind, monk
 # --- convexes ---
 
 @pytest.mark.parametrize("k,seed,C,grad_K", [(3, 0, 3, False), (6, 1, 3, False), (6, 1, 3, True), (8, 2, 3, False),
-                                             (6, 5, 19, False), (8, 8, 19, False)])
+                                             (6, 4, 8, False), (6, 5, 19, False), (8, 8, 19, False)])
 def test_convex_kernels_match_reference(simt, k, seed, C, grad_K):
     """K = 6: hulls of at most 6 edges, the backward's merged slot layout; K = 8: hulls of 7 edges, the
-    full layout; C = 19: features from global memory and a warp sum per channel."""
+    full layout; C = 8 and 19: the kernels' 5..16 and 17..64 channel instances, features from global
+    memory and a warp sum per channel."""
     ref = convex_tests._compare("cpu", "cpu", k, seed, C=C, grad_K=grad_K)
     assert (ref.radii > 0).sum() >= 10
 
