@@ -363,6 +363,7 @@ def test_projection_matches_gsplat_reference():
     W, H = 96, 64
     K = intrinsics(W, H)
     K[0, 2] += 3.0  # off-centre principal point
+    K[1, 1] *= 1.2  # fx != fy
     means2d, conics, depths, _, radii = project_gaussians(means, quats, scales, opacities, viewmat, K, W, H)
     R = quat_to_rotmat(quats)
     covars = R @ torch.diag_embed(scales**2) @ R.transpose(1, 2)
