@@ -264,7 +264,7 @@ def project_points_torch(points, viewmat, K, near: float, far: float, tap: torch
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     z = cam[..., 2]
     zc = z.mean(-1)  # view z of the centroid (the transform is affine)
-    valid = (z > near).all(-1) & (zc < far)
+    valid = (z > near).all(-1) & (zc <= far)
     z_safe = torch.where(valid[:, None], z, torch.ones_like(z))
     pix = torch.stack([fx * cam[..., 0] / z_safe + cx, fy * cam[..., 1] / z_safe + cy], dim=-1)  # [N,K,2]
     if tap is not None:

@@ -193,6 +193,26 @@ def _coverage(points, sigma, delta=None, opacity=0.99, backend="cpu"):
     return out.alpha
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_cull_planes(backend):
+    """A convex is culled when any point has z <= near (issue 4) or its centroid z > far (as Gaussians): a
+    square exactly on the far plane is drawn, one on the near plane is not, and a float32 step the other
+    way flips each. The depths are exact in float32 (identity view, four equal z), so no rounding decides."""
+    near, far = 0.5, 4.0
+    device = "cuda" if backend == "cuda" else "cpu"
+    viewmat, K = (t.to(device) for t in _head_on())
+    step = lambda z, to: torch.nextafter(torch.tensor(z), torch.tensor(to)).item()  # noqa: E731
+    drawn = {}
+    for z in (near, step(near, 1.0), far, step(far, 10.0)):
+        one = torch.ones(1, device=device)
+        out = rasterize_convexes(_square(20.5, 44.5, z=z).to(device), one * 200.0, one * 50.0, one * 0.9,
+                                 torch.ones(1, 1, device=device), viewmat, K, 64, 64, near=near, far=far,
+                                 backend=backend)
+        drawn[z] = out.radii.item() > 0
+        assert drawn[z] == (out.alpha[32, 32].item() > 0.5)
+    assert list(drawn.values()) == [False, True, True, False]
+
+
 def test_square_head_on_centre_and_edges():
     pts = _square(8.5, 56.5)  # edges pass through pixel centres (column 8 and 56)
     prev_edge_err = None

@@ -187,6 +187,29 @@ def test_zero_primitives_render_background(backend):
     assert torch.allclose(grads["background"], image_weights.sum((0, 1)), rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_cull_planes_are_inclusive(backend):
+    """Culling is z < near or z > far (as gsplat's kernel): a mean exactly on either plane is drawn, one a
+    float32 step beyond it is not. The depths are exact in float32 (identity view), so no rounding decides."""
+    near, far = 0.5, 4.0
+    z = torch.tensor([near, far, torch.nextafter(torch.tensor(near), torch.tensor(0.0)).item(),
+                      torch.nextafter(torch.tensor(far), torch.tensor(10.0)).item()])
+    n = len(z)
+    device = "cuda" if backend == "cuda" else "cpu"
+    W = H = 17  # the principal point (8.5, 8.5) is pixel (8, 8)'s centre
+    out = le3d.rasterize_gaussians(torch.stack([torch.zeros(n), torch.zeros(n), z], 1).to(device),
+                                   torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1).to(device),
+                                   (0.05 * z)[:, None].repeat(1, 3).to(device),  # the same size on screen
+                                   torch.full((n,), 0.5, device=device), torch.ones(n, 1, device=device),
+                                   torch.eye(4, device=device), intrinsics(W, H).to(device), W, H,
+                                   near=near, far=far, backend=backend)
+    assert out.radii.cpu().tolist()[2:] == [0, 0]
+    assert (out.radii[:2] > 0).all()
+    # both drawn at the centre: alpha 1 - 0.5 * 0.5, depth by weight 0.5 * near + 0.25 * far
+    assert out.alpha[8, 8].item() == pytest.approx(0.75, rel=1e-4)
+    assert out.depth[8, 8].item() == pytest.approx(0.5 * near + 0.25 * far, rel=1e-4)
+
+
 def test_single_gaussian_centre_alpha_and_depth():
     """A Gaussian on the optical axis at depth 2: the centre pixel sees alpha = o (clamped)."""
     W = H = 33

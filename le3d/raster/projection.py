@@ -49,7 +49,7 @@ def project_gaussians(means, quats, scales, opacities, viewmat, K, width: int, h
     """Returns (means2d [N,2], conics [N,3], depths [N], bounds [N,4], radii [N] int32).
 
     depths is the view-space z of each mean (sort key and depth output); bounds mark culled
-    Gaussians (behind near, beyond far, opacity <= 1/255, or outside the image) with xmin > xmax.
+    Gaussians (z < near, z > far, opacity <= 1/255, or outside the image) with xmin > xmax.
     """
     R = viewmat[:3, :3]
     t = viewmat[:3, 3]
@@ -60,7 +60,7 @@ def project_gaussians(means, quats, scales, opacities, viewmat, K, width: int, h
     M = quat_to_rotmat(quats) * scales[:, None, :]
     Vt = (M.transpose(1, 2).reshape(-1, 3) @ R.T).reshape(-1, 3, 3)  # Vt[n, j, i] = V[n, i, j]
     z = means_c[:, 2]
-    valid = (z > near) & (z < far)
+    valid = (z >= near) & (z <= far)  # cull z < near or z > far (as gsplat's kernel)
     z_safe = torch.where(valid, z, torch.ones_like(z))
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     tan_fovx = 0.5 * width / fx

@@ -63,7 +63,7 @@ struct ConvexInCamera {
 };
 
 // points X [N, P, 3] -> PIX [N, P, 2], Z [N] (centroid view z), M [N, 2] (its projection),
-// S [N] (z / mean focal), V [N] (every point beyond near and the centroid before far).
+// S [N] (z / mean focal), V [N] (every point beyond near, the centroid not beyond far).
 LE3D_HD void convex_points_forward_one(int64_t n, int P, const PinholeCamera& cam, float near, float far,
                                        const float* X, float* PIX, float* Z, float* M, float* S, bool* V) {
   const ConvexInCamera convex(cam, X + n * P * 3, P);
@@ -71,7 +71,7 @@ LE3D_HD void convex_points_forward_one(int64_t n, int P, const PinholeCamera& ca
   const float* centre = convex.centre;
   bool in_front = true;
   for (int k = 0; k < P; ++k) in_front = in_front && c[k][2] > near;
-  const bool ok = in_front && centre[2] < far;
+  const bool ok = in_front && centre[2] <= far;
   for (int k = 0; k < P; ++k) {
     const float z = ok ? c[k][2] : 1.0f;  // culled convexes keep finite (unused) pixels
     PIX[(n * P + k) * 2] = cam.fx * c[k][0] / z + cam.cx;

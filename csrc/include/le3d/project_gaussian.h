@@ -63,7 +63,7 @@ struct GaussianCamSpace {
   float mc[3];        // mean in camera space
   float qn[4], Rq[9];  // normalised quaternion, its rotation
   float V[9];         // R_view rot(q) diag(s), row-major
-  bool valid;         // near < z < far
+  bool valid;         // near <= z <= far
   float z_safe, inv_z;
   float rx, ry;       // x/z, y/z after the off-screen clamp
   bool x_free, y_free;  // the clamp did not bind (gradient passes)
@@ -89,7 +89,7 @@ LE3D_HD GaussianCamSpace gaussian_cam_space(const Camera& cam, const float* mean
       g.V[3 * i + j] = (cam.R[3 * i] * g.Rq[j] + cam.R[3 * i + 1] * g.Rq[3 + j] + cam.R[3 * i + 2] * g.Rq[6 + j]) *
                        scale[j];
   const float z = g.mc[2];
-  g.valid = z > cam.near && z < cam.far;
+  g.valid = z >= cam.near && z <= cam.far;  // cull z < near or z > far only
   g.z_safe = g.valid ? z : 1.0f;
   g.inv_z = 1.0f / g.z_safe;
   g.rx = clamp_ratio(g.mc[0] / g.z_safe, -cam.lim_x_neg, cam.lim_x_pos, &g.x_free);
