@@ -94,6 +94,14 @@ def load_extension():
         return module
 
 
+def use_extension(module) -> None:
+    """Make `module` (a build of le3d._C loaded by the caller) what the raster functions call from now on.
+    For tools that compare two builds in one process (scripts/ab_cpu_builds.py)."""
+    with _lock:
+        _state["module"] = module
+        _state["error"] = None
+
+
 def loaded_extension():
     """The extension module if it has been loaded already, else None (never builds or warns)."""
     return _state.get("module")

@@ -52,7 +52,7 @@ def main():
              "convexes": lambda: bench_raster.convex_step(scene, w, h, "cpu", True)}
     times = {(b, s): [] for b in builds for s in steps}
     for module in builds.values():  # warm-up: each build once
-        ext._state["module"] = module
+        ext.use_extension(module)
         for step in steps.values():
             step()
     order = list(times)
@@ -60,7 +60,7 @@ def main():
     for _ in range(args.rounds):
         rng.shuffle(order)
         for build, step in order:
-            ext._state["module"] = builds[build]  # what le3d's raster functions call (load_extension)
+            ext.use_extension(builds[build])
             t0 = time.perf_counter()
             steps[step]()
             times[(build, step)].append(time.perf_counter() - t0)
