@@ -51,6 +51,10 @@ prebuilt_ok() {
   ls "$1"/_C.cpython-*.so >/dev/null 2>&1 && [ "$(cat "$1/TARGET" 2>/dev/null)" = "$DEVICE_TARGET" ] &&
     [ "$(cat "$1/STAMP" 2>/dev/null)" = "$(scripts/source_stamp.sh "$2")" ]
 }
+# gsplat_prebuilt_ok DIR VERSION: DIR holds gsplat VERSION's CUDA module built for this Python, torch and GPU
+gsplat_prebuilt_ok() {
+  [ -f "$1/csrc.so" ] && [ "$(cat "$1/TARGET" 2>/dev/null)" = "$DEVICE_TARGET gsplat $2" ]
+}
 if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
   TORCH_CUDA_ARCH_LIST=$("$PY" -c "import torch; c=torch.cuda.get_device_capability(); print(f'{c[0]}.{c[1]}')")
   export TORCH_CUDA_ARCH_LIST
@@ -85,8 +89,8 @@ fi
 
 GSPLAT_PID=
 GSPLAT_DIR=$("$PY" -c "import importlib.util as u; s = u.find_spec('gsplat'); print(s.submodule_search_locations[0] if s else '')")
-if [ "$PREBUILT_RUNS" = 1 ] && [ -n "$GSPLAT_DIR" ] && [ -f .devprebuilt/gsplat/csrc.so ] && [ "$(cat .devprebuilt/gsplat/TARGET)" = \
-     "$DEVICE_TARGET gsplat $("$PY" -c "import importlib.metadata as m; print(m.version('gsplat'))")" ]; then
+if [ "$PREBUILT_RUNS" = 1 ] && [ -n "$GSPLAT_DIR" ] && gsplat_prebuilt_ok .devprebuilt/gsplat \
+     "$("$PY" -c "import importlib.metadata as m; print(m.version('gsplat'))")"; then
   cp .devprebuilt/gsplat/csrc.so "$GSPLAT_DIR/csrc.so" && echo "gsplat: its CUDA code prebuilt here (gsplat.csrc)"
 fi
 if [ "${SKIP_GSPLAT:-0}" != 1 ] && [ -n "$GSPLAT_DIR" ]; then

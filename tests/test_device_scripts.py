@@ -47,13 +47,18 @@ def test_source_stamp_follows_the_sources_only(tmp_path):
     assert stamp(c) != stamp(a)
 
 
-def prebuilt_ok(prebuilt: Path, tree: Path, device_target: str) -> bool:
-    """gpu_check.sh's own prebuilt_ok function, cut out of the script and run as it is there."""
+def gpu_check_function(name: str, device_target: str, *args) -> bool:
+    """One of gpu_check.sh's shell functions, cut out of the script and run as it is there."""
     script = (ROOT / "scripts" / "gpu_check.sh").read_text()
-    start = script.index("prebuilt_ok() {")
+    start = script.index(f"\n{name}() {{") + 1
     end = script.index("\n}\n", start) + 3
-    program = f'cd "{ROOT}"\nDEVICE_TARGET="{device_target}"\n{script[start:end]}prebuilt_ok "{prebuilt}" "{tree}"\n'
+    call = " ".join(f'"{a}"' for a in args)
+    program = f'cd "{ROOT}"\nDEVICE_TARGET="{device_target}"\n{script[start:end]}{name} {call}\n'
     return subprocess.run(["bash", "-c", program]).returncode == 0
+
+
+def prebuilt_ok(prebuilt: Path, tree: Path, device_target: str) -> bool:
+    return gpu_check_function("prebuilt_ok", device_target, prebuilt, tree)
 
 
 def test_gpu_check_takes_a_prebuilt_extension_only_when_sources_and_machine_match(tmp_path):
@@ -74,3 +79,18 @@ def test_gpu_check_takes_a_prebuilt_extension_only_when_sources_and_machine_matc
     assert prebuilt_ok(prebuilt, tree, TARGET)
     (prebuilt / "_C.cpython-312-x86_64-linux-gnu.so").unlink()
     assert not prebuilt_ok(prebuilt, tree, TARGET)  # stamps without the library
+
+
+def test_gpu_check_takes_gsplats_prebuilt_module_only_for_this_machine_and_version(tmp_path):
+    def ok(device_target, version="1.5.3"):
+        return gpu_check_function("gsplat_prebuilt_ok", device_target, tmp_path, version)
+
+    assert not ok(TARGET)  # nothing there
+    (tmp_path / "csrc.so").write_bytes(b"")
+    assert not ok(TARGET)  # a module without its target
+    (tmp_path / "TARGET").write_text(f"{TARGET} gsplat 1.5.3\n")
+    assert ok(TARGET)
+    assert not ok(TARGET, "1.5.2")  # another gsplat
+    assert not ok("cp312 torch 2.11.0+cu130 sm_100")  # another GPU
+    (tmp_path / "csrc.so").unlink()
+    assert not ok(TARGET)  # a target without the module
