@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import random
-import statistics
 import sys
-import time
 
 import torch  # noqa: F401  (loads the libraries the extension links against)
 
@@ -50,23 +47,18 @@ def main():
     scene = bench_raster.make_scene(n, w, h, "cpu")
     steps = {"gaussians": lambda: bench_raster.le3d_step(scene, w, h, "cpu", True),
              "convexes": lambda: bench_raster.convex_step(scene, w, h, "cpu", True)}
-    times = {(b, s): [] for b in builds for s in steps}
-    for module in builds.values():  # warm-up: each build once
-        ext.use_extension(module)
-        for step in steps.values():
-            step()
-    order = list(times)
-    rng = random.Random(0)
-    for _ in range(args.rounds):
-        rng.shuffle(order)
-        for build, step in order:
-            ext.use_extension(builds[build])
-            t0 = time.perf_counter()
+
+    def on(build, step):
+        def run():
+            ext.use_extension(builds[build])  # what le3d's raster functions call (load_extension)
             steps[step]()
-            times[(build, step)].append(time.perf_counter() - t0)
+        return run
+
+    times = bench_raster.time_interleaved({(b, s): on(b, s) for b in builds for s in steps}, args.rounds, "cpu",
+                                          shuffle_seed=0)
     print(f"{args.size}, CPU backend, {torch.get_num_threads()} threads, median of {args.rounds} rounds")
     for step in steps:
-        old, new = (statistics.median(times[(b, step)]) for b in ("old", "new"))
+        old, new = (times[(b, step)] for b in ("old", "new"))
         print(f"  {step:9s}  old {1000 * old:8.1f} ms   new {1000 * new:8.1f} ms   new/old {new / old:.3f}")
 
 

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -60,16 +61,22 @@ def time_fn(fn, repeats, device):
     return time_interleaved({0: fn}, repeats, device)[0]
 
 
-def time_interleaved(fns: dict, repeats: int, device) -> dict:
+def time_interleaved(fns: dict, repeats: int, device, shuffle_seed: int | None = None) -> dict:
     """Median seconds of each fn over `repeats` rounds (after one warm-up call each), the fns taking
     turns within a round: their ratios then compare runs under the same machine conditions (on a
-    shared machine the speed drifts by several percent over a minute)."""
+    shared machine the speed drifts by several percent over a minute). shuffle_seed: each round takes
+    the fns in a new random order (so that none always runs after the same other one)."""
     for fn in fns.values():
         fn()
     sync(device)
     times = {key: [] for key in fns}
+    order = list(fns)
+    rng = random.Random(shuffle_seed)
     for _ in range(repeats):
-        for key, fn in fns.items():
+        if shuffle_seed is not None:
+            rng.shuffle(order)
+        for key in order:
+            fn = fns[key]
             t0 = time.perf_counter()
             fn()
             sync(device)
