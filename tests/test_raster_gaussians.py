@@ -119,6 +119,34 @@ def test_upstream_gradients_of_any_layout_are_read_in_place(backend, kind, monke
         assert torch.allclose(strided[name], dense[name], rtol=1e-5, atol=1e-6 * dense[name].abs().max()), name
 
 
+def test_compiled_entry_points_check_their_own_inputs():
+    """The compiled rasterizer's entry points refuse what breaks their contract (rasterize_api.h), the
+    distortion coordinate included, even though the Python side checks the user's inputs first."""
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    n, C = 5, 3
+    good = dict(params=torch.zeros(n, 6), features=torch.zeros(n, C), depths=torch.ones(n), coords=torch.zeros(n),
+                bounds=torch.zeros(n, 4), background=torch.zeros(C))
+
+    def forward(**changed):
+        t = {**good, **changed}
+        return ext.rasterize_forward_cpu(t["params"], 0, t["features"], t["depths"], t["coords"], t["bounds"],
+                                         t["background"], 16, 8, 2)
+
+    assert forward()[0].shape == (8, 16, C)
+    assert forward(coords=torch.zeros(0))[0].shape == (8, 16, C)  # no distortion coordinate
+    for changed, match in ((dict(coords=torch.zeros(n, dtype=torch.float64)), "float32"),
+                           (dict(coords=torch.zeros(2 * n)[::2]), "contiguous"),
+                           (dict(coords=torch.zeros(n + 1)), "coords"),
+                           (dict(depths=torch.ones(n - 1)), "depths"),
+                           (dict(features=torch.zeros(n - 1, C)), "features"),
+                           (dict(background=torch.zeros(C + 1)), "background"),
+                           (dict(bounds=torch.zeros(n, 3)), "bounds")):
+        with pytest.raises(RuntimeError, match=match):
+            forward(**changed)
+
+
 def test_upstream_gradient_of_the_wrong_shape_is_refused():
     """An upstream gradient reaches the compiled backward only if shaped like its output."""
     from le3d._ext import load_extension

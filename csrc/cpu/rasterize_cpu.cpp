@@ -75,20 +75,6 @@ inline void for_each_bit(RowMask mask, Visit&& visit) {
   }
 }
 
-void check_inputs(const torch::Tensor& params, const torch::Tensor& features,
-                  const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
-                  const torch::Tensor& background, int64_t nearfar_k) {
-  for (const auto* t : {&params, &features, &depths, &bounds, &background}) {
-    TORCH_CHECK(t->device().is_cpu(), "le3d cpu rasterizer: tensors must be on the CPU");
-    TORCH_CHECK(t->scalar_type() == torch::kFloat32, "le3d cpu rasterizer: tensors must be float32");
-    TORCH_CHECK(t->is_contiguous(), "le3d cpu rasterizer: tensors must be contiguous");
-  }
-  TORCH_CHECK(features.size(1) >= 1 && features.size(1) <= kMaxChannels, "features: 1..64 channels");
-  TORCH_CHECK(nearfar_k >= 0 && nearfar_k <= kNearFarMaxK, "nearfar_k out of range");
-  TORCH_CHECK(coords.numel() == 0 || coords.numel() == params.size(0), "coords: [N] or empty");
-  TORCH_CHECK(bounds.dim() == 2 && bounds.size(0) == params.size(0) && bounds.size(1) == 4, "bounds: [N, 4]");
-}
-
 // What the tile loops need of each primitive, computed once per pass (not once per tile it reaches):
 // the image pixels its screen bound covers and its skip threshold.
 template <typename Footprint>
@@ -154,7 +140,7 @@ void bin_primitives(const float* params, const PrimitiveSetup<Footprint>& setup,
   }
   for (int r = 0; r < n; ++r) start[r + 1] += start[r];
   const int64_t M = start[n];
-  TORCH_CHECK(M < (int64_t{1} << 31), "le3d cpu rasterizer: more than 2^31 tile entries");
+  TORCH_CHECK(M <= kMaxTileEntries, "le3d cpu rasterizer: more than ", kMaxTileEntries, " tile entries");
   std::vector<int> entry_tile(M);
 #pragma omp parallel for schedule(dynamic, 256)
   for (int r = 0; r < n; ++r) {
@@ -500,7 +486,7 @@ std::vector<torch::Tensor> rasterize_forward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
     const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k) {
-  check_inputs(params, features, depths, coords, bounds, background, nearfar_k);
+  check_raster_inputs("le3d cpu rasterizer", false, params, features, depths, coords, bounds, background, nearfar_k);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
     return forward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k);
@@ -516,7 +502,7 @@ std::vector<torch::Tensor> rasterize_backward_cpu(
     const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
-  check_inputs(params, features, depths, coords, bounds, background, nearfar_k);
+  check_raster_inputs("le3d cpu rasterizer", false, params, features, depths, coords, bounds, background, nearfar_k);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
     return backward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k,

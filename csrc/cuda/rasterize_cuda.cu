@@ -14,14 +14,6 @@
 namespace le3d {
 namespace {
 
-void check_cuda_inputs(const std::vector<const torch::Tensor*>& ts) {
-  for (const auto* t : ts) {
-    TORCH_CHECK(t->is_cuda(), "le3d cuda rasterizer: tensors must be on a CUDA device");
-    TORCH_CHECK(t->scalar_type() == torch::kFloat32, "le3d cuda rasterizer: tensors must be float32");
-    TORCH_CHECK(t->is_contiguous(), "le3d cuda rasterizer: tensors must be contiguous");
-  }
-}
-
 // Per-tile lists in (depth, id) order, in the same format as the CPU backend. One radix sort of
 // (tile, depth bits) keys over only the bits in use (32 + bits of the tile count), stable, so equal
 // depths keep the id order. A primitive goes to the tiles of its box that its footprint reaches.
@@ -41,9 +33,10 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
   const int grid = (N + 255) / 256;
   count_tiles_kernel<Footprint><<<grid, 256, 0, stream>>>(N, params.data_ptr<float>(), bounds.data_ptr<float>(),
                                                           width, height, counts.data_ptr<int>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();  // before .item() below reads what it wrote
   auto ends = counts.cumsum(0, torch::kInt64);
   const int64_t total = ends[-1].item<int64_t>();  // the one host sync of a render: sizes the lists
-  TORCH_CHECK(total < (int64_t{1} << 31), "le3d cuda rasterizer: more than 2^31 tile entries");
+  TORCH_CHECK(total <= kMaxTileEntries, "le3d cuda rasterizer: more than ", kMaxTileEntries, " tile entries");
   const int M = static_cast<int>(total);
   if (M == 0) return no_entries();
   auto key_opts = depths.options().dtype(torch::kInt64);
@@ -53,6 +46,7 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
                                                         depths.data_ptr<float>(), width, height,
                                                         ends.data_ptr<int64_t>(), counts.data_ptr<int>(),
                                                         keys.data_ptr<int64_t>(), values.data_ptr<int>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
   int tile_bits = 0;
   while ((1 << tile_bits) < tiles) ++tile_bits;
   const auto* keys_in = reinterpret_cast<const uint64_t*>(keys.data_ptr<int64_t>());
@@ -134,9 +128,7 @@ std::vector<torch::Tensor> rasterize_forward_cuda(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
     const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k) {
-  check_cuda_inputs({&params, &features, &depths, &bounds, &background});
-  TORCH_CHECK(nearfar_k >= 0 && nearfar_k <= kNearFarMaxK, "nearfar_k out of range");
-  TORCH_CHECK(features.size(1) >= 1 && features.size(1) <= kMaxChannels, "features: 1..64 channels");
+  check_raster_inputs("le3d cuda rasterizer", true, params, features, depths, coords, bounds, background, nearfar_k);
   const at::cuda::OptionalCUDAGuard guard(params.device());
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
@@ -147,14 +139,15 @@ std::vector<torch::Tensor> rasterize_forward_cuda(
 
 std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& /*bounds: the
+    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds /*checked only: the
     kernel evaluates every pixel of a tile, a thread per pixel*/,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
     const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
     const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
-  check_cuda_inputs({&params, &features, &depths, &background});  // upstream gradients: upstream_map
+  // upstream gradients: upstream_map
+  check_raster_inputs("le3d cuda rasterizer", true, params, features, depths, coords, bounds, background, nearfar_k);
   const at::cuda::OptionalCUDAGuard guard(params.device());
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)

@@ -19,6 +19,31 @@
 
 namespace le3d {
 
+// The most tile entries (primitive, tile) a render may have: both backends index them with int, and the
+// CUDA grids round the count up to whole 256-thread blocks.
+constexpr int64_t kMaxTileEntries = (int64_t{1} << 31) - 256;
+
+// The entry points' own input checks, alike for both backends (`cuda`: which one is asking). The Python
+// side has checked the user's inputs already; these guard the contract above (coords included).
+inline void check_raster_inputs(const char* who, bool cuda, const torch::Tensor& params,
+                                const torch::Tensor& features, const torch::Tensor& depths,
+                                const torch::Tensor& coords, const torch::Tensor& bounds,
+                                const torch::Tensor& background, int64_t nearfar_k) {
+  for (const auto* t : {&params, &features, &depths, &coords, &bounds, &background}) {
+    TORCH_CHECK(cuda ? t->is_cuda() : t->device().is_cpu(), who, ": tensors must be on ", cuda ? "a CUDA device" : "the CPU");
+    TORCH_CHECK(t->device() == params.device(), who, ": tensors must share one device");
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32, who, ": tensors must be float32");
+    TORCH_CHECK(t->is_contiguous(), who, ": tensors must be contiguous");
+  }
+  TORCH_CHECK(features.dim() == 2 && features.size(0) == params.size(0) && features.size(1) >= 1 &&
+                  features.size(1) <= kMaxChannels, "features: [N, 1..64]");
+  TORCH_CHECK(nearfar_k >= 0 && nearfar_k <= kNearFarMaxK, "nearfar_k out of range");
+  TORCH_CHECK(depths.numel() == params.size(0), "depths: [N]");
+  TORCH_CHECK(coords.numel() == 0 || coords.numel() == params.size(0), "coords: [N] or empty");
+  TORCH_CHECK(bounds.dim() == 2 && bounds.size(0) == params.size(0) && bounds.size(1) == 4, "bounds: [N, 4]");
+  TORCH_CHECK(background.numel() == features.size(1), "background: [C]");
+}
+
 // Per-pixel outputs of a forward pass (allocated the same way by every backend).
 struct PixelOutputs {
   torch::Tensor image, alpha, depth, distortion, near, far, aux;
