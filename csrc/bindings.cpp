@@ -3,6 +3,8 @@
 // projection (fused, and its steps; any device), the render's input value checks (any device).
 #include <torch/extension.h>
 
+#include <map>
+#include <string>
 #include <thread>
 
 #include "le3d/common.h"
@@ -30,6 +32,26 @@ std::vector<torch::Tensor> vector_math_cpu(const torch::Tensor& x) {
     pl[i] = le3d::vlog(src[i]);
   }
   return {e, l};
+}
+
+// Where a render's forward keeps each aux slot (common.h, AuxLayout), by name, for the scripts that read
+// aux: present slots only, and "dim", the floats per pixel.
+std::map<std::string, int> aux_layout(bool has_distortion, int64_t nearfar_k) {
+  const le3d::AuxLayout layout(has_distortion, static_cast<int>(nearfar_k));
+  std::map<std::string, int> slots{{"dim", layout.dim},
+                                   {"transmittance", le3d::kAuxTransmittance},
+                                   {"last_index", le3d::kAuxLastIndex},
+                                   {"count", le3d::kAuxCount}};
+  if (layout.distortion >= 0) {
+    slots["weight_sum"] = layout.distortion + le3d::kAuxWeightSum;
+    slots["coord_sum"] = layout.distortion + le3d::kAuxCoordSum;
+    slots["distortion_signed"] = layout.distortion + le3d::kAuxDistortionSigned;
+  }
+  if (layout.nearfar >= 0) {
+    slots["near_weight"] = layout.nearfar + le3d::kAuxNearWeight;
+    slots["far_weight"] = layout.nearfar + le3d::kAuxFarWeight;
+  }
+  return slots;
 }
 
 int cpu_threads() {
@@ -65,6 +87,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("convex_project_backward", &le3d::convex_project_backward);
   m.def("value_checks", &le3d::value_checks);
   m.def("cpu_threads", &cpu_threads);
+  m.def("aux_layout", &aux_layout, py::arg("has_distortion"), py::arg("nearfar_k"));
   m.def("vector_math_cpu", &vector_math_cpu);
   m.def("footprint_pixels_cpu", &le3d::footprint_pixels_cpu);
   m.attr("tile_size") = le3d::kTileSize;

@@ -26,7 +26,7 @@ import bench_raster  # noqa: E402
 
 import le3d.raster.tile_function as tile_function  # noqa: E402
 
-AUX_LAST_INDEX, AUX_COUNT = 1, 2  # slots of aux [H, W, 8]: csrc/include/le3d/common.h, AuxSlot
+AUX_LAST_INDEX, AUX_COUNT = 1, 2  # aux slots every render keeps: csrc/include/le3d/common.h, AuxSlot
 
 
 def main():

@@ -20,8 +20,6 @@ import torch
 
 from le3d.raster.constants import TILE_SIZE
 
-AUX_DIM = 8  # per-pixel slots the forward saves for the backward (csrc/include/le3d/common.h, AuxSlot)
-
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = [ROOT / "tests/simt/rasterize_simt.cpp", ROOT / "tests/simt/simt_selftest.cpp"]
 SOURCES = [*UNITS, ROOT / "tests/simt/simt.h", ROOT / "csrc/cuda/rasterize_kernels.cuh",
@@ -109,11 +107,13 @@ def rasterize_forward_simt(params, footprint, features, depths, coords, bounds, 
     _check(M < 0, err)
     ids = torch.empty(max(M, 1), dtype=torch.int32)
     _check(lib.simt_bin(*args, _ptr(offsets), _ptr(ids), err, 512) != M, err)
-    # NaN-filled: a pixel the kernel does not write fails the comparison with the reference
+    # NaN-filled: a pixel the kernel does not write fails the comparison with the reference. As the compiled
+    # backends do, only the render's own outputs exist (rasterize_api.h, PixelOutputs).
     nan = dict(dtype=torch.float32)
     image = torch.full((H, W, C), float("nan"), **nan)
-    maps = [torch.full((H, W), float("nan"), **nan) for _ in range(5)]
-    aux = torch.full((H, W, AUX_DIM), float("nan"), **nan)
+    present = (True, True, coords is not None, nearfar_k > 0, nearfar_k > 0)  # alpha, depth, distortion, near, far
+    maps = [torch.full((H, W) if p else (0,), float("nan"), **nan) for p in present]
+    aux = torch.full((H, W, lib.simt_aux_dim(coords is not None, nearfar_k)), float("nan"), **nan)
     _check(lib.simt_forward(footprint, _ptr(params), _ptr(features), C, _ptr(depths), _ptr(coords),
                             _ptr(background), W, H, nearfar_k, _ptr(offsets), _ptr(ids), _ptr(image),
                             *[_ptr(m) for m in maps], _ptr(aux), err, 512), err)

@@ -290,7 +290,7 @@ void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, 
           const int64_t pix = tile.pixel(r, c, width);
           const float* colour = &scratch.colour[static_cast<size_t>(px) * C];
           for (int ch = 0; ch < C; ++ch) image[pix * C + ch] = colour[ch] + pf.T * background[ch];
-          pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
+          pf.template write_outputs<kDistortion>(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
         }
       }
     }
@@ -325,6 +325,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
   const int64_t stride = raster_grads_size(N, P, C);
+  const int aux_dim = AuxLayout(kDistortion, nearfar_k).dim;
 #pragma omp parallel num_threads(threads)
   {
     BackwardScratch scratch(C);
@@ -354,7 +355,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         for (int c = 0; c < tile.cols; ++c) {
           const int px = r * kTileSize + c;
           const int64_t pix = tile.pixel(r, c, width);
-          const float* a = aux + pix * kAuxDim;
+          const float* a = aux + pix * aux_dim;
           float* dimg = scratch.d_image.data() + px * C;
           for (int ch = 0; ch < C; ++ch) dimg[ch] = up.image.at(tile.y0 + r, tile.x0 + c, ch);
           PixelGrads& pg = scratch.grads[px];
@@ -364,7 +365,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
             bg_dot += dimg[ch] * background[ch];
             g_background[ch] += dimg[ch] * a[kAuxTransmittance];
           }
-          scratch.pixels[px].init(a, bg_dot, pg, nearfar_k);
+          scratch.pixels[px].template init<kDistortion>(a, bg_dot, pg, nearfar_k);
           scratch.last[px] = static_cast<int>(a[kAuxLastIndex]);
           scratch.row_last[r] = std::max(scratch.row_last[r], scratch.last[px]);
           k_end = std::max(k_end, scratch.last[px]);
@@ -440,7 +441,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
                                         int W, int H, int k) {
   TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
   const int C = static_cast<int>(features.size(1));
-  PixelOutputs out(H, W, C, features.options());
+  PixelOutputs out(H, W, C, coords.numel() > 0, k, features.options());
   torch::Tensor offsets, ids;
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(),
                                         static_cast<int>(params.size(0)), W, H);
@@ -449,8 +450,8 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   tiles_fn(params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
            coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
            offsets.data_ptr<int>(), ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
-           out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(), out.near.data_ptr<float>(),
-           out.far.data_ptr<float>(), out.aux.data_ptr<float>());
+           out.depth.data_ptr<float>(), PixelOutputs::data(out.distortion), PixelOutputs::data(out.near),
+           PixelOutputs::data(out.far), out.aux.data_ptr<float>());
   return out.with_tiles(offsets, ids);
 }
 
@@ -472,7 +473,7 @@ std::vector<torch::Tensor> backward_impl(
   auto* tiles_fn = coords.numel() ? backward_tiles<Footprint, true> : backward_tiles<Footprint, false>;
   tiles_fn(
       params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
-      coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(),
+      coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, PixelOutputs::data(near), PixelOutputs::data(far), aux.data_ptr<float>(),
       offsets.data_ptr<int>(), ids.data_ptr<int>(),
       upstream_grads(params, H, W, C, coords.numel() > 0, d_image, d_alpha, d_depth, d_distortion, d_near, d_far),
       threads, buffers.data_ptr<float>());
@@ -503,6 +504,7 @@ std::vector<torch::Tensor> rasterize_backward_cpu(
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   check_raster_inputs("le3d cpu rasterizer", false, params, features, depths, coords, bounds, background, nearfar_k);
+  check_raster_saved("le3d cpu rasterizer", height, width, coords.numel() > 0, nearfar_k, near, far, aux);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
     return backward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k,

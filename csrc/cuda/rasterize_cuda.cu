@@ -72,7 +72,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
                                         int W, int H, int k) {
   TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
   const int C = static_cast<int>(features.size(1));
-  PixelOutputs out(H, W, C, features.options());
+  PixelOutputs out(H, W, C, coords.numel() > 0, k, features.options());
   torch::Tensor offsets, ids;
   bin_primitives<Footprint>(params, bounds, depths, W, H, &offsets, &ids);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
@@ -85,8 +85,8 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
         offsets.data_ptr<int>(), ids.data_ptr<int>(), out.image.data_ptr<float>(),
-        out.alpha.data_ptr<float>(), out.depth.data_ptr<float>(), out.distortion.data_ptr<float>(),
-        out.near.data_ptr<float>(), out.far.data_ptr<float>(), out.aux.data_ptr<float>());
+        out.alpha.data_ptr<float>(), out.depth.data_ptr<float>(), PixelOutputs::data(out.distortion),
+        PixelOutputs::data(out.near), PixelOutputs::data(out.far), out.aux.data_ptr<float>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out.with_tiles(offsets, ids);
@@ -113,7 +113,7 @@ std::vector<torch::Tensor> backward_impl(
     backward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value><<<tiles, kBlock, 0, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
         coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
-        near.data_ptr<float>(), far.data_ptr<float>(), aux.data_ptr<float>(), offsets.data_ptr<int>(),
+        PixelOutputs::data(near), PixelOutputs::data(far), aux.data_ptr<float>(), offsets.data_ptr<int>(),
         ids.data_ptr<int>(), up, g.params.data_ptr<float>(),
         g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>(),
         g.background.data_ptr<float>());
@@ -148,6 +148,7 @@ std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   // upstream gradients: upstream_map
   check_raster_inputs("le3d cuda rasterizer", true, params, features, depths, coords, bounds, background, nearfar_k);
+  check_raster_saved("le3d cuda rasterizer", height, width, coords.numel() > 0, nearfar_k, near, far, aux);
   const at::cuda::OptionalCUDAGuard guard(params.device());
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)

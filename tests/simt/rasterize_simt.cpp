@@ -98,6 +98,9 @@ SIMT_API int64_t simt_bin(int footprint, int N, const float* params, const float
   return status ? -1 : M;
 }
 
+// Floats per pixel of the forward's aux output for a render with these outputs (common.h, AuxLayout).
+SIMT_API int simt_aux_dim(int has_distortion, int k) { return le3d::AuxLayout(has_distortion != 0, k).dim; }
+
 SIMT_API int simt_forward(int footprint, const float* params, const float* features, int C, const float* depths,
                           const float* coords, const float* background, int W, int H, int k, const int* offsets,
                           const int* ids, float* image, float* alpha, float* depth, float* distortion, float* near,

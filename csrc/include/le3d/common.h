@@ -80,19 +80,30 @@ constexpr float kTransmittanceMin = 1e-4f;  // stop a pixel before T would fall 
 constexpr int kNearFarMaxK = 16;          // largest nearfar_k (size of the per-pixel ring buffer)
 constexpr int kMaxChannels = 64;          // largest feature dimension C
 
-// Per-pixel values saved by the forward pass for the backward pass (aux[H, W, kAuxDim]).
+// Per-pixel values saved by the forward pass for the backward pass: aux[H, W, AuxLayout::dim]. Every
+// render keeps slots 0-2; the running sums of the distortion and the near/far weights only when the
+// render has those outputs, so an RGB+D render keeps 3 floats a pixel instead of 8 (at 1080p: 25 MB
+// instead of 66).
 enum AuxSlot {
   kAuxTransmittance = 0,  // T after the last contributor
   kAuxLastIndex = 1,      // one past the last contributor, counted from the tile list's start
                           // (tile-local, so the float stays exact for any scene size)
-  kAuxCount = 2,          // number of contributors
-  kAuxWeightSum = 3,      // sum w
-  kAuxCoordSum = 4,       // sum w u (distortion coordinate)
-  kAuxDistortionSigned = 5,  // sum_k w_k (u_k W_<k - U_<k), before the absolute value
-  kAuxNearWeight = 6,     // sum of w over the first k contributors
-  kAuxFarWeight = 7,      // sum of w over the last k contributors
-  kAuxDim = 8
+  kAuxCount = 2,          // number of contributors (the backward's walk stops after the first)
 };
+
+// Where the optional slots sit (-1: absent), from the render's outputs: with a distortion coordinate,
+// sum w, sum w u and sum_k w_k (u_k W_<k - U_<k) (before the absolute value) from `distortion` on;
+// with nearfar_k > 0, the weight sums of the first and of the last k contributors from `nearfar` on.
+struct AuxLayout {
+  int distortion, nearfar, dim;
+
+  LE3D_HD AuxLayout(bool has_distortion, int nearfar_k)
+      : distortion(has_distortion ? 3 : -1),
+        nearfar(nearfar_k > 0 ? (has_distortion ? 6 : 3) : -1),
+        dim(3 + (has_distortion ? 3 : 0) + (nearfar_k > 0 ? 2 : 0)) {}
+};
+enum AuxDistortionSlot { kAuxWeightSum = 0, kAuxCoordSum = 1, kAuxDistortionSigned = 2 };  // from .distortion
+enum AuxNearFarSlot { kAuxNearWeight = 0, kAuxFarWeight = 1 };                              // from .nearfar
 
 enum FootprintKind { kFootprintGaussian = 0, kFootprintConvex = 1 };
 

@@ -86,28 +86,37 @@ struct PixelForward {
     return sw > 0.0f ? swz / sw : 0.0f;
   }
 
-  // Writes the pixel's alpha, depth, distortion, near and far outputs and its aux slots (the caller
-  // writes the colour, which it accumulates itself) into the [H, W] arrays at index pix.
+  // Writes the pixel's outputs and its aux slots (the caller writes the colour, which it accumulates
+  // itself) into the [H, W] arrays at index pix. Only the render's outputs exist: distortion with
+  // kDistortion, near and far with nearfar_k > 0 (the other pointers may be null).
+  template <bool kDistortion>
   LE3D_HD void write_outputs(int64_t pix, float* alpha_out, float* depth_out, float* distortion_out,
                              float* near_out, float* far_out, float* aux_out, int nearfar_k) const {
     alpha_out[pix] = 1.0f - T;
     depth_out[pix] = depth;
-    distortion_out[pix] = distortion();
-    near_out[pix] = nearfar_k > 0 ? near_depth() : 0.0f;
-    far_out[pix] = nearfar_k > 0 ? far_depth(nearfar_k) : 0.0f;
-    save(aux_out + pix * kAuxDim, nearfar_k);
+    if (kDistortion) distortion_out[pix] = distortion();
+    if (nearfar_k > 0) {
+      near_out[pix] = near_depth();
+      far_out[pix] = far_depth(nearfar_k);
+    }
+    const AuxLayout layout(kDistortion, nearfar_k);
+    save(aux_out + pix * layout.dim, layout, nearfar_k);
   }
 
-  // Fills aux[kAuxDim] for the backward pass.
-  LE3D_HD void save(float* aux, int nearfar_k) const {
+  // Fills the pixel's aux slots (layout.dim floats) for the backward pass.
+  LE3D_HD void save(float* aux, const AuxLayout& layout, int nearfar_k) const {
     aux[kAuxTransmittance] = T;
     aux[kAuxLastIndex] = static_cast<float>(last);
     aux[kAuxCount] = static_cast<float>(n);
-    aux[kAuxWeightSum] = W;
-    aux[kAuxCoordSum] = U;
-    aux[kAuxDistortionSigned] = S;
-    aux[kAuxNearWeight] = near_w;
-    aux[kAuxFarWeight] = nearfar_k > 0 ? far_weight(nearfar_k) : 0.0f;
+    if (layout.distortion >= 0) {
+      aux[layout.distortion + kAuxWeightSum] = W;
+      aux[layout.distortion + kAuxCoordSum] = U;
+      aux[layout.distortion + kAuxDistortionSigned] = S;
+    }
+    if (layout.nearfar >= 0) {
+      aux[layout.nearfar + kAuxNearWeight] = near_w;
+      aux[layout.nearfar + kAuxFarWeight] = far_weight(nearfar_k);
+    }
   }
 };
 
@@ -136,7 +145,7 @@ struct PixelGrads {
   float near = 0.0f, far = 0.0f;  // forward outputs
 
   // Pixel (y, x)'s values: upstream gradients from their maps, the forward's near / far from its
-  // [H, W] arrays at pix = y W + x. d_near and d_far are read only when nearfar_k > 0.
+  // [H, W] arrays at pix = y W + x. Near and far, which exist only then, are read when nearfar_k > 0.
   LE3D_HD void load(int y, int x, int64_t pix, const UpstreamGrads& up, const float* near_in, const float* far_in,
                     int nearfar_k) {
     d_alpha = up.alpha.at(y, x);
@@ -144,8 +153,8 @@ struct PixelGrads {
     d_distortion = up.distortion.at(y, x);
     d_near = nearfar_k > 0 ? up.near.at(y, x) : 0.0f;
     d_far = nearfar_k > 0 ? up.far.at(y, x) : 0.0f;
-    near = near_in[pix];
-    far = far_in[pix];
+    near = nearfar_k > 0 ? near_in[pix] : 0.0f;
+    far = nearfar_k > 0 ? far_in[pix] : 0.0f;
   }
 };
 
@@ -179,18 +188,22 @@ struct PixelBackward {
 #endif
   }
 
-  // dL/dT_final = dL/dcolour . bg - dL/dalpha (the caller computes the colour part).
+  // The pixel's aux slots (laid out as AuxLayout(kDistortion, k) says). kDistortion as in the
+  // forward's add and step below. dL/dT_final = dL/dcolour . bg - dL/dalpha (the caller computes the
+  // colour part).
+  template <bool kDistortion>
   LE3D_HD void init(const float* aux, float dL_dT_final_colour, const PixelGrads& g, int k) {
+    const AuxLayout layout(kDistortion, k);
     T = aux[kAuxTransmittance];
     W_after = 0.0f;  // (the CPU reuses one PixelBackward per pixel of a tile across tiles)
     U_after = 0.0f;
+    W_total = kDistortion ? aux[layout.distortion + kAuxWeightSum] : 0.0f;
+    U_total = kDistortion ? aux[layout.distortion + kAuxCoordSum] : 0.0f;
+    sign_S = kDistortion && aux[layout.distortion + kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
     count = static_cast<int>(aux[kAuxCount]);
     position = count;
-    W_total = aux[kAuxWeightSum];
-    U_total = aux[kAuxCoordSum];
-    sign_S = aux[kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
-    near_div = weight_divisor(aux[kAuxNearWeight]);
-    far_div = weight_divisor(aux[kAuxFarWeight]);
+    near_div = weight_divisor(k > 0 ? aux[layout.nearfar + kAuxNearWeight] : 0.0f);
+    far_div = weight_divisor(k > 0 ? aux[layout.nearfar + kAuxFarWeight] : 0.0f);
     nearfar_k = k;
     R = (dL_dT_final_colour - g.d_alpha) * T;
   }

@@ -3,8 +3,9 @@
 //   params [N, P]  footprint parameters (see footprint_*.h), P = footprint's kParams
 //   features [N, C], depths [N] (view-space z: sort key and depth output),
 //   coords [N] distortion coordinate u (or an empty tensor), bounds [N, 4], background [C].
-// forward returns {image [H,W,C], alpha, depth, distortion, near, far [H,W], aux [H,W,kAuxDim],
-//   tile_offsets [tiles+1] int32, tile_ids [M] int32}.
+// forward returns {image [H,W,C], alpha, depth, distortion, near, far [H,W], aux [H,W,AuxLayout.dim],
+//   tile_offsets [tiles+1] int32, tile_ids [M] int32}; distortion (without coords) and near, far
+//   (nearfar_k = 0) are empty.
 // backward takes the forward's inputs (bounds included: the CPU evaluates only the pixels a
 // primitive's bound reaches) and returns {d_params, d_features, d_depths, d_coords, d_background}.
 // Its upstream gradients d_image, d_alpha, d_depth, d_distortion, d_near, d_far may each be empty (zero)
@@ -44,15 +45,37 @@ inline void check_raster_inputs(const char* who, bool cuda, const torch::Tensor&
   TORCH_CHECK(background.numel() == features.size(1), "background: [C]");
 }
 
-// Per-pixel outputs of a forward pass (allocated the same way by every backend).
+// The backward entry points' check of what their forward saved (read without bounds by the kernels).
+inline void check_raster_saved(const char* who, int64_t H, int64_t W, bool has_distortion, int64_t nearfar_k,
+                               const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux) {
+  const int64_t dim = AuxLayout(has_distortion, static_cast<int>(nearfar_k)).dim;
+  TORCH_CHECK(aux.dim() == 3 && aux.size(0) == H && aux.size(1) == W && aux.size(2) == dim, who,
+              ": aux must be the forward's, [H, W, ", dim, "] for this render");
+  for (const auto* t : {&near, &far}) {
+    TORCH_CHECK(nearfar_k == 0 || (t->dim() == 2 && t->size(0) == H && t->size(1) == W), who,
+                ": near and far must be the forward's [H, W] outputs");
+  }
+  for (const auto* t : {&near, &far, &aux}) {
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->is_contiguous() && t->device() == aux.device(), who,
+                ": near, far and aux must be contiguous float32 on the primitives' device");
+  }
+}
+
+// Per-pixel outputs of a forward pass (allocated the same way by every backend). Only the render's own
+// outputs get memory: distortion with a distortion coordinate, near and far with nearfar_k > 0; the
+// others are empty tensors (null pointers: `data`). aux holds AuxLayout's slots.
 struct PixelOutputs {
   torch::Tensor image, alpha, depth, distortion, near, far, aux;
 
-  PixelOutputs(int H, int W, int C, const torch::TensorOptions& opts)
+  PixelOutputs(int H, int W, int C, bool has_distortion, int nearfar_k, const torch::TensorOptions& opts)
       : image(torch::empty({H, W, C}, opts)), alpha(torch::empty({H, W}, opts)),
-        depth(torch::empty({H, W}, opts)), distortion(torch::empty({H, W}, opts)),
-        near(torch::empty({H, W}, opts)), far(torch::empty({H, W}, opts)),
-        aux(torch::empty({H, W, kAuxDim}, opts)) {}
+        depth(torch::empty({H, W}, opts)), distortion(has_distortion ? torch::empty({H, W}, opts) : absent(opts)),
+        near(nearfar_k > 0 ? torch::empty({H, W}, opts) : absent(opts)),
+        far(nearfar_k > 0 ? torch::empty({H, W}, opts) : absent(opts)),
+        aux(torch::empty({H, W, AuxLayout(has_distortion, nearfar_k).dim}, opts)) {}
+
+  static torch::Tensor absent(const torch::TensorOptions& opts) { return torch::empty({0}, opts); }
+  static float* data(const torch::Tensor& t) { return t.numel() ? t.data_ptr<float>() : nullptr; }
 
   std::vector<torch::Tensor> with_tiles(const torch::Tensor& offsets, const torch::Tensor& ids) const {
     return {image, alpha, depth, distortion, near, far, aux, offsets, ids};
