@@ -146,7 +146,7 @@ std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
-  // upstream gradients: upstream_map
+  // Checked here: the inputs and what the forward saved; the upstream gradients in upstream_map.
   check_raster_inputs("le3d cuda rasterizer", true, params, features, depths, coords, bounds, background, nearfar_k);
   check_raster_saved("le3d cuda rasterizer", height, width, coords.numel() > 0, nearfar_k, near, far, aux);
   const at::cuda::OptionalCUDAGuard guard(params.device());
