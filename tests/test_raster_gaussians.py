@@ -161,8 +161,8 @@ def test_forward_keeps_only_what_the_render_needs(has_distortion, nearfar_k):
     params, features = torch.zeros(n, 6), torch.zeros(n, C)
     depths, bounds, background = torch.ones(n), torch.zeros(n, 4), torch.zeros(C)
     coords = torch.zeros(n) if has_distortion else torch.zeros(0)
-    image, alpha, depth, distortion, near, far, aux, offsets, ids = ext.rasterize_forward_cpu(
-        params, 0, features, depths, coords, bounds, background, W, H, nearfar_k)
+    out = ext.rasterize_forward_cpu(params, 0, features, depths, coords, bounds, background, W, H, nearfar_k)
+    image, alpha, depth, distortion, near, far, aux = out[:7]  # then the tile lists, which the backward takes
     assert image.shape == (H, W, C) and alpha.shape == depth.shape == (H, W)
     assert distortion.shape == ((H, W) if has_distortion else (0,))
     assert near.shape == far.shape == ((H, W) if nearfar_k else (0,))
@@ -173,14 +173,15 @@ def test_forward_keeps_only_what_the_render_needs(has_distortion, nearfar_k):
     assert ("weight_sum" in slots) == has_distortion and ("far_weight" in slots) == (nearfar_k > 0)
     assert torch.equal(aux[..., slots["transmittance"]], 1 - alpha)  # nothing covers the image: T = 1
     none = torch.zeros(0)
-    backward = ext.rasterize_backward_cpu
-    grads = backward(params, 0, features, depths, coords, bounds, background, W, H, nearfar_k, near, far, aux,
-                     offsets, ids, torch.ones(H, W, C), none, none, none, none, none)
-    assert torch.equal(grads[4], torch.full((C,), float(H * W)))  # d background = sum of T_final
-    other = torch.zeros(H, W, dim + 1)
+
+    def backward(saved_aux):
+        return ext.rasterize_backward_cpu(params, 0, features, depths, coords, bounds, background, W, H, nearfar_k,
+                                          near, far, saved_aux, *out[7:], torch.ones(H, W, C), none, none, none,
+                                          none, none)
+
+    assert torch.equal(backward(aux)[4], torch.full((C,), float(H * W)))  # d background = sum of T_final
     with pytest.raises(RuntimeError, match=f"aux must be the forward's, \\[H, W, {dim}\\]"):
-        backward(params, 0, features, depths, coords, bounds, background, W, H, nearfar_k, near, far, other,
-                 offsets, ids, torch.ones(H, W, C), none, none, none, none, none)
+        backward(torch.zeros(H, W, dim + 1))
 
 
 def test_upstream_gradient_of_the_wrong_shape_is_refused():
