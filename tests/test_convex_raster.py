@@ -104,22 +104,33 @@ def test_cpu_matches_reference(k, seed, C, grad_K):
     assert ref.alpha.max() > 0.3
 
 
+# (with_coords, nearfar_k) of the renders with some optional outputs (the other tests have both)
+SOME_OPTIONAL_OUTPUTS = dict(argnames="with_coords,nearfar_k", argvalues=[(False, 0), (True, 0), (False, 2)],
+                             ids=["neither", "distortion", "nearfar"])
+
+
 @pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def test_backend_matches_reference_without_optional_outputs(backend):
-    """Colour, alpha and depth only (no distortion coordinate, no near/far: the CUDA kernels then skip
-    the distortion's running sums): values and the gradients of every input against the reference."""
+@pytest.mark.parametrize(**SOME_OPTIONAL_OUTPUTS)
+def test_backend_matches_reference_with_some_optional_outputs(backend, with_coords, nearfar_k):
+    """Colour, alpha and depth, with the distortion or near/far or neither (each set saves its own aux
+    layout; without a distortion coordinate the CUDA kernels skip its running sums): values and the
+    gradients of every input against the reference."""
     pts, delta, sigma, opac, feats = random_convexes(24, 6, seed=4)
     viewmat, K = camera(W, H)
     base = [pts, delta, sigma, opac, feats, torch.tensor([0.1, 0.2, 0.3]), viewmat, K]
-    weights = [torch.randn(shape, generator=torch.Generator().manual_seed(3)).to(backend)
-               for shape in ((H, W, 3), (H, W), (H, W))]
+    names = ["image", "alpha", "depth"] + ["distortion"] * with_coords + ["near_depth", "far_depth"] * (nearfar_k > 0)
+    gen = torch.Generator().manual_seed(3)
+    weights = [torch.randn((H, W, 3) if name == "image" else (H, W), generator=gen).to(backend) for name in names]
     results = []
     for be in ("torch", backend):
         ins = [t.to(backend).clone().requires_grad_(True) for t in base]
-        out, _ = _render(ins, be, nearfar_k=0, with_coords=False)
-        assert out.distortion is None and out.near_depth is None
-        sum(((o * w).sum() for o, w in zip((out.image, out.alpha, out.depth), weights))).backward()
-        results.append(([out.image, out.alpha, out.depth], [t.grad for t in ins]))
+        out, coords = _render(ins, be, nearfar_k=nearfar_k, with_coords=with_coords)
+        assert (out.distortion is None) != with_coords and (out.near_depth is None) == (out.far_depth is None)
+        assert (out.near_depth is None) == (nearfar_k == 0)
+        outputs = [getattr(out, name) for name in names]
+        sum(((o * w).sum() for o, w in zip(outputs, weights))).backward()
+        leaves = ins + ([coords] if with_coords else [])
+        results.append((outputs, [t.grad for t in leaves]))
     (ref, gref), (got, ggot) = results
     assert ref[1].max() > 0.3
     for a, b in zip(ref, got):

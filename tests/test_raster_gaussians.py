@@ -49,12 +49,19 @@ def test_cpu_matches_reference_nearfar_k(nearfar_k):
     assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
 
 
+# (distortion, nearfar_k) of the renders with some optional outputs (the other tests have both)
+SOME_OPTIONAL_OUTPUTS = dict(argnames="distortion,nearfar_k", argvalues=[(False, 0), (True, 0), (False, 3)],
+                             ids=["neither", "distortion", "nearfar"])
+
+
 @pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def test_backend_matches_reference_without_optional_outputs(backend):
-    """Colour, alpha and depth only (the CUDA kernels then skip the distortion's running sums)."""
-    tensors, kwargs = scene(300, 3, 33, 20, seed=12, distortion=False, nearfar_k=0, background=False)
+@pytest.mark.parametrize(**SOME_OPTIONAL_OUTPUTS)
+def test_backend_matches_reference_with_some_optional_outputs(backend, distortion, nearfar_k):
+    """Colour, alpha and depth, with the distortion or near/far or neither: each set saves its own aux
+    layout (common.h, AuxLayout), and without distortion the CUDA kernels skip its running sums."""
+    tensors, kwargs = scene(300, 3, 33, 20, seed=12, distortion=distortion, nearfar_k=nearfar_k, background=False)
     out, _ = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, backend, device=backend)
-    assert "distortion" not in out and "near_depth" not in out
+    assert ("distortion" in out) == distortion and ("near_depth" in out) == ("far_depth" in out) == (nearfar_k > 0)
 
 
 @pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])

@@ -87,8 +87,9 @@ def test_gaussian_kernels_zero_primitives_and_64_channels(simt):
     assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
 
 
-def test_gaussian_kernels_without_optional_outputs(simt):
-    gaussian_tests.test_backend_matches_reference_without_optional_outputs("cpu")
+@pytest.mark.parametrize(**gaussian_tests.SOME_OPTIONAL_OUTPUTS)
+def test_gaussian_kernels_with_some_optional_outputs(simt, distortion, nearfar_k):
+    gaussian_tests.test_backend_matches_reference_with_some_optional_outputs("cpu", distortion, nearfar_k)
 
 
 @pytest.mark.parametrize("loss_on", [("image",), ("alpha", "far_depth"), ("depth", "distortion", "near_depth")])
@@ -132,8 +133,9 @@ def test_convex_kernels_soft_and_sharp(simt, pixel_slope):
     assert (ref.radii > 0).sum() >= 15 and ref.alpha.max() > 0.3
 
 
-def test_convex_kernels_without_optional_outputs(simt):
-    convex_tests.test_backend_matches_reference_without_optional_outputs("cpu")
+@pytest.mark.parametrize(**convex_tests.SOME_OPTIONAL_OUTPUTS)
+def test_convex_kernels_with_some_optional_outputs(simt, with_coords, nearfar_k):
+    convex_tests.test_backend_matches_reference_with_some_optional_outputs("cpu", with_coords, nearfar_k)
 
 
 # --- binning ---
