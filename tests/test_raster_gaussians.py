@@ -253,6 +253,8 @@ def test_zero_primitives_render_background(backend):
                              device="cuda" if backend == "cuda" else "cpu")
     assert torch.allclose(out["image"], tensors["background"].expand(9, 17, 3))
     assert out["alpha"].abs().max() == 0 and out["depth"].abs().max() == 0
+    for name in ("distortion", "near_depth", "far_depth"):  # asked for: shaped as the image, zero
+        assert out[name].shape == (9, 17) and out[name].abs().max() == 0, name
     # Every pixel sees the background through T = 1, so d loss / d background is the sum of the image's
     # loss weights (run_backend draws them first from its seed-0 generator).
     image_weights = torch.rand((9, 17, 3), generator=torch.Generator().manual_seed(0))
