@@ -104,23 +104,25 @@ def test_cpu_matches_reference(k, seed, C, grad_K):
     assert ref.alpha.max() > 0.3
 
 
-# (with_coords, nearfar_k) of the renders with some optional outputs (the other tests have both)
-SOME_OPTIONAL_OUTPUTS = dict(argnames="with_coords,nearfar_k", argvalues=[(False, 0), (True, 0), (False, 2)],
-                             ids=["neither", "distortion", "nearfar"])
+# (with_coords, nearfar_k, C) of renders with some optional outputs (the other tests have both); C > 4:
+# the kernels that keep the distortion's sums whether or not the render has the output
+SOME_OPTIONAL_OUTPUTS = dict(argnames="with_coords,nearfar_k,C",
+                             argvalues=[(False, 0, 3), (True, 0, 3), (False, 2, 3), (False, 0, 8), (False, 2, 8)],
+                             ids=["neither", "distortion", "nearfar", "neither-C8", "nearfar-C8"])
 
 
 @pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize(**SOME_OPTIONAL_OUTPUTS)
-def test_backend_matches_reference_with_some_optional_outputs(backend, with_coords, nearfar_k):
+def test_backend_matches_reference_with_some_optional_outputs(backend, with_coords, nearfar_k, C):
     """Colour, alpha and depth, with the distortion or near/far or neither (each set saves its own aux
-    layout; without a distortion coordinate the CUDA kernels skip its running sums): values and the
+    layout; without a distortion coordinate the C <= 4 kernels skip its running sums): values and the
     gradients of every input against the reference."""
-    pts, delta, sigma, opac, feats = random_convexes(24, 6, seed=4)
+    pts, delta, sigma, opac, feats = random_convexes(24, 6, seed=4, C=C)
     viewmat, K = camera(W, H)
-    base = [pts, delta, sigma, opac, feats, torch.tensor([0.1, 0.2, 0.3]), viewmat, K]
+    base = [pts, delta, sigma, opac, feats, torch.linspace(0.1, 0.3, C), viewmat, K]
     names = ["image", "alpha", "depth"] + ["distortion"] * with_coords + ["near_depth", "far_depth"] * (nearfar_k > 0)
     gen = torch.Generator().manual_seed(3)
-    weights = [torch.randn((H, W, 3) if name == "image" else (H, W), generator=gen).to(backend) for name in names]
+    weights = [torch.randn((H, W, C) if name == "image" else (H, W), generator=gen).to(backend) for name in names]
     results = []
     for be in ("torch", backend):
         ins = [t.to(backend).clone().requires_grad_(True) for t in base]

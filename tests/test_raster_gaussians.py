@@ -49,17 +49,22 @@ def test_cpu_matches_reference_nearfar_k(nearfar_k):
     assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, "cpu")
 
 
-# (distortion, nearfar_k) of the renders with some optional outputs (the other tests have both)
-SOME_OPTIONAL_OUTPUTS = dict(argnames="distortion,nearfar_k", argvalues=[(False, 0), (True, 0), (False, 3)],
-                             ids=["neither", "distortion", "nearfar"])
+# (distortion, nearfar_k, C) of renders with some optional outputs (the other tests have both). C picks
+# the kernels' channel instance (dispatch_kernels: 4, 16, 64); past 4 channels the kernels keep the
+# distortion's sums with or without a distortion output, and must still save the render's own layout.
+SOME_OPTIONAL_OUTPUTS = dict(
+    argnames="distortion,nearfar_k,C",
+    argvalues=[(False, 0, 3), (True, 0, 3), (False, 3, 3), (False, 0, 11), (False, 3, 11), (True, 0, 19),
+               (False, 3, 19)],
+    ids=["neither", "distortion", "nearfar", "neither-C11", "nearfar-C11", "distortion-C19", "nearfar-C19"])
 
 
 @pytest.mark.parametrize("backend", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize(**SOME_OPTIONAL_OUTPUTS)
-def test_backend_matches_reference_with_some_optional_outputs(backend, distortion, nearfar_k):
+def test_backend_matches_reference_with_some_optional_outputs(backend, distortion, nearfar_k, C):
     """Colour, alpha and depth, with the distortion or near/far or neither: each set saves its own aux
-    layout (common.h, AuxLayout), and without distortion the CUDA kernels skip its running sums."""
-    tensors, kwargs = scene(300, 3, 33, 20, seed=12, distortion=distortion, nearfar_k=nearfar_k, background=False)
+    layout (common.h, AuxLayout), and without distortion the C <= 4 kernels skip its running sums."""
+    tensors, kwargs = scene(300, C, 33, 20, seed=12, distortion=distortion, nearfar_k=nearfar_k, background=False)
     out, _ = assert_backends_agree(le3d.rasterize_gaussians, tensors, kwargs, backend, device=backend)
     assert ("distortion" in out) == distortion and ("near_depth" in out) == ("far_depth" in out) == (nearfar_k > 0)
 

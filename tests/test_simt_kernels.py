@@ -88,8 +88,8 @@ def test_gaussian_kernels_zero_primitives_and_64_channels(simt):
 
 
 @pytest.mark.parametrize(**gaussian_tests.SOME_OPTIONAL_OUTPUTS)
-def test_gaussian_kernels_with_some_optional_outputs(simt, distortion, nearfar_k):
-    gaussian_tests.test_backend_matches_reference_with_some_optional_outputs("cpu", distortion, nearfar_k)
+def test_gaussian_kernels_with_some_optional_outputs(simt, distortion, nearfar_k, C):
+    gaussian_tests.test_backend_matches_reference_with_some_optional_outputs("cpu", distortion, nearfar_k, C)
 
 
 @pytest.mark.parametrize("loss_on", [("image",), ("alpha", "far_depth"), ("depth", "distortion", "near_depth")])
@@ -134,8 +134,8 @@ def test_convex_kernels_soft_and_sharp(simt, pixel_slope):
 
 
 @pytest.mark.parametrize(**convex_tests.SOME_OPTIONAL_OUTPUTS)
-def test_convex_kernels_with_some_optional_outputs(simt, with_coords, nearfar_k):
-    convex_tests.test_backend_matches_reference_with_some_optional_outputs("cpu", with_coords, nearfar_k)
+def test_convex_kernels_with_some_optional_outputs(simt, with_coords, nearfar_k, C):
+    convex_tests.test_backend_matches_reference_with_some_optional_outputs("cpu", with_coords, nearfar_k, C)
 
 
 # --- binning ---

@@ -235,6 +235,7 @@ void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, 
                    int nearfar_k, const int* offsets, const int* ids, float* image, float* alpha,
                    float* depth, float* distortion, float* near, float* far, float* aux) {
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
+  const AuxLayout layout(coords != nullptr, nearfar_k);
 #pragma omp parallel
   {
     ForwardScratch scratch(C);
@@ -290,7 +291,7 @@ void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, 
           const int64_t pix = tile.pixel(r, c, width);
           const float* colour = &scratch.colour[static_cast<size_t>(px) * C];
           for (int ch = 0; ch < C; ++ch) image[pix * C + ch] = colour[ch] + pf.T * background[ch];
-          pf.template write_outputs<kDistortion>(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
+          pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, layout, nearfar_k);
         }
       }
     }
@@ -325,7 +326,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
   const int64_t stride = raster_grads_size(N, P, C);
-  const int aux_dim = AuxLayout(kDistortion, nearfar_k).dim;
+  const AuxLayout layout(coords != nullptr, nearfar_k);
 #pragma omp parallel num_threads(threads)
   {
     BackwardScratch scratch(C);
@@ -355,7 +356,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
         for (int c = 0; c < tile.cols; ++c) {
           const int px = r * kTileSize + c;
           const int64_t pix = tile.pixel(r, c, width);
-          const float* a = aux + pix * aux_dim;
+          const float* a = aux + pix * layout.dim;
           float* dimg = scratch.d_image.data() + px * C;
           for (int ch = 0; ch < C; ++ch) dimg[ch] = up.image.at(tile.y0 + r, tile.x0 + c, ch);
           PixelGrads& pg = scratch.grads[px];
@@ -365,7 +366,7 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
             bg_dot += dimg[ch] * background[ch];
             g_background[ch] += dimg[ch] * a[kAuxTransmittance];
           }
-          scratch.pixels[px].template init<kDistortion>(a, bg_dot, pg, nearfar_k);
+          scratch.pixels[px].init(a, layout, bg_dot, pg, nearfar_k);
           scratch.last[px] = static_cast<int>(a[kAuxLastIndex]);
           scratch.row_last[r] = std::max(scratch.row_last[r], scratch.last[px]);
           k_end = std::max(k_end, scratch.last[px]);

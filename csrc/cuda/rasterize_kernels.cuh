@@ -333,7 +333,9 @@ __global__ void __launch_bounds__(kBlock, forward_min_blocks<Footprint, CMAX, kD
   if (!inside) return;
   const int64_t pix = static_cast<int64_t>(i) * width + j;
   for (int c = 0; c < C && c < CMAX; ++c) image[pix * C + c] = colour[c] + pf.T * background[c];
-  pf.template write_outputs<kDistortion>(pix, alpha, depth, distortion, near, far, aux, nearfar_k);
+  // The render's layout: with C > 4 a kernel keeping the distortion's sums serves renders without it
+  pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, AuxLayout(coords != nullptr, nearfar_k),
+                   nearfar_k);
 }
 
 template <typename Footprint, int CMAX, bool kDistortion>
@@ -358,7 +360,9 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
   const float px = pixel.px, py = pixel.py;
   const int begin = offsets[tile];
   const int64_t pix = inside ? static_cast<int64_t>(i) * width + j : 0;
-  const float* a = aux + pix * AuxLayout(kDistortion, nearfar_k).dim;
+  // The render's layout: with C > 4 a kernel keeping the distortion's sums serves renders without it
+  const AuxLayout layout(coords != nullptr, nearfar_k);
+  const float* a = aux + pix * layout.dim;
   // d background = sum over pixels of T_final * d image: a warp sum and an atomic per channel, first
   // (so that nothing of it stays live through the loop: ptxas keeps the registers and spills of the
   // C <= 4 kernels), instead of a product and a reduction over the image after the kernel (two launches
@@ -384,7 +388,7 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
       dimg[c] = up.image.at(i, j, c);
       bg_dot += dimg[c] * background[c];
     }
-    pb.template init<kDistortion>(a, bg_dot, pg, nearfar_k);
+    pb.init(a, layout, bg_dot, pg, nearfar_k);
   } else {
     pb.position = 0;
   }

@@ -37,8 +37,8 @@ struct PixelForward {
   enum Step { kSkip = 0, kAdded = 1, kDone = 2 };
 
   // Composites one primitive. On kAdded, *w_out is its weight; colour is accumulated by the caller.
-  // kDistortion = false (no distortion output: u is 0) skips the distortion's running sums, which
-  // then stay 0 in aux; the backward must then use step<false>.
+  // kDistortion = false (no distortion output: u is 0) skips the distortion's running sums, which the
+  // render then neither outputs nor saves; the backward must then use step<false>.
   template <bool kDistortion = true>
   LE3D_HD int add(float raw_alpha, float z, float u, int nearfar_k, int list_index, float* w_out) {
     const float a = raw_alpha < kAlphaMax ? raw_alpha : kAlphaMax;
@@ -87,19 +87,19 @@ struct PixelForward {
   }
 
   // Writes the pixel's outputs and its aux slots (the caller writes the colour, which it accumulates
-  // itself) into the [H, W] arrays at index pix. Only the render's outputs exist: distortion with
-  // kDistortion, near and far with nearfar_k > 0 (the other pointers may be null).
-  template <bool kDistortion>
+  // itself) into the [H, W] arrays at index pix. Only the render's outputs exist (`layout`, from the
+  // render: a kernel that keeps the distortion's sums may serve a render without it): distortion with a
+  // distortion coordinate, near and far with nearfar_k > 0 (the other pointers may be null).
   LE3D_HD void write_outputs(int64_t pix, float* alpha_out, float* depth_out, float* distortion_out,
-                             float* near_out, float* far_out, float* aux_out, int nearfar_k) const {
+                             float* near_out, float* far_out, float* aux_out, const AuxLayout& layout,
+                             int nearfar_k) const {
     alpha_out[pix] = 1.0f - T;
     depth_out[pix] = depth;
-    if (kDistortion) distortion_out[pix] = distortion();
+    if (layout.distortion >= 0) distortion_out[pix] = distortion();
     if (nearfar_k > 0) {
       near_out[pix] = near_depth();
       far_out[pix] = far_depth(nearfar_k);
     }
-    const AuxLayout layout(kDistortion, nearfar_k);
     save(aux_out + pix * layout.dim, layout, nearfar_k);
   }
 
@@ -188,18 +188,18 @@ struct PixelBackward {
 #endif
   }
 
-  // The pixel's aux slots (laid out as AuxLayout(kDistortion, k) says). kDistortion as in the
-  // forward's add and step below. dL/dT_final = dL/dcolour . bg - dL/dalpha (the caller computes the
-  // colour part).
-  template <bool kDistortion>
-  LE3D_HD void init(const float* aux, float dL_dT_final_colour, const PixelGrads& g, int k) {
-    const AuxLayout layout(kDistortion, k);
+  // aux: the pixel's slots, laid out as `layout` (the render's) says; a render without a distortion
+  // output reads its sums as 0 (its distortion gradient is 0 too: upstream_grads). dL/dT_final =
+  // dL/dcolour . bg - dL/dalpha (the caller computes the colour part).
+  LE3D_HD void init(const float* aux, const AuxLayout& layout, float dL_dT_final_colour, const PixelGrads& g,
+                    int k) {
     T = aux[kAuxTransmittance];
     W_after = 0.0f;  // (the CPU reuses one PixelBackward per pixel of a tile across tiles)
     U_after = 0.0f;
-    W_total = kDistortion ? aux[layout.distortion + kAuxWeightSum] : 0.0f;
-    U_total = kDistortion ? aux[layout.distortion + kAuxCoordSum] : 0.0f;
-    sign_S = kDistortion && aux[layout.distortion + kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
+    const bool distortion = layout.distortion >= 0;
+    W_total = distortion ? aux[layout.distortion + kAuxWeightSum] : 0.0f;
+    U_total = distortion ? aux[layout.distortion + kAuxCoordSum] : 0.0f;
+    sign_S = distortion && aux[layout.distortion + kAuxDistortionSigned] < 0.0f ? -1.0f : 1.0f;
     count = static_cast<int>(aux[kAuxCount]);
     position = count;
     near_div = weight_divisor(k > 0 ? aux[layout.nearfar + kAuxNearWeight] : 0.0f);
