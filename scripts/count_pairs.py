@@ -25,8 +25,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bench_raster  # noqa: E402
 
 import le3d.raster.tile_function as tile_function  # noqa: E402
+from le3d._ext import load_extension  # noqa: E402
 
-AUX_LAST_INDEX, AUX_COUNT = 1, 2  # aux slots every render keeps: csrc/include/le3d/common.h, AuxSlot
+_SLOTS = load_extension().aux_layout(has_distortion=False, nearfar_k=0)  # the slots every render keeps
+AUX_LAST_INDEX, AUX_COUNT = _SLOTS["last_index"], _SLOTS["count"]
 
 
 def main():
