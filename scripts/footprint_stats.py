@@ -68,7 +68,7 @@ def main():
         if ext is not None:
             n = params.shape[0]
             out = ext.rasterize_forward_cpu(params, footprint, torch.ones(n, 1), z.detach().contiguous(),
-                                            torch.empty(0), b, torch.zeros(1), w, h, 0)
+                                            None, b, torch.zeros(1), w, h, 0)
             binned = out[8].numel()
         print(f"| {name} | {visible / len(sample):.0f} | {area:.0f} | {box_entries} | {binned} |")
 

@@ -60,9 +60,9 @@ def build_library(ucontext: bool = False) -> ctypes.CDLL:
     lib.simt_bin.restype = i64
     lib.simt_bin.argtypes = [i, i, p, p, p, i, i, p, p, p, i]
     lib.simt_forward.restype = i
-    lib.simt_forward.argtypes = [i, p, p, i, p, p, p, i, i, i, p, p, p, p, p, p, p, p, p, p, i]
+    lib.simt_forward.argtypes = [i, p, p, i, p, p, i, p, i, i, i, p, p, p, p, p, p, p, p, p, p, i]
     lib.simt_backward.restype = i
-    lib.simt_backward.argtypes = [i, p, p, i, p, p, p, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, p, i]
+    lib.simt_backward.argtypes = [i, p, p, i, p, p, i, p, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, p, i]
     lib.simt_selftest.restype = i
     lib.simt_selftest.argtypes = [ctypes.c_char_p, p, i]
     _LIBS[ucontext] = lib
@@ -90,9 +90,10 @@ def _check(status, err):
 
 
 def _inputs(params, features, depths, coords, background):
+    """coords None: no distortion output (as the compiled entry points take it; [0] with no primitives is one)."""
     for t in (params, features, depths, background):
         assert t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
-    return params, features, depths, (coords.contiguous() if coords.numel() else None), background
+    return params, features, depths, (coords.contiguous() if coords is not None else None), background
 
 
 def rasterize_forward_simt(params, footprint, features, depths, coords, bounds, background, width, height,
@@ -115,7 +116,7 @@ def rasterize_forward_simt(params, footprint, features, depths, coords, bounds, 
     maps = [torch.full((H, W) if p else (0,), float("nan"), **nan) for p in present]
     aux = torch.full((H, W, lib.simt_aux_dim(coords is not None, nearfar_k)), float("nan"), **nan)
     _check(lib.simt_forward(footprint, _ptr(params), _ptr(features), C, _ptr(depths), _ptr(coords),
-                            _ptr(background), W, H, nearfar_k, _ptr(offsets), _ptr(ids), _ptr(image),
+                            coords is not None, _ptr(background), W, H, nearfar_k, _ptr(offsets), _ptr(ids), _ptr(image),
                             *[_ptr(m) for m in maps], _ptr(aux), err, 512), err)
     return [image, *maps, aux, offsets, ids[:M]]
 
@@ -136,7 +137,7 @@ def rasterize_backward_simt(params, footprint, features, depths, coords, bounds,
     g_params, g_features = torch.zeros(N, P), torch.zeros(N, C)
     g_depths, g_coords, g_background = torch.zeros(N), torch.zeros(N), torch.zeros(C)
     _check(lib.simt_backward(footprint, _ptr(params), _ptr(features), C, _ptr(depths), _ptr(coords),
-                             _ptr(background), width, height, nearfar_k, _ptr(near), _ptr(far), _ptr(aux),
+                             coords is not None, _ptr(background), width, height, nearfar_k, _ptr(near), _ptr(far), _ptr(aux),
                              _ptr(offsets), _ptr(ids), up_data, up_strides, _ptr(g_params), _ptr(g_features),
                              _ptr(g_depths), _ptr(g_coords), _ptr(g_background), err, 512), err)
     return [g_params, g_features, g_depths, g_coords, g_background]

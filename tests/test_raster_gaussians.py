@@ -147,7 +147,7 @@ def test_compiled_entry_points_check_their_own_inputs():
                                          t["background"], 16, 8, 2)
 
     assert forward()[0].shape == (8, 16, C)
-    assert forward(coords=torch.zeros(0))[0].shape == (8, 16, C)  # no distortion coordinate
+    assert forward(coords=None)[0].shape == (8, 16, C)  # no distortion coordinate
     for changed, match in ((dict(coords=torch.zeros(n, dtype=torch.float64)), "float32"),
                            (dict(coords=torch.zeros(2 * n)[::2]), "contiguous"),
                            (dict(coords=torch.zeros(n + 1)), "coords"),
@@ -172,7 +172,7 @@ def test_forward_keeps_only_what_the_render_needs(has_distortion, nearfar_k):
     H, W, n, C = 9, 20, 4, 3
     params, features = torch.zeros(n, 6), torch.zeros(n, C)
     depths, bounds, background = torch.ones(n), torch.zeros(n, 4), torch.zeros(C)
-    coords = torch.zeros(n) if has_distortion else torch.zeros(0)
+    coords = torch.zeros(n) if has_distortion else None
     out = ext.rasterize_forward_cpu(params, 0, features, depths, coords, bounds, background, W, H, nearfar_k)
     image, alpha, depth, distortion, near, far, aux = out[:7]  # then the tile lists, which the backward takes
     assert image.shape == (H, W, C) and alpha.shape == depth.shape == (H, W)
@@ -196,6 +196,33 @@ def test_forward_keeps_only_what_the_render_needs(has_distortion, nearfar_k):
         backward(torch.zeros(H, W, dim + 1))
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("with_coords", [False, True])
+def test_compiled_entry_points_take_the_coordinate_as_given_even_with_no_primitives(device, with_coords):
+    """None means no distortion output; a coordinate of N values means one, also at N = 0 (a [0] tensor),
+    where it is zero everywhere. The aux layout and the backward follow the same choice."""
+    from le3d._ext import load_extension
+
+    ext = load_extension()
+    H, W, C = 9, 20, 3
+    to = dict(device=device)
+    params, features, depths = torch.zeros(0, 6, **to), torch.zeros(0, C, **to), torch.zeros(0, **to)
+    bounds, background = torch.zeros(0, 4, **to), torch.zeros(C, **to)
+    coords = torch.zeros(0, **to) if with_coords else None
+    forward, backward = getattr(ext, f"rasterize_forward_{device}"), getattr(ext, f"rasterize_backward_{device}")
+    out = forward(params, 0, features, depths, coords, bounds, background, W, H, 0)
+    distortion, aux = out[3], out[6]
+    if with_coords:
+        assert distortion.shape == (H, W) and distortion.abs().max() == 0
+    else:
+        assert distortion.numel() == 0
+    assert aux.shape == (H, W, ext.aux_layout(with_coords, 0)["dim"])
+    none = torch.zeros(0, **to)
+    grads = backward(params, 0, features, depths, coords, bounds, background, W, H, 0, *out[4:9],
+                     torch.ones(H, W, C, **to), none, none, torch.ones(H, W, **to), none, none)
+    assert torch.equal(grads[4].cpu(), torch.full((C,), float(H * W)))  # d background = sum of T_final (= 1)
+
+
 def test_upstream_gradient_of_the_wrong_shape_is_refused():
     """An upstream gradient reaches the compiled backward only if shaped like its output."""
     from le3d._ext import load_extension
@@ -204,9 +231,9 @@ def test_upstream_gradient_of_the_wrong_shape_is_refused():
     H, W = 12, 16
     params, features, none, no_bounds, background = (torch.zeros(0, 6), torch.zeros(0, 3), torch.zeros(0),
                                                      torch.zeros(0, 4), torch.zeros(3))
-    saved = ext.rasterize_forward_cpu(params, 0, features, none, none, no_bounds, background, W, H, 2)[4:]
+    saved = ext.rasterize_forward_cpu(params, 0, features, none, None, no_bounds, background, W, H, 2)[4:]
     with pytest.raises(RuntimeError, match="d_alpha must be shaped like its output"):  # saved: near, far, aux, tiles
-        ext.rasterize_backward_cpu(params, 0, features, none, none, no_bounds, background, W, H, 2, *saved, none,
+        ext.rasterize_backward_cpu(params, 0, features, none, None, no_bounds, background, W, H, 2, *saved, none,
                                    torch.zeros(H, W + 1), none, none, none, none)
 
 

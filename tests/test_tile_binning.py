@@ -41,7 +41,7 @@ def tile_lists(params, depths, bounds, footprint, size, device):
     n = params.shape[0]
     to = dict(device=device)
     out = getattr(ext, f"rasterize_forward_{device}")(
-        params.to(**to), footprint, torch.full((n, 1), 0.5, **to), depths.to(**to), torch.empty(0, **to),
+        params.to(**to), footprint, torch.full((n, 1), 0.5, **to), depths.to(**to), None,
         bounds.to(**to), torch.zeros(1, **to), *size, 0)
     offsets, ids = out[7].cpu(), out[8].cpu()
     tiles = torch.repeat_interleave(torch.arange(len(offsets) - 1), offsets.diff().long())
@@ -95,7 +95,7 @@ def test_cpu_binning_of_ranges_over_64_tiles(make):
     check(inputs, "cpu")
     params, depths, bounds, footprint, size = inputs
     n = params.shape[0]
-    out = ext.rasterize_forward_cpu(params, footprint, torch.full((n, 1), 0.5), depths, torch.empty(0), bounds,
+    out = ext.rasterize_forward_cpu(params, footprint, torch.full((n, 1), 0.5), depths, None, bounds,
                                     torch.zeros(1), *size, 0)
     offsets, ids = out[7], out[8].long()
     for t in range(len(offsets) - 1):

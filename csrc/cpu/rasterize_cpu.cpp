@@ -228,14 +228,14 @@ struct ForwardScratch {
 
 // Front to back, one primitive at a time: its alpha over the rows of its box (vectorised, see
 // footprint_rows.h), then every live pixel of the box composites it.
-// kDistortion = false: no distortion output (coords null); the compositing skips its running sums.
+// kDistortion = false: no distortion output; the compositing skips its running sums. layout: aux's slots
+// for the render (PixelOutputs).
 template <typename Footprint, bool kDistortion>
 void forward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
                    const float* depths, const float* coords, const float* background, int C, int width, int height,
-                   int nearfar_k, const int* offsets, const int* ids, float* image, float* alpha,
-                   float* depth, float* distortion, float* near, float* far, float* aux) {
+                   int nearfar_k, const AuxLayout layout, const int* offsets, const int* ids, float* image,
+                   float* alpha, float* depth, float* distortion, float* near, float* far, float* aux) {
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
-  const AuxLayout layout(coords != nullptr, nearfar_k);
 #pragma omp parallel
   {
     ForwardScratch scratch(C);
@@ -318,15 +318,14 @@ struct BackwardScratch {
 template <typename Footprint, bool kDistortion>
 void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup, const float* features,
                     const float* depths, const float* coords, const float* background, int N, int C, int width, int height,
-                    int nearfar_k, const float* near, const float* far, const float* aux, const int* offsets,
-                    const int* ids, const UpstreamGrads& up, int threads, float* grad_buffers) {
+                    int nearfar_k, const AuxLayout layout, const float* near, const float* far, const float* aux,
+                    const int* offsets, const int* ids, const UpstreamGrads& up, int threads, float* grad_buffers) {
   // grad_buffers: [threads][raster_grads_size(N, P, C)] in raster_grads' layout (rasterize_api.h),
   // uninitialised: each thread zeroes and fills its own slice, then the slices are summed into the
   // first (in thread order: reproducible).
   const int tiles = ((width + kTileSize - 1) / kTileSize) * ((height + kTileSize - 1) / kTileSize);
   constexpr int P = Footprint::kParams;
   const int64_t stride = raster_grads_size(N, P, C);
-  const AuxLayout layout(coords != nullptr, nearfar_k);
 #pragma omp parallel num_threads(threads)
   {
     BackwardScratch scratch(C);
@@ -437,19 +436,19 @@ void backward_tiles(const float* params, const PrimitiveSetup<Footprint>& setup,
 
 template <typename Footprint>
 std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch::Tensor& features,
-                                        const torch::Tensor& depths, const torch::Tensor& coords,
+                                        const torch::Tensor& depths, const OptionalCoords& coords,
                                         const torch::Tensor& bounds, const torch::Tensor& background,
                                         int W, int H, int k) {
   TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
   const int C = static_cast<int>(features.size(1));
-  PixelOutputs out(H, W, C, coords.numel() > 0, k, features.options());
+  PixelOutputs out(H, W, C, coords.has_value(), k, features.options());
   torch::Tensor offsets, ids;
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(),
                                         static_cast<int>(params.size(0)), W, H);
   bin_primitives<Footprint>(params.data_ptr<float>(), setup, depths, W, H, &offsets, &ids);
-  auto* tiles_fn = coords.numel() ? forward_tiles<Footprint, true> : forward_tiles<Footprint, false>;
+  auto* tiles_fn = coords ? forward_tiles<Footprint, true> : forward_tiles<Footprint, false>;
   tiles_fn(params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
-           coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
+           coord_data(coords), background.data_ptr<float>(), C, W, H, k, out.layout,
            offsets.data_ptr<int>(), ids.data_ptr<int>(), out.image.data_ptr<float>(), out.alpha.data_ptr<float>(),
            out.depth.data_ptr<float>(), PixelOutputs::data(out.distortion), PixelOutputs::data(out.near),
            PixelOutputs::data(out.far), out.aux.data_ptr<float>());
@@ -459,7 +458,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
 template <typename Footprint>
 std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& params, const torch::Tensor& features, const torch::Tensor& depths,
-    const torch::Tensor& coords, const torch::Tensor& bounds, const torch::Tensor& background, int W, int H,
+    const OptionalCoords& coords, const torch::Tensor& bounds, const torch::Tensor& background, int W, int H,
     int k, const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
     const torch::Tensor& offsets, const torch::Tensor& ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
@@ -471,12 +470,12 @@ std::vector<torch::Tensor> backward_impl(
   const int64_t stride = raster_grads_size(N, P, C);
   auto buffers = torch::empty({threads, stride}, features.options());
   const PrimitiveSetup<Footprint> setup(params.data_ptr<float>(), bounds.data_ptr<float>(), N, W, H);
-  auto* tiles_fn = coords.numel() ? backward_tiles<Footprint, true> : backward_tiles<Footprint, false>;
+  auto* tiles_fn = coords ? backward_tiles<Footprint, true> : backward_tiles<Footprint, false>;
   tiles_fn(
-      params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(),
-      coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), N, C, W, H, k, PixelOutputs::data(near), PixelOutputs::data(far), aux.data_ptr<float>(),
-      offsets.data_ptr<int>(), ids.data_ptr<int>(),
-      upstream_grads(params, H, W, C, coords.numel() > 0, d_image, d_alpha, d_depth, d_distortion, d_near, d_far),
+      params.data_ptr<float>(), setup, features.data_ptr<float>(), depths.data_ptr<float>(), coord_data(coords),
+      background.data_ptr<float>(), N, C, W, H, k, AuxLayout(coords.has_value(), k), PixelOutputs::data(near),
+      PixelOutputs::data(far), aux.data_ptr<float>(), offsets.data_ptr<int>(), ids.data_ptr<int>(),
+      upstream_grads(params, H, W, C, coords.has_value(), d_image, d_alpha, d_depth, d_distortion, d_near, d_far),
       threads, buffers.data_ptr<float>());
   auto total = buffers[0];  // the sum of the threads' slices
   return raster_grads(total, N, P, C).outputs();
@@ -486,7 +485,7 @@ std::vector<torch::Tensor> backward_impl(
 
 std::vector<torch::Tensor> rasterize_forward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& depths, const OptionalCoords& coords, const torch::Tensor& bounds,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k) {
   check_raster_inputs("le3d cpu rasterizer", false, params, features, depths, coords, bounds, background, nearfar_k);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
@@ -498,14 +497,14 @@ std::vector<torch::Tensor> rasterize_forward_cpu(
 
 std::vector<torch::Tensor> rasterize_backward_cpu(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& depths, const OptionalCoords& coords, const torch::Tensor& bounds,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
     const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
     const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   check_raster_inputs("le3d cpu rasterizer", false, params, features, depths, coords, bounds, background, nearfar_k);
-  check_raster_saved("le3d cpu rasterizer", height, width, coords.numel() > 0, nearfar_k, near, far, aux);
+  check_raster_saved("le3d cpu rasterizer", height, width, coords.has_value(), nearfar_k, near, far, aux);
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)
     return backward_impl<GaussianFootprint>(params, features, depths, coords, bounds, background, W, H, k,

@@ -67,26 +67,26 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
 
 template <typename Footprint>
 std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch::Tensor& features,
-                                        const torch::Tensor& depths, const torch::Tensor& coords,
+                                        const torch::Tensor& depths, const OptionalCoords& coords,
                                         const torch::Tensor& bounds, const torch::Tensor& background,
                                         int W, int H, int k) {
   TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
   const int C = static_cast<int>(features.size(1));
-  PixelOutputs out(H, W, C, coords.numel() > 0, k, features.options());
+  PixelOutputs out(H, W, C, coords.has_value(), k, features.options());
   torch::Tensor offsets, ids;
   bin_primitives<Footprint>(params, bounds, depths, W, H, &offsets, &ids);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
   const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));
-  dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
+  dispatch_kernels(C, coords.has_value(), [&](auto cmax, auto distortion) {
     auto* kernel = forward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value>;
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, ring_bytes));
     kernel<<<tiles, kBlock, ring_bytes, stream>>>(
-        params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
-        coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
-        offsets.data_ptr<int>(), ids.data_ptr<int>(), out.image.data_ptr<float>(),
-        out.alpha.data_ptr<float>(), out.depth.data_ptr<float>(), PixelOutputs::data(out.distortion),
-        PixelOutputs::data(out.near), PixelOutputs::data(out.far), out.aux.data_ptr<float>());
+        params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(), coord_data(coords),
+        background.data_ptr<float>(), C, W, H, k, out.layout, offsets.data_ptr<int>(), ids.data_ptr<int>(),
+        out.image.data_ptr<float>(), out.alpha.data_ptr<float>(), out.depth.data_ptr<float>(),
+        PixelOutputs::data(out.distortion), PixelOutputs::data(out.near), PixelOutputs::data(out.far),
+        out.aux.data_ptr<float>());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out.with_tiles(offsets, ids);
@@ -95,7 +95,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
 template <typename Footprint>
 std::vector<torch::Tensor> backward_impl(
     const torch::Tensor& params, const torch::Tensor& features, const torch::Tensor& depths,
-    const torch::Tensor& coords, const torch::Tensor& background, int W, int H, int k,
+    const OptionalCoords& coords, const torch::Tensor& background, int W, int H, int k,
     const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
     const torch::Tensor& offsets, const torch::Tensor& ids, const torch::Tensor& d_image,
     const torch::Tensor& d_alpha, const torch::Tensor& d_depth, const torch::Tensor& d_distortion,
@@ -106,14 +106,14 @@ std::vector<torch::Tensor> backward_impl(
   constexpr int P = Footprint::kParams;
   const auto g = raster_grads(torch::zeros({raster_grads_size(N, P, C)}, features.options()), N, P, C);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
-  const auto up = upstream_grads(params, H, W, C, coords.numel() > 0, d_image, d_alpha, d_depth, d_distortion, d_near,
+  const auto up = upstream_grads(params, H, W, C, coords.has_value(), d_image, d_alpha, d_depth, d_distortion, d_near,
                                  d_far);
   auto stream = at::cuda::getCurrentCUDAStream();
-  dispatch_kernels(C, coords.numel() > 0, [&](auto cmax, auto distortion) {
+  dispatch_kernels(C, coords.has_value(), [&](auto cmax, auto distortion) {
     backward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value><<<tiles, kBlock, 0, stream>>>(
-        params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(),
-        coords.numel() ? coords.data_ptr<float>() : nullptr, background.data_ptr<float>(), C, W, H, k,
-        PixelOutputs::data(near), PixelOutputs::data(far), aux.data_ptr<float>(), offsets.data_ptr<int>(),
+        params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(), coord_data(coords),
+        background.data_ptr<float>(), C, W, H, k, AuxLayout(coords.has_value(), k), PixelOutputs::data(near),
+        PixelOutputs::data(far), aux.data_ptr<float>(), offsets.data_ptr<int>(),
         ids.data_ptr<int>(), up, g.params.data_ptr<float>(),
         g.features.data_ptr<float>(), g.depths.data_ptr<float>(), g.coords.data_ptr<float>(),
         g.background.data_ptr<float>());
@@ -126,7 +126,7 @@ std::vector<torch::Tensor> backward_impl(
 
 std::vector<torch::Tensor> rasterize_forward_cuda(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds,
+    const torch::Tensor& depths, const OptionalCoords& coords, const torch::Tensor& bounds,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k) {
   check_raster_inputs("le3d cuda rasterizer", true, params, features, depths, coords, bounds, background, nearfar_k);
   const at::cuda::OptionalCUDAGuard guard(params.device());
@@ -139,7 +139,7 @@ std::vector<torch::Tensor> rasterize_forward_cuda(
 
 std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features,
-    const torch::Tensor& depths, const torch::Tensor& coords, const torch::Tensor& bounds /*checked only: the
+    const torch::Tensor& depths, const OptionalCoords& coords, const torch::Tensor& bounds /*checked only: the
     kernel evaluates every pixel of a tile, a thread per pixel*/,
     const torch::Tensor& background, int64_t width, int64_t height, int64_t nearfar_k,
     const torch::Tensor& near, const torch::Tensor& far, const torch::Tensor& aux,
@@ -148,7 +148,7 @@ std::vector<torch::Tensor> rasterize_backward_cuda(
     const torch::Tensor& d_near, const torch::Tensor& d_far) {
   // Checked here: the inputs and what the forward saved; the upstream gradients in upstream_map.
   check_raster_inputs("le3d cuda rasterizer", true, params, features, depths, coords, bounds, background, nearfar_k);
-  check_raster_saved("le3d cuda rasterizer", height, width, coords.numel() > 0, nearfar_k, near, far, aux);
+  check_raster_saved("le3d cuda rasterizer", height, width, coords.has_value(), nearfar_k, near, far, aux);
   const at::cuda::OptionalCUDAGuard guard(params.device());
   const int W = static_cast<int>(width), H = static_cast<int>(height), k = static_cast<int>(nearfar_k);
   if (footprint == kFootprintGaussian)

@@ -279,13 +279,15 @@ struct TilePixel {
   }
 };
 
-// kDistortion = false: no distortion output (coords is null), the running sums it needs are skipped
-// (the backward then runs with kDistortion = false too: dispatch_kernels picks both alike).
+// kDistortion = false: no distortion output, the running sums it needs are skipped (the backward then
+// runs with kDistortion = false too: dispatch_kernels picks both alike). layout: aux's slots for the
+// render, from the host (PixelOutputs): with C > 4 a kernel keeping the distortion's sums serves renders
+// without a distortion output too, so the template flag does not say which outputs exist.
 template <typename Footprint, int CMAX, bool kDistortion>
 __global__ void __launch_bounds__(kBlock, forward_min_blocks<Footprint, CMAX, kDistortion>()) forward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
-    const float* __restrict__ background, int C, int width, int height, int nearfar_k,
+    const float* __restrict__ background, int C, int width, int height, int nearfar_k, const AuxLayout layout,
     const int* __restrict__ offsets, const int* __restrict__ ids, float* __restrict__ image,
     float* __restrict__ alpha, float* __restrict__ depth, float* __restrict__ distortion,
     float* __restrict__ near, float* __restrict__ far, float* __restrict__ aux) {
@@ -333,16 +335,14 @@ __global__ void __launch_bounds__(kBlock, forward_min_blocks<Footprint, CMAX, kD
   if (!inside) return;
   const int64_t pix = static_cast<int64_t>(i) * width + j;
   for (int c = 0; c < C && c < CMAX; ++c) image[pix * C + c] = colour[c] + pf.T * background[c];
-  // The render's layout: with C > 4 a kernel keeping the distortion's sums serves renders without it
-  pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, AuxLayout(coords != nullptr, nearfar_k),
-                   nearfar_k);
+  pf.write_outputs(pix, alpha, depth, distortion, near, far, aux, layout, nearfar_k);
 }
 
 template <typename Footprint, int CMAX, bool kDistortion>
 __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, kDistortion>()) backward_kernel(
     const float* __restrict__ params, const float* __restrict__ features,
     const float* __restrict__ depths, const float* __restrict__ coords,
-    const float* __restrict__ background, int C, int width, int height, int nearfar_k,
+    const float* __restrict__ background, int C, int width, int height, int nearfar_k, const AuxLayout layout,
     const float* __restrict__ near, const float* __restrict__ far, const float* __restrict__ aux,
     const int* __restrict__ offsets, const int* __restrict__ ids, const UpstreamGrads up,
     float* __restrict__ g_params, float* __restrict__ g_features,
@@ -360,8 +360,6 @@ __global__ void __launch_bounds__(kBlock, backward_min_blocks<Footprint, CMAX, k
   const float px = pixel.px, py = pixel.py;
   const int begin = offsets[tile];
   const int64_t pix = inside ? static_cast<int64_t>(i) * width + j : 0;
-  // The render's layout: with C > 4 a kernel keeping the distortion's sums serves renders without it
-  const AuxLayout layout(coords != nullptr, nearfar_k);
   const float* a = aux + pix * layout.dim;
   // d background = sum over pixels of T_final * d image: a warp sum and an atomic per channel, first
   // (so that nothing of it stays live through the loop: ptxas keeps the registers and spills of the

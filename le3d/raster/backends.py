@@ -54,9 +54,6 @@ def rasterize(params, footprint: int, features, depths, coords, bounds, backgrou
     image, alpha, depth, distortion, near, far = RasterizeTiles.apply(
         *contiguous, bounds.contiguous(), footprint, width, height, nearfar_k
     )
-    if coords is not None and distortion.numel() == 0:
-        # no primitives: the kernels read the [0] coordinate as none and skip the output, which is 0 here
-        distortion = alpha.new_zeros(alpha.shape)
     return (image, alpha, depth, distortion if coords is not None else None,
             near if nearfar_k else None, far if nearfar_k else None)
 

@@ -29,12 +29,12 @@ class RasterizeTiles(torch.autograd.Function):
     def forward(ctx, params, features, depths, coords, background, bounds, footprint: int, width: int,
                 height: int, nearfar_k: int):
         forward_kernel, _ = _kernels(params.device)
-        coords_arg = coords if coords is not None else params.new_empty(0)
+        # coords None: no distortion output (the kernels take "none" explicitly; a [0] coordinate with no
+        # primitives still has one)
         image, alpha, depth, distortion, near, far, aux, offsets, ids = forward_kernel(
-            params, footprint, features, depths, coords_arg, bounds, background, width, height, nearfar_k
+            params, footprint, features, depths, coords, bounds, background, width, height, nearfar_k
         )
-        ctx.save_for_backward(params, features, depths, coords_arg, bounds, background, near, far, aux, offsets,
-                              ids)
+        ctx.save_for_backward(params, features, depths, coords, bounds, background, near, far, aux, offsets, ids)
         ctx.config = (footprint, width, height, nearfar_k, coords is not None)
         ctx.mark_non_differentiable(aux)
         ctx.set_materialize_grads(False)  # outputs outside the loss arrive as None, not zero-filled images

@@ -101,18 +101,20 @@ SIMT_API int64_t simt_bin(int footprint, int N, const float* params, const float
 // Floats per pixel of the forward's aux output for a render with these outputs (common.h, AuxLayout).
 SIMT_API int simt_aux_dim(int has_distortion, int k) { return le3d::AuxLayout(has_distortion != 0, k).dim; }
 
+// has_distortion: whether the render has a distortion output (coords may be null with it: no primitives).
 SIMT_API int simt_forward(int footprint, const float* params, const float* features, int C, const float* depths,
-                          const float* coords, const float* background, int W, int H, int k, const int* offsets,
-                          const int* ids, float* image, float* alpha, float* depth, float* distortion, float* near,
-                          float* far, float* aux, char* err, int err_len) {
+                          const float* coords, int has_distortion, const float* background, int W, int H, int k,
+                          const int* offsets, const int* ids, float* image, float* alpha, float* depth,
+                          float* distortion, float* near, float* far, float* aux, char* err, int err_len) {
   return guarded(err, err_len, [&] {
     with_footprint(footprint, [&](auto fp) {
       using Footprint = decltype(fp);
       const size_t ring_bytes = 2 * static_cast<size_t>(k) * kBlockThreads * sizeof(float);
-      le3d::dispatch_kernels(C, coords != nullptr, [&](auto cmax, auto dist) {
+      const le3d::AuxLayout layout(has_distortion != 0, k);
+      le3d::dispatch_kernels(C, has_distortion != 0, [&](auto cmax, auto dist) {
         simt::launch(dim(tile_count(W, H)), dim(kBlockThreads), ring_bytes, [&] {
           le3d::forward_kernel<Footprint, decltype(cmax)::value, decltype(dist)::value>(
-              params, features, depths, coords, background, C, W, H, k, offsets, ids, image, alpha, depth,
+              params, features, depths, coords, background, C, W, H, k, layout, offsets, ids, image, alpha, depth,
               distortion, near, far, aux);
         });
       });
@@ -123,8 +125,8 @@ SIMT_API int simt_forward(int footprint, const float* params, const float* featu
 // up_data[6]: image, alpha, depth, distortion, near, far upstream gradients (null: zero);
 // up_strides[6][3]: their row, column and channel strides in elements.
 SIMT_API int simt_backward(int footprint, const float* params, const float* features, int C, const float* depths,
-                           const float* coords, const float* background, int W, int H, int k, const float* near,
-                           const float* far, const float* aux, const int* offsets, const int* ids,
+                           const float* coords, int has_distortion, const float* background, int W, int H, int k,
+                           const float* near, const float* far, const float* aux, const int* offsets, const int* ids,
                            const float* const* up_data, const int64_t* up_strides, float* g_params, float* g_features,
                            float* g_depths, float* g_coords, float* g_background, char* err, int err_len) {
   return guarded(err, err_len, [&] {
@@ -134,11 +136,12 @@ SIMT_API int simt_backward(int footprint, const float* params, const float* feat
     const le3d::UpstreamGrads up{maps[0], maps[1], maps[2], maps[3], maps[4], maps[5]};
     with_footprint(footprint, [&](auto fp) {
       using Footprint = decltype(fp);
-      le3d::dispatch_kernels(C, coords != nullptr, [&](auto cmax, auto dist) {
+      const le3d::AuxLayout layout(has_distortion != 0, k);
+      le3d::dispatch_kernels(C, has_distortion != 0, [&](auto cmax, auto dist) {
         simt::launch(dim(tile_count(W, H)), dim(kBlockThreads), 0, [&] {
           le3d::backward_kernel<Footprint, decltype(cmax)::value, decltype(dist)::value>(
-              params, features, depths, coords, background, C, W, H, k, near, far, aux, offsets, ids, up, g_params,
-              g_features, g_depths, g_coords, g_background);
+              params, features, depths, coords, background, C, W, H, k, layout, near, far, aux, offsets, ids, up,
+              g_params, g_features, g_depths, g_coords, g_background);
         });
       });
     });

@@ -2,7 +2,9 @@
 // Inputs (float32, contiguous, same device):
 //   params [N, P]  footprint parameters (see footprint_*.h), P = footprint's kParams
 //   features [N, C], depths [N] (view-space z: sort key and depth output),
-//   coords [N] distortion coordinate u (or an empty tensor), bounds [N, 4], background [C].
+//   coords [N] distortion coordinate u, or none (std::nullopt, None from Python): the render then has no
+//   distortion output. Explicit rather than "an empty tensor means none": with no primitives the
+//   coordinate is itself an empty [0] tensor. bounds [N, 4], background [C].
 // forward returns {image [H,W,C], alpha, depth, distortion, near, far [H,W], aux [H,W,AuxLayout.dim],
 //   tile_offsets [tiles+1] int32, tile_ids [M] int32}; distortion (without coords) and near, far
 //   (nearfar_k = 0) are empty.
@@ -13,6 +15,7 @@
 #pragma once
 #include <torch/extension.h>
 
+#include <optional>
 #include <vector>
 
 #include "le3d/common.h"
@@ -24,13 +27,22 @@ namespace le3d {
 // CUDA grids round the count up to whole 256-thread blocks.
 constexpr int64_t kMaxTileEntries = (int64_t{1} << 31) - 256;
 
+using OptionalCoords = std::optional<torch::Tensor>;
+
+// The coordinate's data as the kernels read it: null without one, or with no primitives (nothing reads it).
+inline const float* coord_data(const OptionalCoords& coords) {
+  return coords && coords->numel() ? coords->data_ptr<float>() : nullptr;
+}
+
 // The entry points' own input checks, alike for both backends (`cuda`: which one is asking). The Python
 // side has checked the user's inputs already; these guard the contract above (coords included).
 inline void check_raster_inputs(const char* who, bool cuda, const torch::Tensor& params,
                                 const torch::Tensor& features, const torch::Tensor& depths,
-                                const torch::Tensor& coords, const torch::Tensor& bounds,
+                                const OptionalCoords& coords, const torch::Tensor& bounds,
                                 const torch::Tensor& background, int64_t nearfar_k) {
-  for (const auto* t : {&params, &features, &depths, &coords, &bounds, &background}) {
+  std::vector<const torch::Tensor*> tensors{&params, &features, &depths, &bounds, &background};
+  if (coords) tensors.push_back(&*coords);
+  for (const auto* t : tensors) {
     TORCH_CHECK(cuda ? t->is_cuda() : t->device().is_cpu(), who, ": tensors must be on ", cuda ? "a CUDA device" : "the CPU");
     TORCH_CHECK(t->device() == params.device(), who, ": tensors must share one device");
     TORCH_CHECK(t->scalar_type() == torch::kFloat32, who, ": tensors must be float32");
@@ -40,7 +52,7 @@ inline void check_raster_inputs(const char* who, bool cuda, const torch::Tensor&
                   features.size(1) <= kMaxChannels, "features: [N, 1..64]");
   TORCH_CHECK(nearfar_k >= 0 && nearfar_k <= kNearFarMaxK, "nearfar_k out of range");
   TORCH_CHECK(depths.numel() == params.size(0), "depths: [N]");
-  TORCH_CHECK(coords.numel() == 0 || coords.numel() == params.size(0), "coords: [N] or empty");
+  TORCH_CHECK(!coords || coords->numel() == params.size(0), "coords: [N] or none");
   TORCH_CHECK(bounds.dim() == 2 && bounds.size(0) == params.size(0) && bounds.size(1) == 4, "bounds: [N, 4]");
   TORCH_CHECK(background.numel() == features.size(1), "background: [C]");
 }
@@ -66,13 +78,15 @@ inline void check_raster_saved(const char* who, int64_t H, int64_t W, bool has_d
 // others are empty tensors (null pointers: `data`). aux holds AuxLayout's slots.
 struct PixelOutputs {
   torch::Tensor image, alpha, depth, distortion, near, far, aux;
+  AuxLayout layout;  // aux's slots: the kernels take it from here (the render's, not a kernel's template flag)
 
   PixelOutputs(int H, int W, int C, bool has_distortion, int nearfar_k, const torch::TensorOptions& opts)
       : image(torch::empty({H, W, C}, opts)), alpha(torch::empty({H, W}, opts)),
         depth(torch::empty({H, W}, opts)), distortion(has_distortion ? torch::empty({H, W}, opts) : absent(opts)),
         near(nearfar_k > 0 ? torch::empty({H, W}, opts) : absent(opts)),
         far(nearfar_k > 0 ? torch::empty({H, W}, opts) : absent(opts)),
-        aux(torch::empty({H, W, AuxLayout(has_distortion, nearfar_k).dim}, opts)) {}
+        aux(torch::empty({H, W, AuxLayout(has_distortion, nearfar_k).dim}, opts)),
+        layout(has_distortion, nearfar_k) {}
 
   static torch::Tensor absent(const torch::TensorOptions& opts) { return torch::empty({0}, opts); }
   static float* data(const torch::Tensor& t) { return t.numel() ? t.data_ptr<float>() : nullptr; }
@@ -126,12 +140,12 @@ inline UpstreamGrads upstream_grads(const torch::Tensor& like, int64_t H, int64_
 // One signature per direction, shared by the CPU and CUDA entry points.
 using RasterizeForward = std::vector<torch::Tensor>(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features, const torch::Tensor& depths,
-    const torch::Tensor& coords, const torch::Tensor& bounds, const torch::Tensor& background, int64_t width,
+    const OptionalCoords& coords, const torch::Tensor& bounds, const torch::Tensor& background, int64_t width,
     int64_t height, int64_t nearfar_k);
 
 using RasterizeBackward = std::vector<torch::Tensor>(
     const torch::Tensor& params, int64_t footprint, const torch::Tensor& features, const torch::Tensor& depths,
-    const torch::Tensor& coords, const torch::Tensor& bounds, const torch::Tensor& background, int64_t width,
+    const OptionalCoords& coords, const torch::Tensor& bounds, const torch::Tensor& background, int64_t width,
     int64_t height, int64_t nearfar_k, const torch::Tensor& near, const torch::Tensor& far,
     const torch::Tensor& aux, const torch::Tensor& tile_offsets, const torch::Tensor& tile_ids,
     const torch::Tensor& d_image, const torch::Tensor& d_alpha, const torch::Tensor& d_depth,
