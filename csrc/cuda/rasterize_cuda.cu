@@ -6,6 +6,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include <cub/device/device_radix_sort.cuh>
 
 #include "le3d/rasterize_api.h"
@@ -65,6 +67,22 @@ void bin_primitives(const torch::Tensor& params, const torch::Tensor& bounds, co
   *ids_out = sorted_values;
 }
 
+// The near/far ring (2 * nearfar_k floats a pixel, dynamic shared memory) must fit beside the kernel's own
+// shared memory within what this GPU lets a block opt in to (64 KB on sm_75, 227 KB on sm_90): a clear
+// ValueError naming nearfar_k and its largest value here, instead of cudaFuncSetAttribute's bare error.
+void check_ring_fits(const void* kernel, int ring_bytes, int nearfar_k, int C) {
+  cudaFuncAttributes attributes;
+  C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+  int device = 0, optin = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const int own = static_cast<int>(attributes.sharedSizeBytes);
+  const int per_k = ring_bytes / nearfar_k;
+  TORCH_CHECK_VALUE(own + ring_bytes <= optin, "nearfar_k = ", nearfar_k, " needs ", own + ring_bytes,
+                    " bytes of shared memory per block for this primitive with ", C, " channels; this GPU allows ",
+                    optin, ": use nearfar_k <= ", std::max(0, (optin - own) / per_k));
+}
+
 template <typename Footprint>
 std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch::Tensor& features,
                                         const torch::Tensor& depths, const OptionalCoords& coords,
@@ -80,6 +98,7 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
   const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));
   dispatch_kernels(C, coords.has_value(), [&](auto cmax, auto distortion) {
     auto* kernel = forward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value>;
+    if (ring_bytes > 0) check_ring_fits(reinterpret_cast<const void*>(kernel), ring_bytes, k, C);
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, ring_bytes));
     kernel<<<tiles, kBlock, ring_bytes, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(), coord_data(coords),
