@@ -218,7 +218,7 @@ def test_compiled_entry_points_take_the_coordinate_as_given_even_with_no_primiti
         assert distortion.numel() == 0
     assert aux.shape == (H, W, ext.aux_layout(with_coords, 0)["dim"])
     none = torch.zeros(0, **to)
-    grads = backward(params, 0, features, depths, coords, bounds, background, W, H, 0, *out[4:9],
+    grads = backward(params, 0, features, depths, coords, bounds, background, W, H, 0, *out[4:],  # all it saved
                      torch.ones(H, W, C, **to), none, none, torch.ones(H, W, **to), none, none)
     assert torch.equal(grads[4].cpu(), torch.full((C,), float(H * W)))  # d background = sum of T_final (= 1)
 
