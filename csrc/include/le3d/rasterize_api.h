@@ -77,16 +77,15 @@ inline void check_raster_saved(const char* who, int64_t H, int64_t W, bool has_d
 // outputs get memory: distortion with a distortion coordinate, near and far with nearfar_k > 0; the
 // others are empty tensors (null pointers: `data`). aux holds AuxLayout's slots.
 struct PixelOutputs {
-  torch::Tensor image, alpha, depth, distortion, near, far, aux;
   AuxLayout layout;  // aux's slots: the kernels take it from here (the render's, not a kernel's template flag)
+  torch::Tensor image, alpha, depth, distortion, near, far, aux;
 
   PixelOutputs(int H, int W, int C, bool has_distortion, int nearfar_k, const torch::TensorOptions& opts)
-      : image(torch::empty({H, W, C}, opts)), alpha(torch::empty({H, W}, opts)),
+      : layout(has_distortion, nearfar_k), image(torch::empty({H, W, C}, opts)), alpha(torch::empty({H, W}, opts)),
         depth(torch::empty({H, W}, opts)), distortion(has_distortion ? torch::empty({H, W}, opts) : absent(opts)),
         near(nearfar_k > 0 ? torch::empty({H, W}, opts) : absent(opts)),
         far(nearfar_k > 0 ? torch::empty({H, W}, opts) : absent(opts)),
-        aux(torch::empty({H, W, AuxLayout(has_distortion, nearfar_k).dim}, opts)),
-        layout(has_distortion, nearfar_k) {}
+        aux(torch::empty({H, W, layout.dim}, opts)) {}
 
   static torch::Tensor absent(const torch::TensorOptions& opts) { return torch::empty({0}, opts); }
   static float* data(const torch::Tensor& t) { return t.numel() ? t.data_ptr<float>() : nullptr; }
