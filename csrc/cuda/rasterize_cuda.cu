@@ -90,15 +90,20 @@ std::vector<torch::Tensor> forward_impl(const torch::Tensor& params, const torch
                                         int W, int H, int k) {
   TORCH_CHECK(params.size(1) == Footprint::kParams, "params: wrong width for this footprint");
   const int C = static_cast<int>(features.size(1));
+  const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));
+  if (ring_bytes > 0) {  // before anything is allocated or launched
+    dispatch_kernels(C, coords.has_value(), [&](auto cmax, auto distortion) {
+      auto* kernel = forward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value>;
+      check_ring_fits(reinterpret_cast<const void*>(kernel), ring_bytes, k, C);
+    });
+  }
   PixelOutputs out(H, W, C, coords.has_value(), k, features.options());
   torch::Tensor offsets, ids;
   bin_primitives<Footprint>(params, bounds, depths, W, H, &offsets, &ids);
   const int tiles = ((W + kTileSize - 1) / kTileSize) * ((H + kTileSize - 1) / kTileSize);
   auto stream = at::cuda::getCurrentCUDAStream();
-  const int ring_bytes = 2 * k * kBlock * static_cast<int>(sizeof(float));
   dispatch_kernels(C, coords.has_value(), [&](auto cmax, auto distortion) {
     auto* kernel = forward_kernel<Footprint, decltype(cmax)::value, decltype(distortion)::value>;
-    if (ring_bytes > 0) check_ring_fits(reinterpret_cast<const void*>(kernel), ring_bytes, k, C);
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, ring_bytes));
     kernel<<<tiles, kBlock, ring_bytes, stream>>>(
         params.data_ptr<float>(), features.data_ptr<float>(), depths.data_ptr<float>(), coord_data(coords),
