@@ -29,11 +29,6 @@ constexpr int64_t kMaxTileEntries = (int64_t{1} << 31) - 256;
 
 using OptionalCoords = std::optional<torch::Tensor>;
 
-// The coordinate's data as the kernels read it: null without one, or with no primitives (nothing reads it).
-inline const float* coord_data(const OptionalCoords& coords) {
-  return coords && coords->numel() ? coords->data_ptr<float>() : nullptr;
-}
-
 // The entry points' own input checks, alike for both backends (`cuda`: which one is asking). The Python
 // side has checked the user's inputs already; these guard the contract above (coords included).
 inline void check_raster_inputs(const char* who, bool cuda, const torch::Tensor& params,
@@ -94,6 +89,9 @@ struct PixelOutputs {
     return {image, alpha, depth, distortion, near, far, aux, offsets, ids};
   }
 };
+
+// The coordinate's data as the kernels read it: null without one, or with no primitives (nothing reads it).
+inline const float* coord_data(const OptionalCoords& coords) { return coords ? PixelOutputs::data(*coords) : nullptr; }
 
 // The gradients of a backward pass as views of one flat buffer, laid out alike by both backends:
 // d_params [N, P], d_features [N, C], d_depths [N], d_coords [N], d_background [C].
