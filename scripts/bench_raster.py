@@ -4,8 +4,11 @@
   python scripts/bench_raster.py                 # CPU: reference vs C++ at 20k / 256x256, C++ at 200k / 720p
   python scripts/bench_raster.py --device cuda   # GPU: CUDA backend vs gsplat rasterization() (if installed)
   python scripts/bench_raster.py --json out.json --markdown
+  python scripts/bench_raster.py --scene garden  # real SfM points and camera (../shared/data/garden)
 
-Scenes are fixed random Gaussians (seeded) in front of one camera, C=3, with depth, distortion
+Scenes (--scene): "random", fixed random Gaussians (seeded) in front of one camera; "garden", the
+Mip-NeRF 360 garden's 138,766 real SfM points seen by its first real camera (gsplat's test asset), with
+3DGS's initial scales (mean distance to the 3 nearest points). C=3, with depth, distortion
 (u = disparity) and near/far (k=4) outputs on. Convexes are timed at the same N when
 convex_splat is importable. With gsplat side by side, le3d also runs with colour, alpha and depth
 only (no distortion, no near/far), which is what gsplat's RGB+ED mode computes. Times are medians of
@@ -29,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # le3d without an install
-from scenes import intrinsics, look_at_viewmat  # noqa: E402
+from scenes import garden_points, intrinsics, look_at_viewmat  # noqa: E402
 
 import le3d  # noqa: E402
 
@@ -50,6 +53,46 @@ def make_scene(n: int, width: int, height: int, device: str, seed: int = 0):
     return {k: v.to(device) for k, v in dict(means=means, quats=quats, scales=scales, opacities=opacities,
                                                features=colours, viewmat=viewmat, K=K,
                                                distortion_coord=coord).items()}
+
+
+def garden_scene(n: int, width: int, height: int, device: str, seed: int = 0):
+    """n of the garden's SfM points (a seeded subset when fewer than all) seen by its first camera,
+    whose intrinsics are scaled to width x height. Scales as 3DGS initialises them (mean distance to the
+    3 nearest points of the subset), capped at their 99th percentile: the few isolated points far from
+    the rest would otherwise become metres-wide Gaussians in front of the camera, which a trained scene
+    does not have. A little anisotropy (x exp(0.3 N(0,1)) per axis), random rotations and opacities."""
+    from le3d.init.knn import knn_scales
+
+    garden = garden_points()
+    total = garden["means"].shape[0]
+    if not 0 < n <= total:
+        raise SystemExit(f"--scene garden has {total} points; N must be 1..{total}, got {n}")
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(total, generator=g)[:n] if n < total else torch.arange(total)
+    means, colours = garden["means"][keep], garden["colours"][keep]
+    size = knn_scales(means, k=3)
+    size = size.clamp(max=size.quantile(0.99).item())
+    scales = size[:, None] * torch.exp(0.3 * torch.randn(n, 3, generator=g))
+    quats = torch.randn(n, 4, generator=g)
+    opacities = torch.rand(n, generator=g) * 0.8 + 0.1
+    viewmat = garden["viewmats"][0]
+    K = garden["Ks"][0].clone()
+    K[0] *= width / garden["width"]
+    K[1] *= height / garden["height"]
+    z = (means @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2]
+    coord = 1.0 / z.clamp(min=0.1)
+    return {k: v.to(device) for k, v in dict(means=means, quats=quats, scales=scales, opacities=opacities,
+                                               features=colours, viewmat=viewmat, K=K,
+                                               distortion_coord=coord).items()}
+
+
+SCENES = {"random": make_scene, "garden": garden_scene}
+DEFAULT_SIZES = {
+    ("random", "cpu"): "20000:256x256,200000:1280x720",
+    ("random", "cuda"): "20000:256x256,200000:1280x720,1000000:1920x1080",
+    ("garden", "cpu"): "138766:648x420,138766:1296x840",
+    ("garden", "cuda"): "138766:648x420,138766:1296x840,138766:1944x1260",
+}
 
 
 def sync(device):
@@ -172,6 +215,8 @@ def peak_memory(fn, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--scene", default="random", choices=sorted(SCENES),
+                    help="random (default) or garden: real SfM points and camera")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sizes", default=None, help="comma list of N:WxH (default depends on device)")
     ap.add_argument("--no-reference", action="store_true", help="skip the slow torch reference")
@@ -181,9 +226,8 @@ def main():
     ap.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = ap.parse_args()
     device = args.device
-    default = "20000:256x256,200000:1280x720" if device == "cpu" else "20000:256x256,200000:1280x720,1000000:1920x1080"
     sizes = []
-    for item in (args.sizes or default).split(","):
+    for item in (args.sizes or DEFAULT_SIZES[args.scene, device]).split(","):
         n, wh = item.split(":")
         w, h = wh.split("x")
         sizes.append((int(n), int(w), int(h)))
@@ -204,7 +248,7 @@ def main():
 
     rows = []
     for n, w, h in sizes:
-        scene = make_scene(n, w, h, device)
+        scene = SCENES[args.scene](n, w, h, device)
         cases = [(f"le3d {b}", "gaussian", lambda bw, b=b: le3d_step(scene, w, h, b, bw)) for b in backends]
         if device == "cpu" and not args.no_reference and n * w * h <= 20000 * 256 * 256:
             # last: its O(N H W) memory stays in the process's RSS and would hide the others' peaks
@@ -237,7 +281,7 @@ def main():
                             peak_memory(lambda: fn(True), device), None))
         results += [(name, prim, float("nan"), float("nan"), float("nan"), err) for (name, prim), err in errors.items()]
         for name, prim, f_s, fb_s, mem, err in results:
-            row = dict(n=n, size=f"{w}x{h}", primitive=prim, backend=name, forward_ms=f_s * 1e3,
+            row = dict(scene=args.scene, n=n, size=f"{w}x{h}", primitive=prim, backend=name, forward_ms=f_s * 1e3,
                        fwd_bwd_ms=fb_s * 1e3, fwd_bwd_its=1.0 / fb_s if fb_s == fb_s and fb_s > 0 else float("nan"),
                        peak_mib=mem, error=err)
             rows.append(row)
@@ -257,17 +301,18 @@ def main():
         gs = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"].startswith("gsplat")]
         plain = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["backend"].endswith("RGB+D only")]
         cx = [r for r in rows if r["n"] == n and r["size"] == f"{w}x{h}" and r["primitive"] == "convex"]
+        where = f"{n} {w}x{h}" if args.scene == "random" else f"{args.scene} {n} {w}x{h}"
         if ref and fast:
-            print(f"ratio {n} {w}x{h}: reference / {backends[0]} fwd+bwd = {ref[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.1f}x")
+            print(f"ratio {where}: reference / {backends[0]} fwd+bwd = {ref[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.1f}x")
         if gs and fast:
-            print(f"ratio {n} {w}x{h}: le3d / gsplat fwd+bwd time = {fast[0]['fwd_bwd_ms'] / gs[0]['fwd_bwd_ms']:.2f}")
+            print(f"ratio {where}: le3d / gsplat fwd+bwd time = {fast[0]['fwd_bwd_ms'] / gs[0]['fwd_bwd_ms']:.2f}")
         if gs and plain:
-            print(f"ratio {n} {w}x{h}: le3d RGB+D only / gsplat fwd+bwd time = "
+            print(f"ratio {where}: le3d RGB+D only / gsplat fwd+bwd time = "
                   f"{plain[0]['fwd_bwd_ms'] / gs[0]['fwd_bwd_ms']:.2f}")
         if cx and fast:
-            print(f"ratio {n} {w}x{h}: convex / gaussian fwd+bwd time = {cx[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.2f}")
+            print(f"ratio {where}: convex / gaussian fwd+bwd time = {cx[0]['fwd_bwd_ms'] / fast[0]['fwd_bwd_ms']:.2f}")
     if args.markdown:
-        print(f"\nMachine: {machine}\n")
+        print(f"\nScene: {args.scene}. Machine: {machine}\n")
         print("| N | size | primitive | backend | forward ms | fwd+bwd ms | fwd+bwd it/s | peak MiB |")
         print("|---|---|---|---|---|---|---|---|")
         for r in rows:

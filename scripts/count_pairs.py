@@ -12,6 +12,7 @@ those the footprint masks keep, and those whose warp reduction runs (a pixel tak
 for warps of 64 pixels (two pixels a lane: one reduction where 32-pixel warps run two).
 
     python scripts/count_pairs.py [--sizes 20000:256x256 200000:1280x720] [--sample-tiles 400]
+    python scripts/count_pairs.py --scene garden --sizes 138766:648x420
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ AUX_LAST_INDEX, AUX_COUNT = _SLOTS["last_index"], _SLOTS["count"]
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", default=["20000:256x256", "200000:1280x720"])
+    ap.add_argument("--scene", default="random", choices=sorted(bench_raster.SCENES))
     ap.add_argument("--sample-tiles", type=int, default=400, help="tiles sampled for the warp-work table")
     args = ap.parse_args()
     captured = {}
@@ -57,7 +59,7 @@ def main():
     for spec in args.sizes:
         n, size = spec.split(":")
         n, (w, h) = int(n), (int(v) for v in size.split("x"))
-        scene = bench_raster.make_scene(n, w, h, "cpu")
+        scene = bench_raster.SCENES[args.scene](n, w, h, "cpu")
         for name, step in (("gaussian", bench_raster.le3d_step), ("convex", bench_raster.convex_step)):
             step(scene, w, h, "cpu", False)
             aux = captured["aux"]

@@ -6,7 +6,8 @@
 #      where their sources, Python, torch and GPU match: no compiling on the device at all
 #   2. runs every CUDA test against the PyTorch/CPU reference (pytest -m cuda); when one fails,
 #      scripts/cuda_smoke.py under compute-sanitizer memcheck (line numbers of bad accesses)
-#   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built
+#   3. scripts/bench_raster.py on the GPU, with gsplat side by side when it built (the random scenes;
+#      the real garden scene last, after the patches, in what time is left)
 #   3b. scripts/profile_raster.py: the kernels that take a 1M/1080p step's time (le3d and gsplat)
 #   3c. scripts/bench_host.py: a tiny scene's step, i.e. the host overhead of a render
 #   4. the viewer's server-side frame time at 1080p with 1M Gaussians
@@ -237,6 +238,14 @@ for name in "${!PATCH_PID[@]}"; do
     | tee "$LOGS/patch_${name}_profile.log" | grep -v Warn | head -100
 done
 
+# After the patches, in what time is left: the same comparison on real geometry (the garden's SfM points
+# and camera, ../shared/data), where the random scenes above are the issues' fixed scenes.
+if [ "$(left)" -gt 40 ]; then
+  step "benchmark: the real garden scene (138,766 SfM points, its camera at 1x, 2x and 3x)"
+  timeout "$(limit 90)" "$PY" scripts/bench_raster.py --device cuda --scene garden --repeats 10 --markdown \
+    --json "$LOGS/bench_garden_cuda.json" "${BENCH_ARGS[@]}" 2>&1 | tee "$LOGS/bench_garden.log" | tail -20
+fi
+
 step "summary"
 {
   echo "| check | result |"
@@ -244,6 +253,7 @@ step "summary"
   echo "| GPU | $(head -1 "$LOGS/gpu.txt") |"
   for k in build tests gsplat viewer train; do [ -n "${RESULT[$k]:-}" ] && echo "| $k | ${RESULT[$k]} |"; done
   grep -E "^ratio" "$LOGS/bench_raster.log" | sed 's/^/| bench | /; s/$/ |/'
+  [ -e "$LOGS/bench_garden.log" ] && grep -E "^ratio" "$LOGS/bench_garden.log" | sed 's/^/| bench | /; s/$/ |/'
   for k in "${!RESULT[@]}"; do [[ $k == patch_* ]] && echo "| $k | ${RESULT[$k]} |"; done
   for f in "$LOGS"/patch_*_bench.log; do
     [ -e "$f" ] && grep -E "^ratio" "$f" | sed "s/^/| $(basename "$f" _bench.log) | /; s/\$/ |/"

@@ -1,9 +1,12 @@
-"""Random Gaussian scenes and cameras for rasterizer tests (seeded, small)."""
+"""Random Gaussian scenes and cameras for rasterizer tests (seeded, small), and the shared real points."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
+
+GARDEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "garden" / "test_garden.npz"
 
 
 def look_at_viewmat(eye, target=(0.0, 0.0, 0.0), up=(0.0, -1.0, 0.0), dtype=torch.float32):
@@ -47,3 +50,16 @@ def camera(width, height, distance=3.0, dtype=torch.float32):
     K[0, 2] += 0.37
     K[1, 2] -= 0.61
     return look_at_viewmat((0.3, -0.2, -distance), dtype=dtype), K
+
+
+def garden_points(path=GARDEN) -> dict:
+    """The real SfM points and cameras of Mip-NeRF 360's garden (gsplat's test asset, ../shared/data):
+    means [N, 3], colours [N, 3] in [0, 1], viewmats [3, 4, 4] (OpenCV world-to-camera), Ks [3, 3, 3],
+    and the cameras' width and height (648 x 420)."""
+    import numpy as np
+
+    data = np.load(path)
+    return dict(means=torch.from_numpy(data["means3d"]).float(),
+                colours=torch.from_numpy(data["colors"]).float() / 255,
+                viewmats=torch.from_numpy(data["viewmats"]).float(), Ks=torch.from_numpy(data["Ks"]).float(),
+                width=int(data["width"]), height=int(data["height"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from raster_compare import assert_backends_agree, rel_err, run_backend
-from scenes import camera, intrinsics, look_at_viewmat, random_gaussians
+from scenes import camera, garden_points, intrinsics, look_at_viewmat, random_gaussians
 
 import le3d
 from le3d.errors import InputError
@@ -532,20 +532,16 @@ def test_cuda_zero_primitives_and_large_channels():
 @pytest.mark.cuda
 def test_cuda_matches_cpu_on_garden_points():
     """Real SfM points (Mip-NeRF 360 garden, from ../shared/data) seen by a real camera."""
-    import numpy as np
-
-    path = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared/data/garden/test_garden.npz"
-    data = np.load(path)
-    means = torch.from_numpy(data["means3d"][:20000]).float()
+    garden = garden_points()
+    means = garden["means"][:20000]
     n = len(means)
     g = torch.Generator().manual_seed(0)
     # anisotropic: with equal axes the rotation does nothing and the quaternion gradient is rounding noise
     scales = 0.02 * torch.exp(0.4 * torch.randn(n, 3, generator=g))
     tensors = dict(means=means, quats=torch.randn(n, 4, generator=g), scales=scales,
-                   opacities=torch.rand(n, generator=g) * 0.8 + 0.1,
-                   features=torch.from_numpy(data["colors"][:20000]).float() / 255,
-                   viewmat=torch.from_numpy(data["viewmats"][0]).float(), K=torch.from_numpy(data["Ks"][0]).float())
-    kwargs = dict(width=int(data["width"]), height=int(data["height"]))
+                   opacities=torch.rand(n, generator=g) * 0.8 + 0.1, features=garden["colours"][:20000],
+                   viewmat=garden["viewmats"][0], K=garden["Ks"][0])
+    kwargs = dict(width=garden["width"], height=garden["height"])
     # Forward: the GPU contracts a*b+c into one rounding (FMA), so a contributor whose alpha sits
     # within an ulp of the 1/255 cut-off (or a pixel at the T = 1e-4 stop) can go the other way: a
     # discontinuity of the function, not a bug. Allow it in at most 1 pixel in 10,000, bounded by
