@@ -146,3 +146,106 @@ def test_bad_inputs(tmp_path):
                                 (50717, "H", 1, 4095, True)])
     with pytest.raises(Le3dError, match="xtrans.dng: .*not a 2x2 Bayer"):
         read_dng(xtrans)
+
+
+def test_iso_above_65535_round_trips(tmp_path):
+    """EXIF 2.3 saturates PhotographicSensitivity at 65535; the real ISO is in RecommendedExposureIndex
+    (or ISOSpeed, StandardOutputSensitivity). Night shots reach ISO 102400 and more."""
+    import tifffile
+
+    p = tmp_path / "iso.dng"
+    _write(p, iso=102400, exposure_time=1 / 30)
+    with tifffile.TiffFile(p) as tif:
+        assert tif.pages[0].tags[34855].value == 65535
+    f = read_dng(p)
+    assert f.iso == 102400
+    assert f.exposure_value() == pytest.approx(102400 / 30 / 100)
+    with rawpy.imread(str(p)) as r:  # still a file LibRaw reads
+        assert r.raw_image_visible.shape == (40, 60)
+    only_iso_speed = tmp_path / "iso_speed.dng"  # another camera's choice: SensitivityType 3, ISOSpeed
+    _write(only_iso_speed, iso=None, extra_tags=[(34855, "H", 1, 65535), (34864, "H", 1, 3), (34867, "I", 1, 204800)])
+    assert read_dng(only_iso_speed).iso == 204800
+
+
+def test_floating_point_dng_is_refused(tmp_path):
+    """LibRaw rescales floating-point samples by a factor of its own that depends on the content; the
+    tags' black and white levels would then normalise wrongly, so the reader refuses such files."""
+    import tifffile
+
+    p = tmp_path / "float.dng"
+    tags = [(50706, "B", 4, (1, 4, 0, 0), True), (33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True),
+            (50714, "H", 1, 0, True), (50717, "H", 1, 1, True)]
+    tifffile.imwrite(p, np.full((32, 48), 0.25, np.float32), photometric=32803, subfiletype=0, extratags=tags,
+                     metadata=None)
+    with pytest.raises(Le3dError, match="float.dng: floating-point DNG"):
+        read_dng(p)
+
+
+@pytest.mark.parametrize("top,left", [(0, 0), (1, 0), (0, 1), (1, 1), (3, 2)])
+def test_pattern_and_black_level_repeat_from_the_active_area_corner(tmp_path, top, left):
+    """The DNG specification repeats CFAPattern and BlackLevel from the ActiveArea's top-left corner;
+    LibRaw rounds an odd margin up to an even one, so its image may start a row or column further in."""
+    H, W = 40, 48
+    value = {0: 1000, 1: 2000, 2: 3000}  # sensor value by colour
+    black = np.array([[100, 200], [300, 400]])  # by position in the pattern, from the corner
+    codes = cfa_positions("RGGB")
+    rows, cols = np.meshgrid(np.arange(H) - top, np.arange(W) - left, indexing="ij")
+    colour = codes[rows % 2, cols % 2]
+    raw = np.vectorize(value.get)(colour).astype(np.uint16)
+    p = tmp_path / "aa.dng"
+    write_dng(p, raw, cfa="RGGB", black_level=black.ravel().tolist(), white_level=4095, active_area=(top, left, H, W))
+    f = read_dng(p)
+    h, w = f.mosaic.shape
+    y0, x0 = H - h, W - w  # where the decoded image starts on the sensor
+    assert y0 - top in (0, 1) and x0 - left in (0, 1)
+    expect_colour = colour[y0:, x0:]
+    expect_black = black[rows[y0:, x0:] % 2, cols[y0:, x0:] % 2]
+    assert f.cfa == {(0, 0): "RGGB", (0, 1): "GRBG", (1, 0): "GBRG", (1, 1): "BGGR"}[((y0 - top) % 2, (x0 - left) % 2)]
+    np.testing.assert_array_equal(cfa_positions(f.cfa)[np.arange(h)[:, None] % 2, np.arange(w)[None, :] % 2],
+                                  expect_colour)
+    expected = (np.vectorize(value.get)(expect_colour) - expect_black) / (4095 - expect_black)
+    np.testing.assert_allclose(f.mosaic.numpy(), expected, rtol=1e-6)
+
+
+def test_black_level_deltas_add_per_row_and_column(tmp_path):
+    """BlackLevelDeltaV (one value a row) and BlackLevelDeltaH (one a column) add to BlackLevel."""
+    H, W = 32, 48
+    raw = np.full((H, W), 1500, np.uint16)
+    dv = np.tile([0.0, 100.0], H // 2)
+    dh = np.arange(W, dtype=np.float64) * 2.5
+    rational = lambda a: tuple(x for v in a for x in (int(round(v * 2)), 2))  # noqa: E731
+    p = tmp_path / "delta.dng"
+    write_dng(p, raw, black_level=500, white_level=4000,
+              extra_tags=[(50716, "2i", H, rational(dv)), (50715, "2i", W, rational(dh))])
+    f = read_dng(p)
+    black = 500 + dv[:, None] + dh[None, :]
+    np.testing.assert_allclose(f.mosaic.numpy(), (1500 - black) / (4000 - black), rtol=1e-6)
+
+
+def test_as_shot_white_xy_stands_in_for_the_neutral(tmp_path):
+    """A file may give the as-shot white as a chromaticity (AsShotWhiteXY) instead of AsShotNeutral:
+    the neutral is then the ColorMatrix's response to that white."""
+    p = tmp_path / "xy.dng"
+    x, y = 0.4476, 0.4074  # standard illuminant A
+    _write(p, as_shot_neutral=None, extra_tags=[(50729, "2I", 2, (4476, 10000, 4074, 10000))])
+    f = read_dng(p)
+    xyz = np.array([x / y, 1.0, (1 - x - y) / y])
+    expected = CM1 @ xyz  # CM1 is the D65 calibration, which the reader prefers
+    np.testing.assert_allclose(f.as_shot_neutral, expected / expected.max(), rtol=1e-5)
+    assert f.white_balance[2] > f.white_balance[0]  # tungsten light: blue needs more gain than red
+
+
+def test_sidecar_orientation_names(tmp_path):
+    import tifffile
+
+    p = tmp_path / "o.dng"
+    tags = [(50706, "B", 4, (1, 4, 0, 0), True), (33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True),
+            (50714, "H", 1, 0, True), (50717, "H", 1, 4095, True)]
+    tifffile.imwrite(p, np.full((32, 32), 100, np.uint16), photometric=32803, subfiletype=0, extratags=tags,
+                     metadata=None)
+    for name, code in (("Rotate 90 CW", 6), ("Rotate 270 CW", 8), ("Horizontal (normal)", 1), ("Rotate 180", 3)):
+        (tmp_path / "o.json").write_text(f'[{{"Orientation": "{name}"}}]')
+        assert read_dng(p).orientation == code
+    (tmp_path / "o.json").write_text('[{"Orientation": "sideways"}]')
+    with pytest.raises(Le3dError, match="Orientation"):
+        read_dng(p)

@@ -28,11 +28,14 @@ PHOTOMETRIC_LINEAR_RAW = 34892
 class RawFrame:
     """One decoded RAW capture (see module docstring for the normalisation)."""
 
-    mosaic: torch.Tensor  # [H, W] float32, normalised, active area only
+    mosaic: torch.Tensor  # [H, W] float32, normalised; the active area (less its first row / column
+    # where the ActiveArea's top / left is odd: LibRaw starts its image on an even sensor row and column)
     cfa: str  # "RGGB" | "BGGR" | "GRBG" | "GBRG"
-    black_level: np.ndarray  # [2, 2] per CFA position, sensor units
+    black_level: np.ndarray  # [2, 2] per CFA position of the mosaic, sensor units (BlackLevelDeltaH/V
+    # are applied to the mosaic, not held here)
     white_level: float
-    as_shot_neutral: np.ndarray  # [3] camera RGB of a neutral (white balance = 1 / neutral)
+    as_shot_neutral: np.ndarray  # [3] camera RGB of a neutral (white balance = 1 / neutral); from
+    # AsShotNeutral, else AsShotWhiteXY through the ColorMatrix, else [1, 1, 1]
     color_matrix1: np.ndarray | None = None  # [3, 3] XYZ -> camera
     illuminant1: int | None = None
     color_matrix2: np.ndarray | None = None
@@ -40,7 +43,7 @@ class RawFrame:
     forward_matrix1: np.ndarray | None = None  # [3, 3] wb camera -> XYZ D50
     forward_matrix2: np.ndarray | None = None
     exposure_time: float | None = None  # seconds
-    iso: float | None = None
+    iso: float | None = None  # above 65535 from RecommendedExposureIndex / ISOSpeed / SOS (EXIF 2.3)
     noise_profile: np.ndarray | None = None  # [3, 2] (S, O) per channel R, G, B; var = S x + O
     active_area: tuple[int, int, int, int] | None = None  # top, left, bottom, right
     default_crop: tuple[int, int, int, int] | None = None  # x0, y0, width, height
@@ -129,6 +132,11 @@ def _array(v, pairs: bool) -> np.ndarray:
 
 
 RATIONAL_TYPES = {5, 10}  # RATIONAL, SRATIONAL
+# EXIF IFD tags read_dng uses, by tifffile's names (ISO above 65535: see _iso)
+_EXIF_NAMES = {"ExposureTime": 33434, "ISOSpeedRatings": 34855, "PhotographicSensitivity": 34855,
+               "SensitivityType": 34864, "StandardOutputSensitivity": 34865, "RecommendedExposureIndex": 34866,
+               "ISOSpeed": 34867}
+ISO_SATURATED = 65535  # EXIF 2.3: PhotographicSensitivity holds 65535 when the ISO is 65535 or more
 
 
 def _tags_of(page) -> dict:
@@ -136,10 +144,10 @@ def _tags_of(page) -> dict:
     for tag in page.tags.values():
         out[tag.code] = (tag.value, int(tag.dtype))
         if tag.code == 34665 and isinstance(tag.value, dict):  # ExifIFD
-            names = {"ExposureTime": 33434, "ISOSpeedRatings": 34855, "PhotographicSensitivity": 34855}
             for k, val in tag.value.items():
-                if k in names and names[k] not in out:
-                    out[names[k]] = (val, 5 if k == "ExposureTime" else 3)
+                code = _EXIF_NAMES.get(k)
+                if code is not None and code not in out:
+                    out[code] = (val, 5 if k == "ExposureTime" else 4)
     return out
 
 
@@ -155,7 +163,13 @@ SIDECAR_KEYS = {
     "ColorMatrix2": 50722, "ForwardMatrix1": 50964, "ForwardMatrix2": 50965,
     "CalibrationIlluminant1": 50778, "CalibrationIlluminant2": 50779, "NoiseProfile": 51041,
     "ExposureTime": 33434, "ISO": 34855, "Orientation": 274, "BaselineExposure": 50730,
+    "SensitivityType": 34864, "StandardOutputSensitivity": 34865, "RecommendedExposureIndex": 34866,
+    "ISOSpeed": 34867, "AsShotWhiteXY": 50729,
 }
+# exiftool's names of the TIFF Orientation values (its -j output without -n)
+_ORIENTATION_NAMES = {"horizontal (normal)": 1, "mirror horizontal": 2, "rotate 180": 3, "mirror vertical": 4,
+                      "mirror horizontal and rotate 270 cw": 5, "rotate 90 cw": 6,
+                      "mirror horizontal and rotate 90 cw": 7, "rotate 270 cw": 8}
 _ILLUMINANT_NAMES = {"d65": 21, "d50": 23, "d55": 20, "d75": 22, "standard light a": 17, "tungsten": 3,
                      "daylight": 1, "fluorescent": 2, "flash": 4}
 
@@ -170,7 +184,12 @@ def _sidecar_value(key: str, value):
         except ValueError:
             return None
     if key == "Orientation" and isinstance(value, str):
-        return 1 if "normal" in value.lower() else 1
+        name = value.strip().lower()
+        if name in _ORIENTATION_NAMES:
+            return [float(_ORIENTATION_NAMES[name])]
+        if name.isdigit():
+            return [float(name)]
+        raise ValueError(f"unknown orientation {value!r}")
     if isinstance(value, (int, float)):
         return [float(value)]
     if isinstance(value, list):
@@ -201,6 +220,35 @@ def load_sidecar(path: str | os.PathLike) -> dict:
             if v is not None:
                 out[SIDECAR_KEYS[base]] = v
     return out
+
+
+def _iso(get) -> float | None:
+    """The frame's ISO. EXIF 2.3 caps PhotographicSensitivity (34855) at 65535 and puts a higher one
+    in RecommendedExposureIndex, ISOSpeed or StandardOutputSensitivity (the one SensitivityType
+    names); those are also read when 34855 is missing."""
+    iso = get(34855, scalar=True)
+    if iso is not None and 0 < iso < ISO_SATURATED:
+        return iso
+    for code in (34866, 34867, 34865):  # REI, ISO speed, SOS
+        value = get(code, scalar=True)
+        if value is not None and value > 0:
+            return value
+    return iso if iso else None
+
+
+def _neutral_from_white_xy(xy, cm1, ill1, cm2, ill2) -> np.ndarray | None:
+    """AsShotNeutral from AsShotWhiteXY (the DNG specification's alternative): the camera's response
+    ColorMatrix @ XYZ to the white's chromaticity, with the ColorMatrix calibrated nearest to D65 (as
+    RawFrame.cam_to_xyz picks it), scaled so that its largest value is 1."""
+    if xy is None or xy.size != 2 or not 0 < xy[1] < 1:
+        return None
+    cands = [(m, ill) for m, ill in ((cm1, ill1), (cm2, ill2)) if m is not None]
+    if not cands:
+        return None
+    cm, _ = min(cands, key=lambda c: 0 if c[1] in (21, 1, 4, 9, 10) else 1)
+    x, y = float(xy[0]), float(xy[1])
+    neutral = cm @ np.array([x / y, 1.0, (1.0 - x - y) / y])
+    return neutral / neutral.max() if np.all(neutral > 0) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +322,11 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
         raise Le3dError(f"file {path}: missing white level (no WhiteLevel tag or sidecar)")
     rep = get(50713)
     rep = (1, 1) if rep is None else tuple(int(r) for r in rep[:2])
+    if get(339, 1.0, scalar=True) == 3:
+        # LibRaw converts floating-point samples to integers on a scale of its own, which depends on
+        # the image's content: normalising by the tags would be off by that unknown factor.
+        raise Le3dError(f"file {path}: floating-point DNG (SampleFormat 3) is not supported; "
+                        "only integer Bayer CFA DNGs are")
 
     # --- pixels (rawpy / LibRaw) -----------------------------------------------------------
     try:
@@ -282,6 +335,7 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
             rp = r.raw_pattern
             desc = r.color_desc.decode(errors="replace")
             ncol = r.num_colors
+            margins = (int(r.sizes.top_margin), int(r.sizes.left_margin))
     except Exception as exc:
         raise Le3dError(f"file {path}: LibRaw cannot decode it ({type(exc).__name__}: {exc}); truncated or corrupt?".splitlines()[0]) from None
     if rp is None or ncol != 3 or np.asarray(rp).shape != (2, 2):
@@ -291,10 +345,20 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
         cfa = pattern_name(codes)
     except ValueError as exc:
         raise Le3dError(f"file {path}: {exc}") from None
+    # The DNG specification repeats CFAPattern, BlackLevel and the black deltas from the ActiveArea's
+    # top-left corner. LibRaw's visible image starts there too, except that it rounds an odd margin up
+    # to an even one: (dy, dx) is where its origin lies in the active area.
+    aa = get(50829)
+    aa_top, aa_left = (int(aa[0]), int(aa[1])) if aa is not None and aa.size == 4 else (0, 0)
+    dy, dx = margins[0] - aa_top, margins[1] - aa_left
+    if dy < 0 or dx < 0:
+        raise Le3dError(f"file {path}: LibRaw's image starts at ({margins[0]}, {margins[1]}), outside the "
+                        f"ActiveArea starting at ({aa_top}, {aa_left})")
     tag_cfa = get(33422)
     if tag_cfa is not None and tag_cfa.size == 4:
+        tag_codes = np.roll(tag_cfa.astype(int).reshape(2, 2), (-dy, -dx), axis=(0, 1)).ravel()
         try:
-            if pattern_name(tag_cfa.astype(int)) != cfa:
+            if pattern_name(tag_codes) != cfa:
                 raise Le3dError(f"file {path}: CFAPattern tag and LibRaw disagree")
         except ValueError as exc:
             raise Le3dError(f"file {path}: {exc}") from None
@@ -315,8 +379,21 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
     wl = float(white[0])
     if not np.all(wl > bl):
         raise Le3dError(f"file {path}: white level {wl} is not above black level {bl.ravel().tolist()}")
-    # ActiveArea: LibRaw already crops to it; the black level tag is relative to the active area
+    bl = np.roll(bl, (-dy, -dx), axis=(0, 1))  # per CFA position of the decoded image
     black_img = np.tile(bl, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+    # BlackLevelDeltaV / DeltaH: per row and column of the active area, added to the BlackLevel pattern
+    for code, axis, size in ((50716, 0, h), (50715, 1, w)):
+        delta = get(code)
+        if delta is None:
+            continue
+        start = dy if axis == 0 else dx
+        if delta.size < start + size:
+            raise Le3dError(f"file {path}: BlackLevelDelta{'V' if axis == 0 else 'H'} has {delta.size} values "
+                            f"for {start + size} {'rows' if axis == 0 else 'columns'}")
+        part = delta[start:start + size]
+        black_img = black_img + (part[:, None] if axis == 0 else part[None, :])
+    if not np.all(wl > black_img):
+        raise Le3dError(f"file {path}: white level {wl} is not above the black level with its deltas")
     mosaic = (raw - black_img) / (wl - black_img)
 
     def mat(code):
@@ -328,6 +405,9 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
         return a.reshape(3, 3)
 
     neutral = get(50728)
+    if neutral is None:
+        neutral = _neutral_from_white_xy(get(50729), mat(50721), get(50778, scalar=True), mat(50722),
+                                         get(50779, scalar=True))
     if neutral is None or neutral.size != 3 or not np.all(neutral > 0):
         neutral = np.ones(3)
     npf = get(51041)
@@ -335,7 +415,6 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
         npf = npf.reshape(-1, 2)
         if npf.shape[0] == 1:
             npf = np.repeat(npf, 3, axis=0)
-    aa = get(50829)
     dco, dcs = get(50719), get(50720)
 
     def text(code):
@@ -356,7 +435,7 @@ def read_dng(path: str | os.PathLike, sidecar: str | os.PathLike | None | bool =
         forward_matrix1=mat(50964),
         forward_matrix2=mat(50965),
         exposure_time=get(33434, scalar=True),
-        iso=get(34855, scalar=True),
+        iso=_iso(get),
         noise_profile=npf,
         active_area=tuple(int(v) for v in aa) if aa is not None else None,
         default_crop=(int(dco[0]), int(dco[1]), int(dcs[0]), int(dcs[1])) if dco is not None and dcs is not None else None,

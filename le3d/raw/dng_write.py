@@ -1,7 +1,8 @@
 """Write real DNG files (uncompressed 16-bit CFA) with tifffile; rawpy/LibRaw reads them back.
 
 Every tag that :func:`le3d.raw.dng.read_dng` understands is written here, so tests can round-trip.
-EXIF tags (ExposureTime, ISOSpeedRatings) live in IFD 0, which the DNG specification allows.
+EXIF tags (ExposureTime, ISOSpeedRatings, and above ISO 65535 SensitivityType and
+RecommendedExposureIndex) live in IFD 0, which the DNG specification allows.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from le3d.raw.bayer import cfa_positions
 TAG = {
     "Make": 271, "Model": 272, "Orientation": 274,
     "CFARepeatPatternDim": 33421, "CFAPattern": 33422, "ExposureTime": 33434, "ISO": 34855,
+    "SensitivityType": 34864, "RecommendedExposureIndex": 34866,
     "DNGVersion": 50706, "DNGBackwardVersion": 50707, "UniqueCameraModel": 50708,
     "CFAPlaneColor": 50710, "CFALayout": 50711, "BlackLevelRepeatDim": 50713, "BlackLevel": 50714,
     "WhiteLevel": 50717, "DefaultCropOrigin": 50719, "DefaultCropSize": 50720,
@@ -62,13 +64,16 @@ def write_dng(
     baseline_exposure: float | None = None,
     make: str = "le3d",
     model: str = "synthetic",
+    extra_tags=(),
 ) -> None:
     """Write ``raw`` (uint16 [H, W] Bayer mosaic, values in sensor units) as a DNG.
 
     ``black_level``: scalar, or 4 values in row-major order of the 2x2 CFA positions (written with
     BlackLevelRepeatDim 2x2). ``noise_profile``: (S, O) or three (S, O) pairs for R, G, B in
     normalised units (variance = S * x + O). ``active_area``: (top, left, bottom, right).
-    ``default_crop``: (x0, y0, width, height) relative to the active area.
+    ``default_crop``: (x0, y0, width, height) relative to the active area. ``cfa`` and ``black_level``
+    repeat from the active area's top-left corner, as the DNG specification says (raw[top, left] is the
+    pattern's first position). ``extra_tags``: more (code, tifffile dtype, count, value) tags, as is.
     """
     raw = np.asarray(raw)
     if raw.ndim != 2 or raw.dtype != np.uint16:
@@ -107,7 +112,8 @@ def write_dng(
     else:
         add("BlackLevel", "2I", _rationals(bl, signed=False))
     add("WhiteLevel", "I", int(white_level))
-    add("AsShotNeutral", "2I", _rationals(as_shot_neutral, signed=False))
+    if as_shot_neutral is not None:  # None: leave it out (a file may give AsShotWhiteXY instead)
+        add("AsShotNeutral", "2I", _rationals(as_shot_neutral, signed=False))
     if color_matrix1 is None:
         color_matrix1 = np.eye(3)
     add("ColorMatrix1", "2i", _rationals(color_matrix1, signed=True))
@@ -122,7 +128,11 @@ def write_dng(
     if exposure_time is not None:
         add("ExposureTime", "2I", _rationals([exposure_time], signed=False))
     if iso is not None:
-        add("ISO", "H", int(round(iso)))
+        iso = int(round(iso))
+        add("ISO", "H", min(iso, 65535))
+        if iso >= 65535:  # EXIF 2.3: the SHORT tag saturates, the value goes to RecommendedExposureIndex
+            add("SensitivityType", "H", 2)
+            add("RecommendedExposureIndex", "I", iso)
     if baseline_exposure is not None:
         add("BaselineExposure", "2i", _rationals([baseline_exposure], signed=True))
     if noise_profile is not None:
@@ -134,6 +144,7 @@ def write_dng(
         x0, y0, cw, ch = default_crop
         add("DefaultCropOrigin", "I", (int(x0), int(y0)))
         add("DefaultCropSize", "I", (int(cw), int(ch)))
+    tags += [(int(code), dtype, int(count), value, True) for code, dtype, count, value in extra_tags]
     tmp = f"{os.fspath(path)}.tmp"
     tifffile.imwrite(tmp, raw, photometric=32803, subfiletype=0, extratags=tags, metadata=None,
                      software="le3d")
