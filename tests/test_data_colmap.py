@@ -87,3 +87,21 @@ def test_bad_model(tmp_path):
     (tmp_path / "images.bin").write_bytes(data[:50])
     with pytest.raises(Le3dError, match="truncated"):
         read_model(tmp_path)
+
+
+@pytest.mark.parametrize("full,packed", [((4001, 3000), (2000, 1500)), ((4000, 3001), (2000, 1500)),
+                                         ((1001, 750), (500, 375))])
+def test_packed_camera_is_exactly_half_the_sensor_camera(full, packed):
+    """A packed Bayer image's pixel (i, j) is the sensor's 2x2 cell at (2i, 2j), also where the sensor's
+    width or height is odd and packing drops the last column or row: its K is the sensor K halved."""
+    from types import SimpleNamespace
+
+    from le3d.data.rawnerf import _camera
+
+    K = np.array([[3000.0, 0, 2000.5], [0, 2990.0, 1500.25], [0, 0, 1]])
+    camera = SimpleNamespace(width=full[0], height=full[1], intrinsics=lambda: (K, np.zeros(4)))
+    Kp, _ = _camera(SimpleNamespace(cameras={1: camera}), SimpleNamespace(camera_id=1, name="x"), *packed, 1)
+    np.testing.assert_allclose(Kp[:2], K[:2] / 2)
+    # a point at sensor u = 3800 (a cell's centre: pixels 3799 and 3800) lands at packed u = 1900
+    x = (3800.0 - K[0, 2]) / K[0, 0]
+    assert Kp[0, 0] * x + Kp[0, 2] == pytest.approx(1900.0)

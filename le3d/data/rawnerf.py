@@ -51,11 +51,22 @@ def _split(names: list[str], meta: dict, split: str) -> set[str]:
     return every_nth_test(names)
 
 
+def _image_scale(image_size: int, camera_size: int) -> float:
+    """Pixels of the image per pixel of the camera, along one axis. An image decimated by an integer k
+    (a packed Bayer image: k = 2) is exactly 1/k of the camera even where the camera's size is odd (the
+    last row or column dropped): image_size / camera_size would shift its far side by up to half a pixel."""
+    if 0 < image_size < camera_size:
+        k = round(camera_size / image_size)
+        if camera_size // k == image_size:
+            return 1.0 / k
+    return image_size / camera_size
+
+
 def _camera(model, img, width: int, height: int, factor: int):
     """Our camera for an image of (width, height) pixels; the COLMAP camera may be at another size."""
     cam = model.cameras[img.camera_id]
     K, dist = cam.intrinsics()
-    sx, sy = width / cam.width, height / cam.height
+    sx, sy = _image_scale(width, cam.width), _image_scale(height, cam.height)
     if abs(sx - sy) > 1e-3 * max(sx, sy):
         raise Le3dError(f"image {img.name}: aspect ratio {width}x{height} differs from COLMAP camera {cam.width}x{cam.height}")
     Ks = K.copy()
