@@ -105,3 +105,48 @@ def test_refocus_cuda_matches_cpu():
     cpu = refocus(img, depth, Z_NEAR, A)
     gpu = refocus(img.cuda(), depth.cuda(), Z_NEAR, A).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-4)
+
+
+def _subject_on_slanted_ground(H=96, W=128, focus=2.0):
+    """A textured subject at the focus depth in front of a ground plane slanting from z = 1 to z = 8."""
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    img = torch.zeros(H, W, 3)
+    img[..., 0] = 0.5
+    img[..., 1] = ((xx // 2 + yy // 2) % 2).float()  # a 2-pixel checker everywhere
+    subject = (xx >= 48) & (xx < 80) & (yy >= 32) & (yy < 64)
+    depth = torch.where(subject, torch.tensor(focus), 1.0 + 7.0 * yy.float() / (H - 1))
+    inner = (xx >= 54) & (xx < 74) & (yy >= 38) & (yy < 58)  # the subject without its rim
+    return img, depth, inner
+
+
+def test_a_floater_does_not_blur_the_focus_plane():
+    """The layers are centred on the focus plane, and depths beyond the 0.1%-99.9% range take layers of
+    their own: one floater pixel near the camera must not widen every layer (with the 64-layer cap it
+    made the layers 6 px wide, and the subject at the focus depth lost 83% of its texture)."""
+    img, depth, inner = _subject_on_slanted_ground()
+    floater = depth.clone()
+    floater[-1, -1] = 0.05
+    clean, with_floater = (refocus(img, d, 2.0, 20.0) for d in (depth, floater))
+    assert torch.allclose(clean[inner], with_floater[inner], atol=1e-5)
+    contrast = with_floater[inner][:, 1].std() / img[inner][:, 1].std()
+    assert contrast > 0.9, f"the in-focus subject kept {contrast:.2f} of its texture"
+
+
+def test_a_non_finite_pixel_stays_one_pixel():
+    """NaN or inf in the HDR image: that pixel comes back as it is, and no other pixel is touched by it
+    (a prefix sum or 0 x inf would carry it along whole rows of a layer)."""
+    H, W = 64, 96
+    xx = torch.arange(W)[None, :].expand(H, W)
+    depth = torch.where(xx < 48, 1.0, 4.0)  # in focus on the left, blurred by 6 px on the right
+    img = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(0))
+    reference = refocus(img, depth, 1.0, 8.0)
+    for y, x in ((10, 30), (10, 44), (10, 70)):
+        for bad in (float("nan"), float("inf")):
+            broken = img.clone()
+            broken[y, x] = bad
+            out = refocus(broken, depth, 1.0, 8.0)
+            not_finite = ~torch.isfinite(out).all(-1)
+            assert not_finite.sum() == 1 and not_finite[y, x]
+            near = torch.zeros(H, W, dtype=torch.bool)
+            near[max(0, y - 8):y + 9, max(0, x - 8):x + 9] = True
+            assert torch.allclose(out[~near], reference[~near])  # beyond the blur's reach: untouched

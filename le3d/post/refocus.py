@@ -15,10 +15,16 @@ d = 1/z, which is why the algorithm below works in disparity.
 Algorithm: layered compositing in disparity ("LCD")
 ----------------------------------------------------
 1. Signed CoC per pixel s = A (d - d_f) (positive in front of the focus plane). Quantise s into
-   L uniform layers of width ``layer_step`` pixels (L <= ``max_layers``); each pixel belongs to
-   exactly one layer (hard assignment, so a pixel is never split into semi-transparent copies that
-   would let the background leak through a sharp foreground). Each layer uses the mean |s| of its
-   pixels as its blur radius, so a fronto-parallel plane is blurred by exactly its own CoC.
+   uniform layers of width ``layer_step`` pixels, centred on s = 0, so that the focus plane has a
+   layer of its own and a surface there stays sharp. Each pixel belongs to exactly one layer (hard
+   assignment, so a pixel is never split into semi-transparent copies that would let the background
+   leak through a sharp foreground). Each layer uses the mean |s| of its pixels as its blur radius,
+   so a fronto-parallel plane is blurred by exactly its own CoC. At most ``max_layers`` layers span
+   the 0.1%-99.9% range of s (the step widens if they must); the pixels beyond it (a floater near
+   the camera, a few stray depths) take one extra layer on each side, so that they neither widen
+   every layer nor cost more layers. Pixels whose colour is not finite are left out of every layer
+   and returned as they are, so that a NaN or inf stays one pixel instead of spreading along the
+   blur's rows.
 2. Each non-empty layer is turned into a premultiplied RGBA image (colour * mask, mask) cropped to
    its bounding box plus the blur margin, and blurred with an anti-aliased *disc* (the true thin-lens
    PSF, not a Gaussian). The disc filter is computed exactly per row with prefix sums: for each row
@@ -185,20 +191,20 @@ def refocus(image: torch.Tensor, depth: torch.Tensor, focus_depth: float, apertu
     s = float(aperture) * (_disparity(dep).to(torch.float64) - 1.0 / float(focus_depth))
     if max_radius is not None:
         s = s.clamp(-max_radius, max_radius)
-    smin, smax = s.min().item(), s.max().item()
-    L = max(1, min(int(max_layers), int(math.ceil((smax - smin) / max(layer_step, 1e-6)))))
-    step = (smax - smin) / L if smax > smin else 1.0
-    idx = ((s - smin) / step).floor().clamp(0, L - 1).long()
+    finite = torch.isfinite(image.reshape(-1, H, W, C)).all(dim=-1)  # N, H, W: the pixels that take part
+    if bool(finite.all()):
+        finite = None  # the usual case: nothing to leave out
+    idx, L = _layer_indices(s, finite, layer_step, max_layers)
     flat = idx.flatten()
     counts = torch.bincount(flat, minlength=L).cpu()
-    mean_s = (torch.bincount(flat, weights=s.flatten(), minlength=L).cpu() / counts.clamp_min(1)).tolist()
+    mean_abs_s = (torch.bincount(flat, weights=s.abs().flatten(), minlength=L).cpu() / counts.clamp_min(1)).tolist()
     counts = counts.tolist()
 
     acc = torch.zeros(img.shape[0], C + 1, H, W, dtype=img.dtype, device=img.device)
-    for l in range(L):  # increasing signed CoC = far to near = back to front
+    for l in range(L - 1):  # increasing signed CoC = far to near = back to front (L - 1: left out)
         if counts[l] == 0:
             continue
-        r = abs(mean_s[l])
+        r = mean_abs_s[l]
         m = idx == l  # N, H, W
         margin = int(math.ceil(r)) + 2
         rows = torch.nonzero(m.any(dim=0).any(dim=1)).flatten()
@@ -206,7 +212,10 @@ def refocus(image: torch.Tensor, depth: torch.Tensor, focus_depth: float, apertu
         y0, y1 = max(0, rows[0].item() - margin), min(H, rows[-1].item() + 1 + margin)
         x0, x1 = max(0, cols[0].item() - margin), min(W, cols[-1].item() + 1 + margin)
         mc = m[:, None, y0:y1, x0:x1].to(img.dtype)
-        layer = torch.cat([img[..., y0:y1, x0:x1] * mc, mc], dim=1)
+        crop = img[..., y0:y1, x0:x1]
+        if finite is not None:  # 0 x inf would be NaN: zero the left-out pixels first
+            crop = torch.where(finite[:, None, y0:y1, x0:x1], crop, torch.zeros_like(crop))
+        layer = torch.cat([crop * mc, mc], dim=1)
         if r >= 1e-3:
             layer = disc_blur(layer, r, base_radius=base_radius, accum_dtype=accum_dtype)
         a = layer[:, C:].clamp(0.0, 1.0)
@@ -215,9 +224,30 @@ def refocus(image: torch.Tensor, depth: torch.Tensor, focus_depth: float, apertu
             acc = acc.clone()  # keep the version autograd saved; only paid when differentiating
         acc[..., y0:y1, x0:x1] = new
     alpha = acc[:, C:]
-    ok = alpha > 1e-6
+    ok = alpha > 1e-6 if finite is None else (alpha > 1e-6) & finite[:, None]
     out = torch.where(ok, acc[:, :C] / torch.where(ok, alpha, torch.ones_like(alpha)), img)
     return out.permute(0, 2, 3, 1).reshape(image.shape)
+
+
+def _layer_indices(s: torch.Tensor, finite: torch.Tensor | None, layer_step: float, max_layers: int):
+    """Each pixel's layer (0..L-2 back to front; L-1: a pixel left out, where ``finite`` is False) and
+    L, for signed CoCs s. Layers of one step centred on s = 0 (the focus plane's own layer); the step is
+    ``layer_step``, or wider where ``max_layers`` of them would not cover the 0.1%-99.9% range of s; the
+    pixels beyond that range take one extra layer on each side."""
+    valid = s.flatten() if finite is None else s[finite]
+    if valid.numel() == 0:
+        return torch.zeros_like(s, dtype=torch.long), 1
+    sample = valid[:: max(1, valid.numel() // 65536)]  # quantile of a strided sample: cheap at 4K
+    q_lo, q_hi = torch.quantile(sample, torch.tensor([0.001, 0.999], dtype=sample.dtype,
+                                                     device=sample.device)).tolist()
+    lo, hi = min(q_lo, 0.0), max(q_hi, 0.0)
+    step = max(float(layer_step), 1e-6, (hi - lo) / max(1, int(max_layers)))
+    first, last = math.floor(lo / step + 0.5), math.floor(hi / step + 0.5)
+    idx = (s / step + (0.5 - (first - 1))).floor_().clamp_(0, last - first + 2).long()
+    left_out = last - first + 3
+    if finite is not None:
+        idx = torch.where(finite, idx, torch.full_like(idx, left_out))
+    return idx, left_out + 1
 
 
 # ------------------------------------------------------------------------------------------------
