@@ -152,3 +152,27 @@ def test_tonemappers_run_on_cuda(hdr):
         cpu = tonemap(hdr.float(), name)
         gpu = tonemap(hdr.float().cuda(), name).cpu()
         assert torch.allclose(cpu, gpu, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(TONEMAPPERS))
+def test_half_precision_lamps_do_not_become_nan(name):
+    """Lamps 300-20000x brighter than mid grey are ordinary float16 values, but the rational curves
+    square them (inf in float16, and inf / inf is NaN): tonemap computes in float32 for such inputs."""
+    x = torch.tensor([0.0, 0.18, 1.0, 300.0, 1000.0, 20000.0]).repeat_interleave(3).reshape(-1, 3)
+    half = tonemap(x.half(), name)
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    assert torch.allclose(half.float(), tonemap(x, name), atol=2e-3)
+
+
+@pytest.mark.parametrize("mode", ["luminance", "rgb"])
+def test_reinhard_white_ignores_a_non_finite_pixel(mode):
+    """The default white point is the image's largest finite value: one NaN pixel stays one pixel."""
+    img = torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(0)) * 4
+    broken, clean = img.clone(), img.clone()
+    broken[3, 5] = float("nan")
+    clean[3, 5] = 0.0  # the same finite pixels elsewhere, so the same white point
+    out = tonemap(broken, "reinhard", mode=mode)
+    others = torch.ones(16, 16, dtype=torch.bool)
+    others[3, 5] = False
+    assert torch.isfinite(out[others]).all()
+    assert torch.allclose(out[others], tonemap(clean, "reinhard", mode=mode)[others])

@@ -73,6 +73,10 @@ def reinhard_extended(x: torch.Tensor, white: float) -> torch.Tensor:
 # tone mappers on [..., 3] linear RGB (sRGB primaries) -> linear display RGB in [0, 1]
 
 
+def _finite_or_zero(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+
+
 def tm_clip(x: torch.Tensor) -> torch.Tensor:
     """Linear, clipped to [0, 1] (the sRGB OETF is applied afterwards)."""
     return x.clamp(0.0, 1.0)
@@ -81,19 +85,22 @@ def tm_clip(x: torch.Tensor) -> torch.Tensor:
 def tm_reinhard(x: torch.Tensor, white: float | None = None, mode: str = "luminance") -> torch.Tensor:
     """Extended Reinhard with white point ``white`` (scene value that maps to display 1).
 
-    ``white=None`` uses the image's maximum luminance (per leading batch element) as in the paper.
+    ``white=None`` uses the image's maximum finite luminance (per leading batch element) as in the
+    paper: one NaN or inf pixel must not turn every other one into NaN.
     ``mode="luminance"`` tone maps Y and scales RGB by Y'/Y (hue and saturation kept, then clipped);
     ``mode="rgb"`` applies the curve per channel (desaturates highlights)."""
     x = x.clamp_min(0.0)
     if mode == "rgb":
         if white is None:
-            white = x.amax(dim=(-3, -2, -1), keepdim=True).clamp_min(1e-6) if x.dim() >= 3 else x.max()
+            xf = _finite_or_zero(x)
+            white = xf.amax(dim=(-3, -2, -1), keepdim=True).clamp_min(1e-6) if x.dim() >= 3 else xf.max()
         return reinhard_extended(x, white).clamp(0.0, 1.0)
     if mode != "luminance":
         raise ValueError(f"reinhard mode must be 'luminance' or 'rgb', got {mode!r}")
     y = x @ torch.tensor(_LUMA, dtype=x.dtype, device=x.device)
     if white is None:
-        white = y.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6) if y.dim() >= 2 else y.max()
+        yf = _finite_or_zero(y)
+        white = yf.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-6) if y.dim() >= 2 else yf.max()
     yd = reinhard_extended(y, white)
     scale = torch.where(y > 0, yd / y.clamp_min(1e-12), torch.ones_like(y))
     return (x * scale.unsqueeze(-1)).clamp(0.0, 1.0)
@@ -227,6 +234,10 @@ def tonemap(x: torch.Tensor, name: str = "aces", **params) -> torch.Tensor:
         fn = TONEMAPPERS[name]
     except KeyError:
         raise ValueError(f"unknown tone mapper {name!r}; choose one of {sorted(TONEMAPPERS)}") from None
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # the rational curves square their input: a lamp at 300 in float16 overflows x^2 to inf, and
+        # inf / inf is NaN. Computed in float32, returned in the input's dtype.
+        return fn(x.float(), **params).to(x.dtype)
     return fn(x, **params)
 
 
