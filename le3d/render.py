@@ -16,23 +16,29 @@ import torch
 
 from le3d.post.pipeline import PostSettings, apply_post, apply_post_linear
 
-__all__ = ["render_view", "render_hdr", "post_process", "post_process_linear", "color_context", "load_cameras"]
+__all__ = ["render_view", "render_hdr", "post_process", "post_process_linear", "color_context",
+           "scene_color_context", "load_cameras"]
 
 
 def color_context(run) -> dict:
-    """The colour arguments of le3d.post.apply_post for `run`'s scene.
+    """The colour arguments of le3d.post.apply_post for `run`'s scene (see scene_color_context)."""
+    scene = run.config.get("scene", {})
+    return scene_color_context(scene.get("cam_to_srgb", torch.eye(3).tolist()),
+                               scene.get("white_balance", [1.0, 1.0, 1.0]), scene.get("cam_to_xyz"))
 
-    RUN configs store `cam_to_srgb` (white-balanced camera -> linear sRGB) and the as-shot gains. When
-    they lack the camera -> XYZ matrix (needed for white balance by colour temperature), it is
-    approximated as SRGB_TO_XYZ @ cam_to_srgb @ diag(asshot gains): exact for the as-shot white,
-    approximate (no illuminant-dependent colour matrix) for other temperatures."""
+
+def scene_color_context(cam_to_srgb, white_balance, cam_to_xyz=None) -> dict:
+    """apply_post's colour arguments from a scene's `cam_to_srgb` (white-balanced camera -> linear sRGB),
+    as-shot gains and camera -> XYZ matrix; the CLI and both viewers (trained RUN, live training) take
+    them from here, so that one scene looks the same in each. Without a camera -> XYZ matrix (needed for
+    white balance by colour temperature) it is approximated as SRGB_TO_XYZ @ cam_to_srgb @ diag(gains):
+    exact for the as-shot white, approximate (no illuminant-dependent colour matrix) for others."""
     from le3d.color import SRGB_TO_XYZ
 
-    scene = run.config.get("scene", {})
-    c2s = torch.as_tensor(scene.get("cam_to_srgb", torch.eye(3).tolist()), dtype=torch.float32)
-    wb = torch.as_tensor(scene.get("white_balance", [1.0, 1.0, 1.0]), dtype=torch.float32)
-    if scene.get("cam_to_xyz") is not None:
-        c2x = torch.as_tensor(scene["cam_to_xyz"], dtype=torch.float32)
+    c2s = torch.as_tensor(cam_to_srgb, dtype=torch.float32).cpu()
+    wb = torch.as_tensor(white_balance, dtype=torch.float32).cpu()
+    if cam_to_xyz is not None:
+        c2x = torch.as_tensor(cam_to_xyz, dtype=torch.float32).cpu()
     else:
         c2x = (SRGB_TO_XYZ.double() @ c2s.double() @ torch.diag(wb.double())).float()
     return {"cam_to_srgb": c2s, "asshot_wb": wb, "cam_to_xyz": c2x}

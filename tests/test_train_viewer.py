@@ -120,3 +120,30 @@ def test_train_with_real_viewer_serves_and_stops(tmp_path, monkeypatch):
     tr = train(toy_scene(seed=3), _cfg(5), tmp_path / "run", progress=False, viewer=("127.0.0.1", port))
     assert tr.status == "finished"
     assert seen == [200], "the viewer page was served during training"
+
+
+def test_live_and_trained_viewers_share_the_scene_colours(tmp_path):
+    """The live viewer took the scene's cam_to_srgb and gains but not its camera -> XYZ matrix, so white
+    balance by temperature failed there ("needs the scene's colour matrix") while the trained RUN's
+    viewer rendered it. Both now take le3d.render's colour context."""
+    import torch
+
+    from le3d.post.pipeline import PostSettings, apply_post
+    from le3d.run import load_run
+    from viewer.live import TrainerSource
+    from viewer.source import RunSource
+
+    scene = toy_scene(seed=3)
+    scene.cam_to_xyz = torch.tensor([[0.6, 0.3, 0.1], [0.25, 0.7, 0.05], [0.02, 0.1, 0.9]])
+    tr = Trainer(scene, _cfg(2), tmp_path / "run", progress=False)
+    tr.initialise()
+    tr.write_config()
+    assert tr.run() == "finished"
+    live, trained = TrainerSource(tr, threading.RLock()), RunSource(load_run(tmp_path / "run"))
+    for name in ("cam_to_srgb", "asshot_wb", "cam_to_xyz"):
+        assert torch.allclose(getattr(live, name), getattr(trained, name)), name
+    assert torch.allclose(live.cam_to_xyz, scene.cam_to_xyz)
+    hdr = torch.rand(4, 4, 3, generator=torch.Generator().manual_seed(0))
+    settings = PostSettings(white_balance=(3200.0, 0.0))
+    out = apply_post(hdr, settings, live.cam_to_srgb, live.asshot_wb, None, cam_to_xyz=live.cam_to_xyz)
+    assert torch.isfinite(out).all()

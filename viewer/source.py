@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from le3d.errors import Le3dError
+from le3d.render import color_context
 
 __all__ = ["SceneSource", "RunSource", "GaussianSource", "load_source", "load_ply_gaussians"]
 
@@ -83,10 +84,9 @@ class RunSource(SceneSource):
         self.run = run
         sc = run.config.get("scene", {})
         self.kind = run.kind
-        self.cam_to_srgb = run.cam_to_srgb.float()
-        self.asshot_wb = run.white_balance.float()
-        cm = sc.get("cam_to_xyz")
-        self.cam_to_xyz = torch.tensor(cm, dtype=torch.float32) if cm is not None else None
+        colors = color_context(run)
+        self.cam_to_srgb, self.asshot_wb, self.cam_to_xyz = (colors[k] for k in ("cam_to_srgb", "asshot_wb",
+                                                                                 "cam_to_xyz"))
         dr = sc.get("depth_range")
         self.depth_range = (float(dr[0]), float(dr[1])) if dr else None
         self.extent = float(sc.get("extent", 1.0) or 1.0)
