@@ -138,8 +138,11 @@ def cct_to_xy(temperature_k: float, tint: float = 0.0) -> tuple[float, float]:
     """Correlated colour temperature (kelvin, clamped to 1667..25000) -> chromaticity (x, y).
 
     Uses the CIE daylight locus at or above 4000 K (so 6504 K is D65 to 4 decimals) and the
-    Planckian locus below. ``tint`` is in Adobe's units: it moves the point perpendicular to the
-    locus in CIE 1960 (u, v) by ``-tint / 3000``; positive tint is magenta, negative is green.
+    Planckian locus below. ``tint`` is in Adobe's units and direction (the DNG SDK's
+    dng_temperature: kTintScale = -3000 along isotherms of negative slope): it moves the white point
+    perpendicular to the locus in CIE 1960 (u, v) by ``tint / 3000`` towards the green side (+v).
+    Balancing for a greener light turns the image magenta, so positive tint makes an image more
+    magenta and negative more green, as Camera Raw's and Lightroom's Tint does.
     """
     t = float(temperature_k)
     x, y = _locus_xy(t)
@@ -155,7 +158,7 @@ def cct_to_xy(temperature_k: float, tint: float = 0.0) -> tuple[float, float]:
     nu, nv = -dv / n, du / n
     if nv < 0:
         nu, nv = -nu, -nv
-    offset = -float(tint) / 3000.0
+    offset = float(tint) / 3000.0
     return _uv_xy(u + offset * nu, v + offset * nv)
 
 

@@ -57,7 +57,7 @@ def test_temperature_wb_is_a_cat_not_channel_gains():
 
 def test_tint_moves_off_the_locus():
     c2x = cam_to_xyz_from_color_matrix(CM)
-    card = grey_card_camera_rgb(3000.0, tint=20.0)  # magenta-tinted 3000 K light
+    card = grey_card_camera_rgb(3000.0, tint=20.0)  # green-tinted 3000 K light (Adobe's +20)
     assert is_neutral(white_balance_matrix((3000.0, 20.0), cam_to_xyz=c2x) @ card, 1e-4)
     assert not is_neutral(white_balance_matrix((3000.0, 0.0), cam_to_xyz=c2x) @ card, 1e-3)
 
@@ -102,3 +102,26 @@ def test_apply_post_batched_matches_single():
     single = torch.stack([apply_post(x[i], s, cam_to_xyz=c2x) for i in range(3)])
     assert torch.allclose(batched, single, atol=1e-6)
     assert batched.min() >= 0 and batched.max() <= 1
+
+
+def test_tint_follows_adobes_direction_and_scale():
+    """Adobe's Tint (DNG SDK dng_temperature: kTintScale = -3000 along isotherms of negative slope dv/du)
+    puts a positive tint's white point on the green side of the locus (+v in CIE 1960 uv), tint / 3000
+    away; balancing for it turns an image magenta, as Camera Raw's and Lightroom's +Tint does."""
+    def uv(xy):
+        x, y = xy
+        d = -2 * x + 12 * y + 3
+        return torch.tensor([4 * x / d, 6 * y / d], dtype=torch.float64)
+
+    for kelvin in (3000.0, 5500.0):
+        base = uv(cct_to_xy(kelvin, 0.0))
+        for tint in (20.0, -35.0):
+            step = uv(cct_to_xy(kelvin, tint)) - base
+            assert step.norm().item() == pytest.approx(abs(tint) / 3000, rel=1e-3)
+            assert (step[1] > 0) == (tint > 0)  # +tint: towards +v, the green side
+    # the rendered result: a grey card under plain 3000 K light, balanced for 3000 K with +20 tint
+    c2x = cam_to_xyz_from_color_matrix(CM)
+    out = apply_post(grey_card_camera_rgb(3000.0)[None, None], PostSettings(white_balance=(3000.0, 20.0),
+                                                                            tonemap="clip"),
+                     cam_to_xyz=c2x)[0, 0]
+    assert out[1] < out[0] and out[1] < out[2], f"+tint should render magenta, got {out.tolist()}"
