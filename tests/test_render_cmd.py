@@ -104,6 +104,13 @@ def test_keyframes_interpolate_through_keys():
     (["--focus-pixel", "a,b"], "expected X,Y"),
     (["--aperture", "2"], "needs --focus-depth or --focus-pixel"),
     (["--wb", "warm"], "--wb"),
+    (["--wb", "1000"], "1667..25000 K"),  # beyond the loci cct_to_xy clamps to: it rendered as 1667 K
+    (["--wb", "4000,400"], "tint must be"),
+    (["--exposure", "nan"], "--exposure"),  # was a bare ValueError from the PNG writer
+    (["--exposure", "130"], "--exposure"),
+    (["--aperture", "inf", "--focus-depth", "1"], "--aperture"),
+    (["--aperture", "nan", "--focus-depth", "1"], "--aperture"),  # was skipped silently
+    (["--aperture", "2", "--focus-depth", "nan"], "--focus-depth"),
     (["--size", "12"], "--size"),
     (["--views", "sideways"], "--views"),
     (["--views", "path:/nonexistent/p.json"], "not found"),

@@ -2,6 +2,8 @@
 mapping / refocus chosen now, to EXR, PNG, 16-bit PNG, JPEG, H.264 or HDR (PQ/HLG) HEVC video."""
 from __future__ import annotations
 
+import math
+
 NAME = "render"
 HELP = "render a trained RUN (test/train views or a camera path) to images or video with post settings"
 
@@ -43,8 +45,10 @@ def parse_wb(text: str):
         parts = [float(p) for p in t.split(",")]
     except ValueError:
         raise Le3dError(f"--wb {text!r}: use asshot, none, TEMP_K or TEMP_K,TINT") from None
-    if len(parts) not in (1, 2) or not 1000 <= parts[0] <= 40000:
-        raise Le3dError(f"--wb {text!r}: temperature must be 1000..40000 K, optionally with ',TINT'")
+    if len(parts) not in (1, 2) or not 1667 <= parts[0] <= 25000:  # the loci of le3d.color.cct_to_xy
+        raise Le3dError(f"--wb {text!r}: temperature must be 1667..25000 K, optionally with ',TINT'")
+    if len(parts) == 2 and not -150 <= parts[1] <= 150:  # Camera Raw's range
+        raise Le3dError(f"--wb {text!r}: tint must be -150..150")
     return (parts[0], parts[1] if len(parts) == 2 else 0.0)
 
 
@@ -80,10 +84,12 @@ def build_settings(args):
 
     if args.tonemap not in TONEMAPPERS:
         raise Le3dError(f"--tonemap {args.tonemap!r}: unknown tone mapper; choose one of {', '.join(sorted(TONEMAPPERS))}")
-    if args.aperture < 0:
-        raise Le3dError(f"--aperture {args.aperture}: must be >= 0")
-    if args.focus_depth is not None and args.focus_depth <= 0:
-        raise Le3dError(f"--focus-depth {args.focus_depth}: must be > 0")
+    if not math.isfinite(args.exposure) or abs(args.exposure) > 64:
+        raise Le3dError(f"--exposure {args.exposure}: must be a finite number of stops, -64..64")
+    if not (math.isfinite(args.aperture) and args.aperture >= 0):
+        raise Le3dError(f"--aperture {args.aperture}: must be a finite number >= 0")
+    if args.focus_depth is not None and not (math.isfinite(args.focus_depth) and args.focus_depth > 0):
+        raise Le3dError(f"--focus-depth {args.focus_depth}: must be a finite depth > 0")
     fp = None
     if args.focus_pixel is not None:
         try:
