@@ -115,17 +115,22 @@ def _uv_xy(u: float, v: float) -> tuple[float, float]:
     return 3 * u / d, 2 * v / d
 
 
-def _locus_xy(t: float) -> tuple[float, float]:
-    """CIE daylight locus for T >= 4000 K, Planckian locus (Kim et al. 2002) below."""
-    if t >= 4000.0:
-        t = min(t, 25000.0)
-        if t <= 7000.0:
-            x = -4.6070e9 / t**3 + 2.9678e6 / t**2 + 0.09911e3 / t + 0.244063
-        else:
-            x = -2.0064e9 / t**3 + 1.9018e6 / t**2 + 0.24748e3 / t + 0.237040
-        y = -3.000 * x * x + 2.870 * x - 0.275
-        return x, y
-    t = max(t, 1667.0)
+_BLEND_K = (4000.0, 5000.0)  # Planckian below, daylight above, a smooth blend between
+
+
+def _daylight_xy(t: float) -> tuple[float, float]:
+    """CIE daylight locus (4000..25000 K)."""
+    t = min(max(t, 4000.0), 25000.0)
+    if t <= 7000.0:
+        x = -4.6070e9 / t**3 + 2.9678e6 / t**2 + 0.09911e3 / t + 0.244063
+    else:
+        x = -2.0064e9 / t**3 + 1.9018e6 / t**2 + 0.24748e3 / t + 0.237040
+    return x, -3.000 * x * x + 2.870 * x - 0.275
+
+
+def _planckian_xy(t: float) -> tuple[float, float]:
+    """Planckian locus, Kim et al. (2002) cubic fits (1667..25000 K)."""
+    t = min(max(t, 1667.0), 25000.0)
     x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
     if t <= 2222.0:
         y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
@@ -134,11 +139,26 @@ def _locus_xy(t: float) -> tuple[float, float]:
     return x, y
 
 
+def _locus_xy(t: float) -> tuple[float, float]:
+    """The Planckian locus up to 4000 K, the CIE daylight locus from 5000 K (6504 K is D65), and a
+    smoothstep blend of the two between: switching at one temperature moved the white point by 0.0027
+    in (u, v), 8 tint units, within a 1 K step of the slider."""
+    lo, hi = _BLEND_K
+    if t <= lo:
+        return _planckian_xy(t)
+    if t >= hi:
+        return _daylight_xy(t)
+    w = (t - lo) / (hi - lo)
+    w = w * w * (3.0 - 2.0 * w)
+    (xp, yp), (xd, yd) = _planckian_xy(t), _daylight_xy(t)
+    return xp + w * (xd - xp), yp + w * (yd - yp)
+
+
 def cct_to_xy(temperature_k: float, tint: float = 0.0) -> tuple[float, float]:
     """Correlated colour temperature (kelvin, clamped to 1667..25000) -> chromaticity (x, y).
 
-    Uses the CIE daylight locus at or above 4000 K (so 6504 K is D65 to 4 decimals) and the
-    Planckian locus below. ``tint`` is in Adobe's units and direction (the DNG SDK's
+    Uses the CIE daylight locus from 5000 K (so 6504 K is D65 to 4 decimals), the Planckian locus up
+    to 4000 K, and a smooth blend of the two between. ``tint`` is in Adobe's units and direction (the DNG SDK's
     dng_temperature: kTintScale = -3000 along isotherms of negative slope): it moves the white point
     perpendicular to the locus in CIE 1960 (u, v) by ``tint / 3000`` towards the green side (+v).
     Balancing for a greener light turns the image magenta, so positive tint makes an image more

@@ -125,3 +125,17 @@ def test_tint_follows_adobes_direction_and_scale():
                                                                             tonemap="clip"),
                      cam_to_xyz=c2x)[0, 0]
     assert out[1] < out[0] and out[1] < out[2], f"+tint should render magenta, got {out.tolist()}"
+
+
+def test_temperature_moves_the_white_point_smoothly():
+    """The slider's white point must not jump: the daylight and Planckian loci meet over 4000-5000 K
+    (they switched at 4000 K, a jump of 8 tint units between 3999 and 4000 K), while 6504 K stays D65."""
+    def uv(t):
+        x, y = cct_to_xy(t)
+        d = -2 * x + 12 * y + 3
+        return torch.tensor([4 * x / d, 6 * y / d], dtype=torch.float64)
+
+    temps = (1e6 / torch.arange(41.0, 590.0, 0.25)).tolist()  # quarter-mired steps, 24000 K down to 1700 K
+    steps = torch.stack([(uv(b) - uv(a)).norm() for a, b in zip(temps[:-1], temps[1:])])
+    assert steps.max() < 2.5e-4, f"largest step {steps.max():.2e} at {temps[int(steps.argmax())]:.0f} K"
+    assert cct_to_xy(6504.0) == pytest.approx((0.31271, 0.32902), abs=2e-4)  # D65, on the daylight locus
