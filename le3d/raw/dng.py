@@ -77,12 +77,8 @@ class RawFrame:
     def cam_to_xyz(self) -> torch.Tensor | None:
         """[3, 3] camera RGB -> CIE XYZ: the inverse of the ColorMatrix calibrated nearest to D65
         (for white balance by colour temperature); None when the file has no ColorMatrix."""
-        cands = [(m, ill) for m, ill in ((self.color_matrix1, self.illuminant1),
-                                         (self.color_matrix2, self.illuminant2)) if m is not None]
-        if not cands:
-            return None
-        cm, _ = min(cands, key=lambda c: 0 if c[1] in (21, 1, 4, 9, 10) else 1)
-        return torch.linalg.inv(torch.as_tensor(cm, dtype=torch.float64)).float()
+        cm = _color_matrix_nearest_d65(self.color_matrix1, self.illuminant1, self.color_matrix2, self.illuminant2)
+        return None if cm is None else torch.linalg.inv(torch.as_tensor(cm, dtype=torch.float64)).float()
 
     def cam_to_srgb(self) -> torch.Tensor:
         """[3, 3] white-balanced camera RGB -> linear sRGB (ForwardMatrix if present, else the
@@ -236,16 +232,22 @@ def _iso(get) -> float | None:
     return iso if iso else None
 
 
-def _neutral_from_white_xy(xy, cm1, ill1, cm2, ill2) -> np.ndarray | None:
-    """AsShotNeutral from AsShotWhiteXY (the DNG specification's alternative): the camera's response
-    ColorMatrix @ XYZ to the white's chromaticity, with the ColorMatrix calibrated nearest to D65 (as
-    RawFrame.cam_to_xyz picks it), scaled so that its largest value is 1."""
-    if xy is None or xy.size != 2 or not 0 < xy[1] < 1:
-        return None
+def _color_matrix_nearest_d65(cm1, ill1, cm2, ill2):
+    """The ColorMatrix calibrated under a D65-like illuminant (EXIF codes 21, 1, 4, 9, 10) if there is
+    one, else the first present; None without any."""
     cands = [(m, ill) for m, ill in ((cm1, ill1), (cm2, ill2)) if m is not None]
     if not cands:
         return None
-    cm, _ = min(cands, key=lambda c: 0 if c[1] in (21, 1, 4, 9, 10) else 1)
+    return min(cands, key=lambda c: 0 if c[1] in (21, 1, 4, 9, 10) else 1)[0]
+
+
+def _neutral_from_white_xy(xy, cm1, ill1, cm2, ill2) -> np.ndarray | None:
+    """AsShotNeutral from AsShotWhiteXY (the DNG specification's alternative): the camera's response
+    ColorMatrix @ XYZ to the white's chromaticity, with the ColorMatrix RawFrame.cam_to_xyz uses (the
+    one calibrated nearest D65), scaled so that its largest value is 1."""
+    cm = _color_matrix_nearest_d65(cm1, ill1, cm2, ill2)
+    if xy is None or xy.size != 2 or not 0 < xy[1] < 1 or cm is None:
+        return None
     x, y = float(xy[0]), float(xy[1])
     neutral = cm @ np.array([x / y, 1.0, (1.0 - x - y) / y])
     return neutral / neutral.max() if np.all(neutral > 0) else None
