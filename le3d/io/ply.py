@@ -108,8 +108,10 @@ def save_ply(path, cloud: GaussianCloud, sh_degree: int | None = None) -> Path:
     assert data.shape[1] == len(names)
     if not np.isfinite(data).all():
         raise Le3dError(f"{path}: refusing to write NaN or inf Gaussian parameters")
-    header = ("ply\nformat binary_little_endian 1.0\ncomment written by le3d\n"
-              f"element vertex {n}\n" + "".join(f"property float {k}\n" for k in names) + "end_header\n")
+    # No comment line: Inria's SIBR viewer takes the header's third line as "element vertex N" (it reads
+    # 0 Gaussians when a comment is there), as Inria's own writer lays it out.
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {n}\n"
+              + "".join(f"property float {k}\n" for k in names) + "end_header\n")
     _atomic_write(path, header.encode("ascii") + data.tobytes())
     return path
 

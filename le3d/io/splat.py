@@ -29,6 +29,8 @@ def save_splat(path, cloud: GaussianCloud) -> Path:
     rgb = (0.5 + C0 * cloud.sh[:, 0].detach().float().cpu().numpy()).clip(0, 1)
     q = cloud.quats.detach().float().cpu()
     q = (q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)).numpy()
+    if not all(np.isfinite(a).all() for a in (means, scales, op, rgb, q)):  # as save_ply refuses them
+        raise Le3dError(f"{path}: refusing to write NaN or inf Gaussian parameters")
     order = np.argsort(-(np.prod(scales, axis=1) * op), kind="stable")
     rec = np.zeros(len(order), DTYPE)
     rec["pos"] = means[order]
