@@ -52,10 +52,10 @@ def resize(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def distort_normalized(x: torch.Tensor, y: torch.Tensor, dist) -> tuple[torch.Tensor, torch.Tensor]:
-    """OpenCV (k1, k2, p1, p2) distortion of normalised image coordinates."""
-    k1, k2, p1, p2 = (float(v) for v in dist)
+    """OpenCV (k1, k2, p1, p2[, k3]) distortion of normalised image coordinates (OpenCV's order)."""
+    k1, k2, p1, p2, k3 = (list(float(v) for v in dist) + [0.0])[:5]
     r2 = x * x + y * y
-    radial = 1 + k1 * r2 + k2 * r2 * r2
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
     xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
     yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
     return xd, yd

@@ -20,7 +20,10 @@ from le3d.data.imageops import (
 from le3d.data.types import Camera, Frame, Scene
 from le3d.errors import Le3dError
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".JPG", ".PNG", ".JPEG", ".exr")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".JPG", ".PNG", ".JPEG")
+# nerfstudio's perspective camera models, which k1 k2 k3 p1 p2 describe; fisheye and panoramic ones are
+# refused (instant-ngp's is_fisheye too) rather than undistorted as if they were perspective
+PERSPECTIVE_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
 
 
 def _resolve(root: Path, file_path: str) -> Path | None:
@@ -34,28 +37,38 @@ def _resolve(root: Path, file_path: str) -> Path | None:
     return None
 
 
-def _intrinsics(d: dict, src: dict, path: Path):
+def _intrinsics(d: dict, src: dict, path: Path, width: int, height: int):
+    """K's entries and the OpenCV distortion (k1, k2, p1, p2, k3) of one frame of (width, height) pixels:
+    per-frame keys override the file's. Without fl_x, the focal length comes from camera_angle_x and the
+    width (the file's w, else the image's own, as instant-ngp does for Blender scenes)."""
     def g(*keys, default=None):
         for k in keys:
             if k in d:
-                return float(d[k])
+                return d[k]
             if k in src:
-                return float(src[k])
+                return src[k]
         return default
 
-    w, h = g("w"), g("h")
-    fx, fy = g("fl_x"), g("fl_y")
-    if fx is None and g("camera_angle_x") is not None and w is not None:
-        fx = 0.5 * w / np.tan(0.5 * g("camera_angle_x"))
-    if fy is None and g("camera_angle_y") is not None and h is not None:
-        fy = 0.5 * h / np.tan(0.5 * g("camera_angle_y"))
+    model = str(g("camera_model", default="OPENCV")).upper()
+    if model not in PERSPECTIVE_MODELS or g("is_fisheye", default=False):
+        raise Le3dError(f"file {path}: camera model {'fisheye' if model in PERSPECTIVE_MODELS else model} is not "
+                        f"supported; use a perspective one ({', '.join(PERSPECTIVE_MODELS)})")
+    num = {k: float(v) for k in ("w", "h", "fl_x", "fl_y", "camera_angle_x", "camera_angle_y", "cx", "cy", "k1",
+                                 "k2", "k3", "k4", "p1", "p2") if (v := g(k)) is not None}
+    if num.get("k4", 0.0) != 0.0:
+        raise Le3dError(f"file {path}: distortion coefficient k4 is not supported (k1 k2 k3 p1 p2 are)")
+    w, h = num.get("w", float(width)), num.get("h", float(height))
+    fx, fy = num.get("fl_x"), num.get("fl_y")
+    if fx is None and "camera_angle_x" in num:
+        fx = 0.5 * w / np.tan(0.5 * num["camera_angle_x"])
+    if fy is None and "camera_angle_y" in num:
+        fy = 0.5 * h / np.tan(0.5 * num["camera_angle_y"])
     fy = fy if fy is not None else fx
     if fx is None:
         raise Le3dError(f"file {path}: no focal length (fl_x or camera_angle_x)")
-    cx = g("cx", default=None if w is None else w / 2)
-    cy = g("cy", default=None if h is None else h / 2)
-    dist = np.array([g("k1", default=0.0), g("k2", default=0.0), g("p1", default=0.0), g("p2", default=0.0)])
-    return fx, fy, cx, cy, w, h, dist
+    cx, cy = num.get("cx", w / 2), num.get("cy", h / 2)
+    dist = np.array([num.get(k, 0.0) for k in ("k1", "k2", "p1", "p2", "k3")])
+    return fx, fy, cx, cy, dist
 
 
 def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", seed: int = 0,
@@ -72,6 +85,8 @@ def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", s
     frames_meta = meta.get("frames")
     if not frames_meta:
         raise Le3dError(f"file {path}: no frames")
+    if split not in ("auto", "every8", "all"):
+        raise Le3dError(f"split {split!r}: use 'auto', 'every8' or 'all'")
     entries, missing = [], 0
     for fm in frames_meta:
         img_path = _resolve(root, fm.get("file_path", ""))
@@ -84,11 +99,12 @@ def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", s
                       stacklevel=2)
     if not entries:
         raise Le3dError(f"file {path}: none of the {len(frames_meta)} listed images exist")
+    entries.sort(key=lambda e: str(e[1]))  # every 8th frame by name, whatever order the file lists them in
     names = [p.name for _, p in entries]
     explicit = meta.get("test_filenames") or meta.get("test")
     if split == "all":
         test_names = set()
-    elif explicit:
+    elif explicit and split == "auto":
         test_names = {Path(n).name for n in explicit} | {_resolve(root, n).name for n in explicit if _resolve(root, n)}
     else:
         test_names = every_nth_test(names)
@@ -96,13 +112,12 @@ def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", s
     from tqdm import tqdm
 
     for fm, img_path in tqdm(entries, desc=f"load {root.name}", disable=not progress):
-        fx, fy, cx, cy, w, h, dist = _intrinsics(fm, meta, path)
         img = read_ldr(img_path)
         H, W = img.shape[:2]
-        if w is not None and (int(w), int(h)) != (W, H):
+        fx, fy, cx, cy, dist = _intrinsics(fm, meta, path, W, H)
+        w, h = (fm.get(k, meta.get(k)) for k in ("w", "h"))
+        if w is not None and h is not None and (int(w), int(h)) != (W, H):
             raise Le3dError(f"file {img_path}: image is {W}x{H} but transforms.json says {int(w)}x{int(h)}")
-        cx = W / 2 if cx is None else cx
-        cy = H / 2 if cy is None else cy
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
         img = undistort(img, K, dist)
         V = c2w_opengl_to_viewmat(fm["transform_matrix"])
