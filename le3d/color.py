@@ -115,12 +115,13 @@ def _uv_xy(u: float, v: float) -> tuple[float, float]:
     return 3 * u / d, 2 * v / d
 
 
+CCT_RANGE_K = (1667.0, 25000.0)  # what the loci below cover; cct_to_xy clamps to it
 _BLEND_K = (4000.0, 5000.0)  # Planckian below, daylight above, a smooth blend between
 
 
 def _daylight_xy(t: float) -> tuple[float, float]:
     """CIE daylight locus (4000..25000 K)."""
-    t = min(max(t, 4000.0), 25000.0)
+    t = min(max(t, 4000.0), CCT_RANGE_K[1])
     if t <= 7000.0:
         x = -4.6070e9 / t**3 + 2.9678e6 / t**2 + 0.09911e3 / t + 0.244063
     else:
@@ -130,7 +131,7 @@ def _daylight_xy(t: float) -> tuple[float, float]:
 
 def _planckian_xy(t: float) -> tuple[float, float]:
     """Planckian locus, Kim et al. (2002) cubic fits (1667..25000 K)."""
-    t = min(max(t, 1667.0), 25000.0)
+    t = min(max(t, CCT_RANGE_K[0]), CCT_RANGE_K[1])
     x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
     if t <= 2222.0:
         y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683

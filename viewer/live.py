@@ -37,9 +37,7 @@ class TrainerSource(SceneSource):
         self.trainer, self.lock = trainer, lock
         sc = trainer.scene
         self.kind = getattr(sc, "kind", "raw")
-        colors = scene_color_context(sc.cam_to_srgb, sc.white_balance, getattr(sc, "cam_to_xyz", None))
-        self.cam_to_srgb, self.asshot_wb, self.cam_to_xyz = (colors[k] for k in ("cam_to_srgb", "asshot_wb",
-                                                                                 "cam_to_xyz"))
+        self.use_colors(scene_color_context(sc.cam_to_srgb, sc.white_balance, getattr(sc, "cam_to_xyz", None)))
         dr = getattr(trainer, "depth_range", None)
         self.depth_range = (float(dr[0]), float(dr[1])) if dr is not None else None
         self.extent = float(getattr(trainer, "extent", 1.0) or 1.0)

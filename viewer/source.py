@@ -35,6 +35,11 @@ class SceneSource:
         self.cam_to_srgb = torch.eye(3)
         self.asshot_wb = torch.ones(3)
 
+    def use_colors(self, colors: dict) -> None:
+        """Take le3d.render's colour context (scene_color_context), as every viewer source does."""
+        self.cam_to_srgb, self.asshot_wb, self.cam_to_xyz = (colors[k] for k in ("cam_to_srgb", "asshot_wb",
+                                                                                 "cam_to_xyz"))
+
     def render(self, camera, distortion: bool = False):  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -84,9 +89,7 @@ class RunSource(SceneSource):
         self.run = run
         sc = run.config.get("scene", {})
         self.kind = run.kind
-        colors = color_context(run)
-        self.cam_to_srgb, self.asshot_wb, self.cam_to_xyz = (colors[k] for k in ("cam_to_srgb", "asshot_wb",
-                                                                                 "cam_to_xyz"))
+        self.use_colors(color_context(run))
         dr = sc.get("depth_range")
         self.depth_range = (float(dr[0]), float(dr[1])) if dr else None
         self.extent = float(sc.get("extent", 1.0) or 1.0)

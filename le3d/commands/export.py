@@ -20,8 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--exposure", type=float, default=0.0, metavar="EV", help="exposure change in stops")
     parser.add_argument("--tonemap", default="aces", metavar="NAME", help="tone mapper (default aces)")
     parser.add_argument("--wb", default="asshot", metavar="asshot|none|TEMP_K[,TINT]", help="white balance")
-    parser.add_argument("--sh-degree", type=int, default=3, choices=(0, 1, 2, 3), help="SH degree (default 3; Inria's 3DGS tools load a lower degree only "
-                        "when told it, e.g. --sh_degree 1)")
+    parser.add_argument("--sh-degree", type=int, default=3, choices=(0, 1, 2, 3),
+                        help="SH degree (default 3; Inria's 3DGS tools load a lower degree only when told it, "
+                             "e.g. --sh_degree 1)")
     parser.add_argument("--bake-dirs", type=int, default=256, help="directions sampled per Gaussian (default 256)")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--checkpoint", help="checkpoint name in RUN/checkpoints (default: latest model)")

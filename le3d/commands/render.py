@@ -36,6 +36,7 @@ def add_arguments(parser) -> None:
 
 
 def parse_wb(text: str):
+    from le3d.color import CCT_RANGE_K
     from le3d.errors import Le3dError
 
     t = text.strip().lower()
@@ -45,8 +46,9 @@ def parse_wb(text: str):
         parts = [float(p) for p in t.split(",")]
     except ValueError:
         raise Le3dError(f"--wb {text!r}: use asshot, none, TEMP_K or TEMP_K,TINT") from None
-    if len(parts) not in (1, 2) or not 1667 <= parts[0] <= 25000:  # the loci of le3d.color.cct_to_xy
-        raise Le3dError(f"--wb {text!r}: temperature must be 1667..25000 K, optionally with ',TINT'")
+    lo, hi = CCT_RANGE_K  # what le3d.color.cct_to_xy's loci cover
+    if len(parts) not in (1, 2) or not lo <= parts[0] <= hi:
+        raise Le3dError(f"--wb {text!r}: temperature must be {lo:.0f}..{hi:.0f} K, optionally with ',TINT'")
     if len(parts) == 2 and not -150 <= parts[1] <= 150:  # Camera Raw's range
         raise Le3dError(f"--wb {text!r}: tint must be -150..150")
     return (parts[0], parts[1] if len(parts) == 2 else 0.0)

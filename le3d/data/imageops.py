@@ -122,6 +122,16 @@ def focus_points(viewmats: list[np.ndarray], n: int, seed: int = 0) -> tuple[np.
     return focus + v * r[:, None], np.full((n, 3), 0.5)
 
 
+SPLITS = ("auto", "every8", "all")
+
+
+def check_split(split: str) -> None:
+    """The scene loaders' split names: 'auto' (the scene's own test list, else every 8th frame by name),
+    'every8' or 'all' (no test views)."""
+    if split not in SPLITS:
+        raise Le3dError(f"split {split!r}: use 'auto', 'every8' or 'all'")
+
+
 def every_nth_test(names: list[str], n: int = 8) -> set[str]:
     return {name for k, name in enumerate(names) if k % n == 0}
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from le3d.data.colmap import read_model
-from le3d.data.imageops import check_factor, downscale_area, every_nth_test, read_ldr, undistort
+from le3d.data.imageops import check_factor, check_split, downscale_area, every_nth_test, read_ldr, undistort
 from le3d.data.types import Camera, Frame, Scene
 from le3d.errors import Le3dError
 from le3d.raw.bayer import masked_full, pack
@@ -42,10 +42,9 @@ def _scene_json(root: Path) -> dict:
 
 
 def _split(names: list[str], meta: dict, split: str) -> set[str]:
+    check_split(split)
     if split == "all":
         return set()
-    if split not in ("auto", "every8"):
-        raise Le3dError(f"split {split!r}: use 'auto', 'every8' or 'all'")
     if split == "auto" and meta.get("test") is not None:
         return {Path(n).stem for n in meta["test"]}
     return every_nth_test(names)

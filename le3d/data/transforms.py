@@ -11,6 +11,7 @@ import torch
 from le3d.data.imageops import (
     c2w_opengl_to_viewmat,
     check_factor,
+    check_split,
     downscale_area,
     every_nth_test,
     focus_points,
@@ -85,8 +86,7 @@ def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", s
     frames_meta = meta.get("frames")
     if not frames_meta:
         raise Le3dError(f"file {path}: no frames")
-    if split not in ("auto", "every8", "all"):
-        raise Le3dError(f"split {split!r}: use 'auto', 'every8' or 'all'")
+    check_split(split)
     entries, missing = [], 0
     for fm in frames_meta:
         img_path = _resolve(root, fm.get("file_path", ""))
