@@ -18,7 +18,8 @@ import torch
 
 __all__ = [
     "srgb_oetf", "srgb_eotf", "XYZ_TO_SRGB", "SRGB_TO_XYZ", "BRADFORD", "WHITE_XY", "EXIF_ILLUMINANTS",
-    "bradford", "cct_to_xy", "xy_to_xyz", "illuminant_xyz", "camera_to_srgb",
+    "ILLUMINANT_CCT", "bradford", "cct_to_xy", "xy_to_cct", "illuminant_cct", "xy_to_xyz", "illuminant_xyz",
+    "camera_to_srgb",
     "forward_matrix_to_srgb", "apply_matrix", "luminance",
 ]
 
@@ -181,6 +182,64 @@ def cct_to_xy(temperature_k: float, tint: float = 0.0) -> tuple[float, float]:
         nu, nv = -nu, -nv
     offset = float(tint) / 3000.0
     return _uv_xy(u + offset * nu, v + offset * nv)
+
+
+# Robertson (1968) isotemperature lines, as tabulated in Wyszecki & Stiles, "Color Science" (2nd ed.):
+# (reciprocal temperature in mired = 1e6 / K, u, v of the Planckian locus in CIE 1960 UCS, slope dv/du
+# of the isotemperature line through that point).
+_ROBERTSON = (
+    (0, 0.18006, 0.26352, -0.24341), (10, 0.18066, 0.26589, -0.25479), (20, 0.18133, 0.26846, -0.26876),
+    (30, 0.18208, 0.27119, -0.28539), (40, 0.18293, 0.27407, -0.30470), (50, 0.18388, 0.27709, -0.32675),
+    (60, 0.18494, 0.28021, -0.35156), (70, 0.18611, 0.28342, -0.37915), (80, 0.18740, 0.28668, -0.40955),
+    (90, 0.18880, 0.28997, -0.44278), (100, 0.19032, 0.29326, -0.47888), (125, 0.19462, 0.30141, -0.58204),
+    (150, 0.19962, 0.30921, -0.70471), (175, 0.20525, 0.31647, -0.84901), (200, 0.21142, 0.32312, -1.0182),
+    (225, 0.21807, 0.32909, -1.2168), (250, 0.22511, 0.33439, -1.4512), (275, 0.23247, 0.33904, -1.7298),
+    (300, 0.24010, 0.34308, -2.0637), (325, 0.24792, 0.34655, -2.4681), (350, 0.25591, 0.34951, -2.9641),
+    (375, 0.26400, 0.35200, -3.5814), (400, 0.27218, 0.35407, -4.3633), (425, 0.28039, 0.35577, -5.3762),
+    (450, 0.28863, 0.35714, -6.7262), (475, 0.29685, 0.35823, -8.5955), (500, 0.30505, 0.35907, -11.324),
+    (525, 0.31320, 0.35968, -15.628), (550, 0.32129, 0.36011, -23.325), (575, 0.32931, 0.36038, -40.770),
+    (600, 0.33724, 0.36051, -116.45),
+)
+
+
+def xy_to_cct(x: float, y: float) -> float:
+    """Correlated colour temperature (kelvin) of the chromaticity (x, y): the temperature of the
+    Planckian isotemperature line through it in CIE 1960 (u, v), by Robertson's method (the DNG SDK's
+    too). Interpolates in mired between the two tabulated isotherms on either side of the point;
+    clamped to ``CCT_RANGE_K`` (1667..25000 K, what ``cct_to_xy`` covers). Accurate to a few kelvin
+    near the locus (D65 -> 6504 K, illuminant A -> 2856 K); meaningless far from it."""
+    u, v = _xy_uv(float(x), float(y))
+    m0 = d0 = None
+    for mired, ui, vi, ti in _ROBERTSON:
+        # signed distance from the isotherm v - vi = ti (u - ui); positive on its warmer (higher-mired) side
+        d = ((v - vi) - ti * (u - ui)) / math.sqrt(1.0 + ti * ti)
+        if d <= 0.0:  # the point lies between the previous isotherm and this one (or on this one)
+            m = mired if d0 is None else m0 + (mired - m0) * d0 / (d0 - d)
+            t = 1e6 / m if m > 0 else math.inf
+            return min(max(t, CCT_RANGE_K[0]), CCT_RANGE_K[1])
+        m0, d0 = mired, d
+    return CCT_RANGE_K[0]  # warmer than the last isotherm (600 mired)
+
+
+# Published CCTs of the named whites (CIE 15:2004; D illuminants at 1.4388/1.4380 x their nominal).
+ILLUMINANT_CCT = {"A": 2856.0, "D50": 5003.0, "D55": 5503.0, "D65": 6504.0, "D75": 7504.0, "F2": 4230.0,
+                  "F11": 4000.0}
+
+
+def illuminant_cct(code) -> float | None:
+    """CCT in kelvin of an EXIF LightSource / DNG CalibrationIlluminant code (17 = A -> 2856, 21 = D65
+    -> 6504, ...; the codes of :data:`EXIF_ILLUMINANTS`, where "daylight" (1) is D65 as in
+    :func:`illuminant_xyz`), or of a white named in :data:`ILLUMINANT_CCT`; None when unknown
+    (0 = unknown, 255 = other, None)."""
+    if isinstance(code, str):
+        return ILLUMINANT_CCT.get(code.upper())
+    if code is None or isinstance(code, bool):
+        return None
+    key = int(code)
+    if key != code or key not in EXIF_ILLUMINANTS:
+        return None
+    white = EXIF_ILLUMINANTS[key]
+    return ILLUMINANT_CCT.get(white) if isinstance(white, str) else float(white)
 
 
 def illuminant_xyz(illuminant) -> torch.Tensor:

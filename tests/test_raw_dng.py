@@ -66,9 +66,14 @@ def test_rawpy_reads_our_dng(tmp_path):
         assert sorted(r.black_level_per_channel) == [510, 512, 514, 516]
         assert r.color_desc == b"RGBG"
         np.testing.assert_allclose(r.camera_whitebalance[:3], [2.0, 1.0, 1 / 0.7], rtol=1e-4)
+    # LibRaw's camera->sRGB (dcraw's: ColorMatrix1 with a D65 white, whatever the as-shot white) equals
+    # ours when the as-shot white is D65 (ours is built for the as-shot white, DNG-spec style)
+    d65 = np.array([0.3127 / 0.3290, 1.0, (1 - 0.3127 - 0.3290) / 0.3290])
+    q = tmp_path / "d65.dng"
+    _write(q, forward_matrix1=None, forward_matrix2=None, color_matrix2=None, as_shot_neutral=CM1 @ d65)
+    with rawpy.imread(str(q)) as r:
         libraw_c2s = np.array(r.color_matrix)[:, :3]
-    # LibRaw's camera->sRGB from ColorMatrix1 (D65) equals ours
-    f = read_dng(p)
+    f = read_dng(q)
     np.testing.assert_allclose(f.cam_to_srgb().numpy(), libraw_c2s, atol=1e-4)
 
 
@@ -224,13 +229,15 @@ def test_black_level_deltas_add_per_row_and_column(tmp_path):
 
 def test_as_shot_white_xy_stands_in_for_the_neutral(tmp_path):
     """A file may give the as-shot white as a chromaticity (AsShotWhiteXY) instead of AsShotNeutral:
-    the neutral is then the ColorMatrix's response to that white."""
+    the neutral is then the response to that white of the ColorMatrix interpolated at its CCT."""
     p = tmp_path / "xy.dng"
     x, y = 0.4476, 0.4074  # standard illuminant A
     _write(p, as_shot_neutral=None, extra_tags=[(50729, "2I", 2, (4476, 10000, 4074, 10000))])
     f = read_dng(p)
     xyz = np.array([x / y, 1.0, (1 - x - y) / y])
-    expected = CM1 @ xyz  # CM1 is the D65 calibration, which the reader prefers
+    # illuminant A's white (about 2855 K) is at or below CalibrationIlluminant2's (A, 2856 K): the DNG
+    # interpolation clamps to the A calibration, CM2, alone
+    expected = CM2 @ xyz
     np.testing.assert_allclose(f.as_shot_neutral, expected / expected.max(), rtol=1e-5)
     assert f.white_balance[2] > f.white_balance[0]  # tungsten light: blue needs more gain than red
 

@@ -1,16 +1,19 @@
 """White balance: as-shot, neutral patch, or colour temperature + tint via a Bradford CAT in XYZ.
 
 Conventions (see ``le3d.color``): ``hdr`` is linear *camera-native* RGB (not white balanced).
-``cam_to_srgb`` is ``le3d.color.camera_to_srgb(ColorMatrix, illuminant)``: it maps *white-balanced*
-camera RGB to linear sRGB (D65). ``asshot_wb`` are the per-channel camera gains of the as-shot white
-balance (``1 / AsShotNeutral`` normalised to green = 1, like rawpy's ``camera_whitebalance``).
-``cam_to_xyz`` is the camera-native -> CIE XYZ matrix, i.e. ``inverse(ColorMatrix)``.
+``cam_to_srgb`` maps *white-balanced* camera RGB to linear sRGB (D65); for a DNG scene it is
+``RawFrame.cam_to_srgb()``, built for the as-shot white (``le3d.raw.dng.dng_color``). ``asshot_wb``
+are the per-channel camera gains of the as-shot white balance (``1 / AsShotNeutral`` normalised to
+green = 1, like rawpy's ``camera_whitebalance``). ``cam_to_xyz`` is the camera-native -> CIE XYZ
+matrix (``RawFrame.cam_to_xyz()``: the inverse of the ColorMatrix interpolated at the as-shot white).
 
 Every mode returns one [3, 3] matrix ``M`` (camera native -> linear sRGB D65) to apply per pixel:
 - with ``cam_to_xyz`` (the scene's colour matrix is known), all modes are a chromatic adaptation
   in XYZ: ``M = XYZ_TO_SRGB @ bradford(src_white, D65) @ cam_to_xyz`` where ``src_white`` is the
   XYZ of the camera neutral (as-shot neutral, picked patch) or of the illuminant (K, tint) scaled
-  so that a camera neutral with green = 1 renders as sRGB (1, 1, 1);
+  so that a camera neutral with green = 1 renders as sRGB (1, 1, 1) (D65 is the sRGB matrix's own
+  white, ``SRGB_TO_XYZ @ (1, 1, 1)``). For a DNG scene, 'asshot' is then exactly the camera-space
+  ``cam_to_srgb @ diag(asshot_wb)`` that the ISP previews and ``le3d eval`` apply;
 - without it, 'asshot' and 'neutral patch' fall back to the classic camera-space gains
   ``cam_to_srgb @ diag(gains)`` (exact for the neutral itself); (K, tint) needs the colour matrix
   and raises a clear error.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from le3d.color import XYZ_TO_SRGB, bradford, cct_to_xy, illuminant_xyz, xy_to_xyz
+from le3d.color import SRGB_TO_XYZ, XYZ_TO_SRGB, bradford, cct_to_xy, xy_to_xyz
 
 __all__ = ["WhiteBalance", "white_balance_matrix", "pick_neutral", "cam_to_xyz_from_color_matrix",
            "apply_color_matrix"]
@@ -90,7 +93,7 @@ def white_balance_matrix(white_balance: WhiteBalance = "asshot", *, cam_to_srgb=
                 n = arg
             n = n / n[1]
             src = c2x @ n
-        dst = illuminant_xyz("D65").double()
+        dst = SRGB_TO_XYZ.double().sum(1)  # sRGB (1, 1, 1): D65 as the matrix has it, so a neutral -> 1
         cat = bradford(src, dst).double()
         return (XYZ_TO_SRGB.double() @ cat @ c2x).float()
     if cam_to_srgb is None:

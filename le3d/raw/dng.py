@@ -17,6 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from le3d.color import (
+    SRGB_TO_XYZ,
+    XYZ_TO_SRGB,
+    bradford,
+    forward_matrix_to_srgb,
+    illuminant_cct,
+    illuminant_xyz,
+    xy_to_cct,
+)
 from le3d.errors import Le3dError
 from le3d.raw.bayer import pattern_name
 
@@ -35,7 +44,7 @@ class RawFrame:
     # are applied to the mosaic, not held here)
     white_level: float
     as_shot_neutral: np.ndarray  # [3] camera RGB of a neutral (white balance = 1 / neutral); from
-    # AsShotNeutral, else AsShotWhiteXY through the ColorMatrix, else [1, 1, 1]
+    # AsShotNeutral, else AsShotWhiteXY through the ColorMatrix interpolated at its CCT, else [1, 1, 1]
     color_matrix1: np.ndarray | None = None  # [3, 3] XYZ -> camera
     illuminant1: int | None = None
     color_matrix2: np.ndarray | None = None
@@ -74,32 +83,22 @@ class RawFrame:
         s = self.iso if self.iso else 100.0
         return float(t * s / 100.0)
 
+    def color(self) -> DngColor:
+        """The DNG colour model for this frame's as-shot white (see :func:`dng_color`)."""
+        return dng_color(self.color_matrix1, self.illuminant1, self.color_matrix2, self.illuminant2,
+                         self.forward_matrix1, self.forward_matrix2, self.as_shot_neutral)
+
     def cam_to_xyz(self) -> torch.Tensor | None:
-        """[3, 3] camera RGB -> CIE XYZ: the inverse of the ColorMatrix calibrated nearest to D65
-        (for white balance by colour temperature); None when the file has no ColorMatrix."""
-        cm = _color_matrix_nearest_d65(self.color_matrix1, self.illuminant1, self.color_matrix2, self.illuminant2)
-        return None if cm is None else torch.linalg.inv(torch.as_tensor(cm, dtype=torch.float64)).float()
+        """[3, 3] camera native RGB -> CIE XYZ under the as-shot illuminant (for white balance by
+        colour temperature): the inverse of the ColorMatrix interpolated at the as-shot white as the
+        DNG specification says (see :func:`dng_color`); None when the file has no ColorMatrix."""
+        return self.color().cam_to_xyz
 
     def cam_to_srgb(self) -> torch.Tensor:
-        """[3, 3] white-balanced camera RGB -> linear sRGB (ForwardMatrix if present, else the
-        ColorMatrix nearest to D65 by calibration illuminant, else identity)."""
-        from le3d.color import camera_to_srgb, forward_matrix_to_srgb
-
-        cands = [(self.color_matrix1, self.illuminant1, self.forward_matrix1),
-                 (self.color_matrix2, self.illuminant2, self.forward_matrix2)]
-        cands = [c for c in cands if c[0] is not None]
-        if not cands:
-            return torch.eye(3)
-
-        def dist(c):  # prefer D65-like illuminants (21, 1, 4, 9, 10, 22, 20); then any
-            return 0 if c[1] in (21, 1, 4, 9, 10) else 1 if c[1] in (20, 22, 23) else 2
-        cm, ill, fm = min(cands, key=dist)
-        if fm is not None:
-            return forward_matrix_to_srgb(fm)
-        try:
-            return camera_to_srgb(cm, ill if ill else 21)
-        except ValueError:
-            return camera_to_srgb(cm, 21)
+        """[3, 3] white-balanced camera RGB -> linear sRGB (D65) for the as-shot white: from the
+        ForwardMatrix when present, else from the ColorMatrix, each interpolated at that white (see
+        :func:`dng_color`); identity without a ColorMatrix."""
+        return self.color().cam_to_srgb
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,15 +240,170 @@ def _color_matrix_nearest_d65(cm1, ill1, cm2, ill2):
     return min(cands, key=lambda c: 0 if c[1] in (21, 1, 4, 9, 10) else 1)[0]
 
 
+# ---------------------------------------------------------------------------------------------
+# colour: the DNG specification (1.4+), chapter 6, "Mapping Camera Color Space to CIE XYZ Space"
+
+D50_XY = (0.34567, 0.35850)
+WHITE_XY_PASSES = 30  # iterations of the as-shot white's chromaticity (the DNG SDK's limit too)
+WHITE_XY_TOLERANCE = 1e-7  # |dx| + |dy| at which it has converged
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A DNG profile's colour calibrations: one or two (ColorMatrix, CCT, ForwardMatrix) triples.
+    With two, matrices are interpolated linearly in inverse CCT between ``cct1`` and ``cct2``."""
+
+    color_matrix1: np.ndarray  # [3, 3] XYZ -> camera native
+    cct1: float | None
+    forward_matrix1: np.ndarray | None  # [3, 3] white-balanced camera -> XYZ D50
+    color_matrix2: np.ndarray | None = None
+    cct2: float | None = None
+    forward_matrix2: np.ndarray | None = None
+
+    def weight1(self, cct: float) -> float:
+        """Weight of the first calibration at ``cct`` (kelvin): 1 - weight of the second, linear in
+        1 / CCT between the two calibration illuminants, clamped to [0, 1] outside them."""
+        if self.color_matrix2 is None:
+            return 1.0
+        g = (1.0 / cct - 1.0 / self.cct2) / (1.0 / self.cct1 - 1.0 / self.cct2)
+        return float(min(max(g, 0.0), 1.0))
+
+    def color_matrix(self, cct: float) -> np.ndarray:
+        """The ColorMatrix interpolated at ``cct``."""
+        g = self.weight1(cct)
+        return self.color_matrix1 if g == 1.0 else g * self.color_matrix1 + (1.0 - g) * self.color_matrix2
+
+    def forward_matrix(self, cct: float) -> np.ndarray | None:
+        """The ForwardMatrix interpolated at ``cct`` (one present alone is used as is); None without."""
+        fm1, fm2 = self.forward_matrix1, self.forward_matrix2
+        if fm1 is None or fm2 is None:
+            return fm1 if fm1 is not None else fm2
+        g = self.weight1(cct)
+        return g * fm1 + (1.0 - g) * fm2
+
+
+def calibration(cm1, ill1, cm2=None, ill2=None, fm1=None, fm2=None) -> Calibration | None:
+    """A profile's calibrations from its tags (CalibrationIlluminant codes as EXIF LightSource).
+
+    Two ColorMatrices whose illuminants both have a known, different CCT are interpolated. Otherwise
+    one is used alone: the only one present, or (illuminants unknown or equal) the one calibrated
+    nearest D65, as LibRaw picks. None without a ColorMatrix."""
+    cm1 = None if cm1 is None else np.asarray(cm1, dtype=np.float64).reshape(3, 3)
+    cm2 = None if cm2 is None else np.asarray(cm2, dtype=np.float64).reshape(3, 3)
+    fm1 = None if fm1 is None else np.asarray(fm1, dtype=np.float64).reshape(3, 3)
+    fm2 = None if fm2 is None else np.asarray(fm2, dtype=np.float64).reshape(3, 3)
+    t1, t2 = illuminant_cct(ill1), illuminant_cct(ill2)
+    if cm1 is not None and cm2 is not None and t1 is not None and t2 is not None and t1 != t2:
+        return Calibration(cm1, t1, fm1, cm2, t2, fm2)
+    cm = _color_matrix_nearest_d65(cm1, ill1, cm2, ill2)
+    if cm is None:
+        return None
+    first = cm is cm1
+    return Calibration(cm, t1 if first else t2, fm1 if first else fm2)
+
+
+def _xy_of(xyz: np.ndarray) -> tuple[float, float] | None:
+    s = float(xyz.sum())
+    if not np.all(np.isfinite(xyz)) or s <= 0 or xyz[1] <= 0:
+        return None
+    return float(xyz[0] / s), float(xyz[1] / s)
+
+
+def white_xy_from_neutral(cal: Calibration, neutral) -> tuple[float, float] | None:
+    """Chromaticity of the white whose camera response is ``neutral`` (AsShotNeutral): with two
+    calibrations iteratively, from D50: interpolate the ColorMatrix at the guess's CCT, take the xy
+    of ``inverse(CM) @ neutral``, repeat until it moves less than 1e-7 (the last two guesses are
+    averaged if it has not after 30 passes). None when the neutral maps to no valid chromaticity."""
+    n = np.asarray(neutral, dtype=np.float64).ravel()
+    if cal.color_matrix2 is None:
+        return _xy_of(np.linalg.solve(cal.color_matrix1, n))
+    xy = D50_XY
+    for k in range(WHITE_XY_PASSES):
+        nxt = _xy_of(np.linalg.solve(cal.color_matrix(xy_to_cct(*xy)), n))
+        if nxt is None:
+            return None
+        if abs(nxt[0] - xy[0]) + abs(nxt[1] - xy[1]) < WHITE_XY_TOLERANCE:
+            return nxt
+        if k == WHITE_XY_PASSES - 1:
+            nxt = (0.5 * (xy[0] + nxt[0]), 0.5 * (xy[1] + nxt[1]))
+        xy = nxt
+    return xy
+
+
+@dataclass(frozen=True)
+class DngColor:
+    """The colour model of one capture for its as-shot white (see :func:`dng_color`)."""
+
+    white_xy: tuple[float, float] | None  # chromaticity of the as-shot white
+    cct: float | None  # its correlated colour temperature (kelvin)
+    weight1: float  # weight of ColorMatrix1 / ForwardMatrix1 in the interpolation (1 - that of the 2s)
+    color_matrix: np.ndarray | None  # [3, 3] interpolated XYZ -> camera native
+    forward_matrix: np.ndarray | None  # [3, 3] interpolated ForwardMatrix, when the file has one
+    cam_to_xyz: torch.Tensor | None  # [3, 3] camera native -> XYZ under the as-shot white (float32)
+    cam_to_srgb: torch.Tensor  # [3, 3] white-balanced camera -> linear sRGB D65 (float32)
+
+
+def dng_color(cm1, ill1, cm2=None, ill2=None, fm1=None, fm2=None, neutral=(1.0, 1.0, 1.0)) -> DngColor:
+    """The DNG specification's camera colour for the white whose camera response is ``neutral``.
+
+    ColorMatrix1/2 (XYZ -> camera, under CalibrationIlluminant1/2) and ForwardMatrix1/2 are
+    interpolated linearly in inverse CCT at the white's CCT (:func:`white_xy_from_neutral`; the
+    nearer matrix outside the two illuminants' range; with one matrix, that one). Then, with ``CM``
+    the interpolated ColorMatrix and ``W = inverse(CM) @ neutral`` the white's XYZ:
+
+    - ``cam_to_xyz = inverse(CM)`` (camera native -> XYZ, the white not adapted);
+    - ``cam_to_srgb = XYZ_TO_SRGB @ bradford(W -> D65) @ inverse(CM) @ diag(neutral)``, normalised so
+      that white-balanced (1, 1, 1) -> sRGB (1, 1, 1): ``le3d.color.camera_to_srgb(CM, W)``;
+    - with a ForwardMatrix ``FM`` (white-balanced camera -> XYZ D50; the spec's camera -> XYZ D50 is
+      ``FM @ diag(1 / neutral)``): ``cam_to_srgb = forward_matrix_to_srgb(FM)`` and
+      ``cam_to_xyz = bradford(D65 -> W) @ SRGB_TO_XYZ @ cam_to_srgb @ diag(1 / neutral)``, the spec's
+      matrix adapted back from D50 to the white.
+
+    Either way the camera-space white balance ``cam_to_srgb @ diag(1 / neutral)`` equals the Bradford
+    adaptation ``XYZ_TO_SRGB @ bradford(W -> D65) @ cam_to_xyz`` that ``le3d.post`` applies for
+    'asshot' (up to the neutral's scale), so previews, eval and the viewers show one colour.
+    Without a ColorMatrix: ``cam_to_xyz`` None and ``cam_to_srgb`` the identity."""
+    cal = calibration(cm1, ill1, cm2, ill2, fm1, fm2)
+    if cal is None:
+        return DngColor(None, None, 1.0, None, None, None, torch.eye(3))
+    n = np.asarray(neutral, dtype=np.float64).ravel()
+    if n.size != 3 or not np.all(n > 0) or not np.all(np.isfinite(n)):
+        n = np.ones(3)
+    xy = white_xy_from_neutral(cal, n)
+    if xy is None:  # a neutral no white explains: the first calibration's illuminant (else D65)
+        t = cal.cct1 or 6504.0
+        cm = cal.color_matrix(t)
+        white = illuminant_xyz(t).double().numpy()
+        n = cm @ white
+        xy = _xy_of(white)
+    cct = xy_to_cct(*xy)
+    cm = cal.color_matrix(cct)
+    fm = cal.forward_matrix(cct)
+    white = np.linalg.solve(cm, n)
+    white = (white / white[1]).tolist()
+    # the sRGB matrix's own white (its (1, 1, 1)), which le3d.post's Bradford adapts to: D65 to 1e-4
+    d65 = SRGB_TO_XYZ.double().sum(1).tolist()
+    if fm is None:
+        c2x = torch.linalg.inv(torch.from_numpy(cm))
+        # = le3d.color.camera_to_srgb(CM, W) up to that 1e-4 (it adapts from D65's xy)
+        c2s = XYZ_TO_SRGB.double() @ bradford(white, d65).double() @ c2x @ torch.from_numpy(np.diag(n))
+    else:
+        c2s = forward_matrix_to_srgb(fm).double()
+    c2s = c2s / c2s.sum(1, keepdim=True)  # white-balanced (1, 1, 1) -> (1, 1, 1)
+    if fm is not None:
+        c2x = bradford(d65, white).double() @ SRGB_TO_XYZ.double() @ c2s @ torch.from_numpy(np.diag(1.0 / n))
+    return DngColor(xy, cct, cal.weight1(cct), cm, fm, c2x.float(), c2s.float())
+
+
 def _neutral_from_white_xy(xy, cm1, ill1, cm2, ill2) -> np.ndarray | None:
     """AsShotNeutral from AsShotWhiteXY (the DNG specification's alternative): the camera's response
-    ColorMatrix @ XYZ to the white's chromaticity, with the ColorMatrix RawFrame.cam_to_xyz uses (the
-    one calibrated nearest D65), scaled so that its largest value is 1."""
-    cm = _color_matrix_nearest_d65(cm1, ill1, cm2, ill2)
-    if xy is None or xy.size != 2 or not 0 < xy[1] < 1 or cm is None:
+    CM @ XYZ to the white's chromaticity, with the ColorMatrix interpolated at that white's CCT (as
+    :func:`dng_color` does), scaled so that its largest value is 1."""
+    cal = calibration(cm1, ill1, cm2, ill2)
+    if xy is None or xy.size != 2 or not 0 < xy[1] < 1 or cal is None:
         return None
     x, y = float(xy[0]), float(xy[1])
-    neutral = cm @ np.array([x / y, 1.0, (1.0 - x - y) / y])
+    neutral = cal.color_matrix(xy_to_cct(x, y)) @ np.array([x / y, 1.0, (1.0 - x - y) / y])
     return neutral / neutral.max() if np.all(neutral > 0) else None
 
 

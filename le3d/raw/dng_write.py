@@ -41,6 +41,13 @@ def _rationals(values, signed: bool) -> tuple[int, ...]:
     return tuple(out)
 
 
+def as_stored(values, signed: bool = True) -> np.ndarray:
+    """``values`` as a (S)RATIONAL tag holds them, i.e. as read_dng reads them back (float64, same
+    shape): what a writer must use to compute anything the reader will derive from the tags."""
+    a = np.asarray(_rationals(values, signed), dtype=np.float64)
+    return (a[0::2] / a[1::2]).reshape(np.shape(values))
+
+
 def write_dng(
     path: str | os.PathLike,
     raw: np.ndarray,

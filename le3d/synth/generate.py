@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from le3d.color import apply_matrix, bradford, camera_to_srgb, illuminant_xyz
+from le3d.color import apply_matrix, bradford, illuminant_xyz
 from le3d.data.colmap import model_from_cameras, write_model
 from le3d.data.types import Camera
 from le3d.errors import Le3dError
 from le3d.raw.bayer import channel_index, mosaic_from_rgb, pack
-from le3d.raw.dng_write import write_dng
+from le3d.raw.dng import dng_color
+from le3d.raw.dng_write import as_stored, write_dng
 from le3d.raw.noise import add_noise, noise_profile_for_iso
 from le3d.raw.preview import preview_srgb
 from le3d.synth.scenes import make_scene
@@ -39,6 +40,7 @@ CALIBRATION = 0.04  # normalised sensor value of radiance 1 at exposure 1 (t * I
 # XYZ -> camera matrix of a typical CMOS sensor under D65 (values of a real published DNG profile)
 CAMERA_CM_D65 = np.array([[0.6722, -0.0635, -0.0963], [-0.4287, 1.2460, 0.2028], [-0.0908, 0.2162, 0.5668]])
 EXPOSURE_CYCLE = (1.0, 0.25, 4.0, 0.5, 2.0)
+ILLUMINANT1, ILLUMINANT2 = 21, 17  # CalibrationIlluminant1 / 2 of the written DNGs: D65, standard light A
 
 
 @contextlib.contextmanager
@@ -66,11 +68,34 @@ def prepare_output(out: str | os.PathLike, overwrite: bool) -> Path:
 
 
 def sensor_colour():
-    """(ColorMatrix1 under D65, ColorMatrix2 under A, as-shot neutral for daylight)."""
+    """(ColorMatrix1 under D65, ColorMatrix2 under A, as-shot neutral for daylight).
+
+    A ColorMatrix maps the XYZ of a light to the camera's response to it: a sensor meeting the Luther
+    condition would have one matrix for every illuminant, and real ones differ by a few percent between
+    their A and D65 calibrations (their predicted responses to illuminant A differ by 4-11% in R/G, 3-4%
+    in B/G in Adobe's profiles of a Canon SX50 HS and a Sony A7R VI). This sensor's A calibration
+    predicts a response to A 5% lower in R/G and 11% higher in B/G than its D65 one: 10% of the way to
+    ``CM1 @ bradford(A -> D65)``, which would map A to the same response as D65 (a profile whose
+    as-shot white the DNG interpolation could not tell from D65)."""
     cm1 = CAMERA_CM_D65
-    cm2 = cm1 @ bradford("A", "D65").double().numpy()  # XYZ under A -> D65 -> camera
+    cm2 = cm1 @ (0.9 * np.eye(3) + 0.1 * bradford("A", "D65").double().numpy())
     neutral = cm1 @ illuminant_xyz("D65").double().numpy()
     return cm1, cm2, neutral / neutral[1]
+
+
+def dng_colour(cm1, cm2, neutral):
+    """The synth's forward colour model: (ColorMatrix1, ColorMatrix2, AsShotNeutral) as the DNG that
+    :func:`write_frame_dng` writes stores them (rationals; what read_dng reads back), with the
+    white-balance gains [3] (G = 1) and the white-balanced camera -> linear sRGB matrix that read_dng
+    derives from exactly those tags (``le3d.raw.dng.dng_color``: the matrices interpolated at the
+    as-shot white). Unprocessing with this (gains, matrix) pair is the exact inverse of the scene's
+    own pipeline (``RawFrame.white_balance``, ``RawFrame.cam_to_srgb()``, ``le3d.raw.isp.process``).
+    Returns (cm1, cm2, neutral, wb, cam_to_srgb)."""
+    cm1, cm2 = as_stored(cm1, signed=True), as_stored(cm2, signed=True)
+    neutral = as_stored(neutral, signed=False)
+    c2s = dng_color(cm1, ILLUMINANT1, cm2, ILLUMINANT2, neutral=neutral).cam_to_srgb
+    wb = neutral[1] / neutral
+    return cm1, cm2, neutral, wb, c2s
 
 
 def orbit_poses(n: int, center, radius: float, rng: np.random.Generator, arc_deg: float = 360.0):
@@ -100,7 +125,7 @@ def write_frame_dng(path, clean_mosaic, cfa, exposure, iso, bits, gen, cm1, cm2,
     noisy = add_noise(x, prof, channel=idx, generator=gen) if noise else x
     raw = torch.round(noisy.double() * (white - black) + black).clamp(0, white).numpy().astype(np.uint16)
     write_dng(path, raw, cfa=cfa, black_level=black, white_level=white, as_shot_neutral=neutral,
-              color_matrix1=cm1, illuminant1=21, color_matrix2=cm2, illuminant2=17, exposure_time=t,
+              color_matrix1=cm1, illuminant1=ILLUMINANT1, color_matrix2=cm2, illuminant2=ILLUMINANT2, exposure_time=t,
               iso=iso, noise_profile=prof)
     return (torch.from_numpy(raw.astype(np.float32)) - black) / (white - black)
 
@@ -145,9 +170,7 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
     f = 0.5 * mw / math.tan(math.radians(fov_deg) / 2)
     K = np.array([[f, 0, mw / 2], [0, f, mh / 2], [0, 0, 1.0]])
     poses = orbit_poses(n_views, sdef.center, sdef.radius, rng, arc_deg)
-    cm1, cm2, neutral = sensor_colour()
-    wb = 1.0 / neutral
-    c2s = camera_to_srgb(cm1, "D65")
+    cm1, cm2, neutral, wb, c2s = dng_colour(*sensor_colour())
     t_ref = exposure_scale / 30.0
     srgb_to_cam = torch.linalg.inv(c2s.double()).float()
     ref_exposure = t_ref * iso / 100.0

@@ -3,8 +3,9 @@
 Brooks et al., "Unprocessing Images for Learned Raw Denoising" (CVPR 2019): each sRGB photo is run
 backwards through a camera pipeline,
 
-  sRGB -> inverse sRGB curve (done by the loader) -> inverse colour matrix (camera_to_srgb of a
-  ColorMatrix) -> inverse white balance (seeded as-shot gains) -> Bayer mosaic (CFA) -> darken by
+  sRGB -> inverse sRGB curve (done by the loader) -> inverse colour matrix (the cam_to_srgb that
+  read_dng derives from the written tags, ``le3d.synth.generate.dng_colour``) -> inverse white
+  balance (seeded as-shot gains) -> Bayer mosaic (CFA) -> darken by
   ``darken`` stops -> Poisson-Gaussian noise of the ISO -> black/white level -> 16-bit DNG,
 
 with every tag the forward pipeline needs (ColorMatrix1/2, AsShotNeutral, NoiseProfile, black and
@@ -29,13 +30,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from le3d.color import apply_matrix, camera_to_srgb
+from le3d.color import apply_matrix
 from le3d.data.colmap import model_from_cameras, write_model
 from le3d.data.types import Camera
 from le3d.errors import Le3dError
 from le3d.raw.bayer import mosaic_from_rgb, pack
 from le3d.raw.preview import preview_srgb
-from le3d.synth.generate import prepare_output, sensor_colour, single_threaded, write_frame_dng
+from le3d.synth.generate import dng_colour, prepare_output, sensor_colour, single_threaded, write_frame_dng
 
 # Brooks et al. sample as-shot red and blue gains in these ranges (green = 1)
 RED_GAIN = (1.9, 2.4)
@@ -123,8 +124,8 @@ def unprocess_scene(out, source, downscale: int = 4, seed: int = 0, cfa: str = "
         (out / sub).mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
     cm1, cm2, wb = camera_colour(seed)
-    neutral = 1.0 / wb
-    c2s = camera_to_srgb(cm1, 21)  # what RawFrame.cam_to_srgb() computes from the written tags
+    # the tags as written and the (gains, matrix) read_dng derives from them: an exact inverse
+    cm1, cm2, neutral, wb, c2s = dng_colour(cm1, cm2, 1.0 / wb)
     ref_exposure = exposure_time * iso / 100.0
     names, used = [], set()
     for f in frames:
