@@ -79,7 +79,12 @@ class TrainedScene:
     def render(self, camera, exposure: float = 1.0, background=None, backend: str = "auto",
                depth_outputs: bool = False) -> RenderOutput:
         """Render `camera` (le3d.data.Camera). image = linear HDR camera RGB (linear sRGB for LDR scenes)
-        at the reference exposure times `exposure`. depth_outputs adds near/far depths."""
+        at the reference exposure times `exposure`. depth_outputs adds near/far depths. background defaults
+        to the one the model was trained against (train.background)."""
+        bg = float(self.config.get("train", {}).get("background", 0.0))
+        if background is None and bg != 0.0:
+            m = self.model.means
+            background = torch.full((3,), bg, dtype=m.dtype, device=m.device)
         out = self.model.render(camera, background=background, backend=backend, nearfar_k=4 if depth_outputs else 0)
         out.image = out.image * float(exposure)
         return out

@@ -114,5 +114,6 @@ def run(args) -> int:
     res = evaluate(args.run, scene, not args.no_renders, args.checkpoint)
     fmt = {k: res.get(k) for k in ("raw_psnr", "srgb_psnr", "srgb_ssim", "depth_absrel", "num_primitives")}
     print("le3d eval: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fmt.items()))
-    print(f"le3d eval: metrics in {Path(args.run) / 'metrics.json'}")
+    name = f"metrics_{args.checkpoint}.json" if args.checkpoint else "metrics.json"
+    print(f"le3d eval: metrics in {Path(args.run) / name}")
     return 0

@@ -20,7 +20,7 @@ def s3im_loss(pred: torch.Tensor, target: torch.Tensor, generator: torch.Generat
     n = p.shape[0]
     B = min(num_pixels, n)
     B = max(patch_height, B // patch_height * patch_height) if n >= patch_height else n
-    ph = patch_height if B >= patch_height else 1
+    ph = patch_height if B >= patch_height else B  # fewer pixels than a patch's height: one column of them
     idx0 = torch.randperm(n, generator=generator)[:B].to(p.device) if B < n else torch.arange(n, device=p.device)
     idxs = [idx0] + [idx0[torch.randperm(B, generator=generator).to(p.device)] for _ in range(repeats - 1)]
     idx = torch.cat(idxs)

@@ -146,7 +146,62 @@ def apply_overrides(cfg: TrainConfig, overrides: dict, source: str = "overrides"
             d[k] = {**d[k], **v}
         else:
             d[k] = v
-    return TrainConfig(**d)
+    return TrainConfig(**_checked(d, source))
+
+
+_CHOICES = {"device": ("auto", "cpu", "cuda"), "primitive": ("gaussian", "convex"), "color_mode": ("mlp", "sh"),
+            "recon": ("rawnerf", "l2", "l1")}
+_AT_LEAST_1 = ("downscale", "densify_every", "s3im_pixels", "s3im_repeats", "s3im_patch_height", "log_every",
+               "max_bad_steps")
+
+
+def _number(v, what: str, source: str):
+    # YAML 1.1 (PyYAML) reads `2e-4` (no dot) as a string: accept what float() accepts
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            pass
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise Le3dError(f"{source}: {what} must be a number, got {v!r}")
+    return v
+
+
+def _checked(d: dict, source: str) -> dict:
+    """Types (against the defaults), choices and ranges of a config dict; one-line Le3dError otherwise."""
+    defaults = TrainConfig.__dataclass_fields__
+    for k, f in defaults.items():
+        v, dv = d[k], f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if isinstance(dv, dict):
+            groups = _lr()
+            for g, x in v.items():
+                if g not in groups:
+                    raise Le3dError(f"{source}: {k} has unknown parameter group {g!r} "
+                                    f"(groups: {', '.join(groups)})")
+                if k == "lr_decay":
+                    if x not in ("exp", "cos", "const"):
+                        raise Le3dError(f"{source}: lr_decay.{g} {x!r}: expected exp, cos or const")
+                else:
+                    v[g] = _number(x, f"{k}.{g}", source)
+        elif isinstance(dv, bool):
+            if not isinstance(v, bool):
+                raise Le3dError(f"{source}: {k} must be true or false, got {v!r}")
+        elif isinstance(dv, int):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise Le3dError(f"{source}: {k} must be an integer, got {v!r}")
+        elif isinstance(dv, float):
+            d[k] = _number(v, k, source)
+        elif isinstance(dv, str) and not isinstance(v, str):
+            raise Le3dError(f"{source}: {k} must be a string, got {v!r}")
+    for k, allowed in _CHOICES.items():
+        if d[k] not in allowed:
+            raise Le3dError(f"{source}: {k} {d[k]!r}: expected one of {', '.join(allowed)}")
+    for k in _AT_LEAST_1:
+        if d[k] < 1:
+            raise Le3dError(f"{source}: {k} must be at least 1, got {d[k]}")
+    if not 0 <= d["sh_degree"] <= 3:
+        raise Le3dError(f"{source}: sh_degree must be 0 to 3, got {d['sh_degree']}")
+    return d
 
 
 def config_dirs() -> list[Path]:

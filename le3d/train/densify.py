@@ -133,8 +133,10 @@ class GaussianDensifier:
         unseen_check = c.prune_unseen and it - self.last_unseen_prune >= 2 * self.num_views
         if unseen_check:
             prune |= ~self.seen
-        keep = ~prune
         n_new = int(append["means"].shape[0])
+        if n_new == 0 and bool(prune.all()):  # never empty the scene (as ConvexDensifier.prune)
+            prune[torch.argmax(op)] = False
+        keep = ~prune
         model.params = replace_rows(opt, {k: P[k] for k in names}, keep, append)
         self.grad_acc = torch.zeros(model.num_primitives, device=P["means"].device)
         self.count = torch.zeros_like(self.grad_acc)

@@ -199,6 +199,8 @@ class Trainer:
                                                   0.99)), 1e-6)
             norm = min(norm, 1e6) if self.scene.kind == "raw" else 1.0
             pn, tn = (pred * norm).clamp(0, 1), (target * norm).clamp(0, 1)
+            if mask is not None:  # unmeasured values (Bayer mosaic) carry no data: take the target's there
+                pn = torch.where(mask, pn, tn)
             if cfg.s3im_weight > 0:
                 s = s3im_loss(pn, tn, self.gen, cfg.s3im_pixels, cfg.s3im_repeats, cfg.s3im_patch_height)
                 loss = loss + cfg.s3im_weight * s
@@ -345,6 +347,7 @@ class Trainer:
 
             bar = tqdm(total=cfg.iters, initial=self.iteration, desc="train", unit="it", dynamic_ncols=True)
         status = "finished"
+        stepping = torn = False
         with _Interrupt() as intr:
             try:
                 while self.iteration < cfg.iters:
@@ -355,9 +358,11 @@ class Trainer:
                             break
                     t0 = time.perf_counter()
                     it = self.iteration + 1
+                    stepping = True
                     with self.live.lock if self.live is not None else contextlib.nullcontext():
                         self.step(it)  # the live viewer renders under the same lock, never mid-step
                     self.iteration = it
+                    stepping = False
                     self.train_seconds += time.perf_counter() - t0
                     if self.live is not None:
                         self.live.update(iteration=it, iters=cfg.iters, loss=self.last_loss, psnr=self.last_psnr)
@@ -373,10 +378,18 @@ class Trainer:
                         self.save_checkpoint("running")
             except KeyboardInterrupt:
                 status = "interrupted"
+                torn = stepping
             finally:
                 if bar is not None:
                     bar.close()
-            self.save_checkpoint(status)
+            if torn and (self.out / "state.json").is_file():
+                # a second Ctrl-C stopped a step half-way (parameters, optimiser, RNG already advanced):
+                # saving that would resume from a state no run went through; keep the last checkpoint
+                state = load_json(self.out / "state.json")
+                save_json(self.out / "state.json", {**state, "status": "interrupted"})
+                self.iteration = int(state.get("iteration", 0))
+            else:
+                self.save_checkpoint(status)
         return status
 
 
