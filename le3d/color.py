@@ -131,13 +131,19 @@ def _daylight_xy(t: float) -> tuple[float, float]:
 
 
 def _planckian_xy(t: float) -> tuple[float, float]:
-    """Planckian locus, Kim et al. (2002) cubic fits (1667..25000 K)."""
+    """Planckian locus, Kim et al. (2002) cubic fits (1667..25000 K; x and y each have their own fit
+    above 4000 K)."""
     t = min(max(t, CCT_RANGE_K[0]), CCT_RANGE_K[1])
-    x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
+    if t <= 4000.0:
+        x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
+    else:
+        x = -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390
     if t <= 2222.0:
         y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
-    else:
+    elif t <= 4000.0:
         y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
+    else:
+        y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
     return x, y
 
 

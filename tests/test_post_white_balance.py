@@ -139,3 +139,15 @@ def test_temperature_moves_the_white_point_smoothly():
     steps = torch.stack([(uv(b) - uv(a)).norm() for a, b in zip(temps[:-1], temps[1:])])
     assert steps.max() < 2.5e-4, f"largest step {steps.max():.2e} at {temps[int(steps.argmax())]:.0f} K"
     assert cct_to_xy(6504.0) == pytest.approx((0.31271, 0.32902), abs=2e-4)  # D65, on the daylight locus
+
+
+def test_planckian_locus_above_4000k():
+    """Kim et al.'s fits change above 4000 K for x and y alike; the below-4000 K x fit was used at every
+    temperature (x 0.0010 low at 5000 K, inside the 4000-5000 K blend). Published blackbody
+    chromaticities (CIE 1931 2 degree): 5000 K (0.3451, 0.3516), 6500 K (0.3135, 0.3237),
+    10000 K (0.2807, 0.2884)."""
+    from le3d.color import _planckian_xy
+
+    for t, xy in ((5000.0, (0.3451, 0.3516)), (6500.0, (0.3135, 0.3237)), (10000.0, (0.2807, 0.2884))):
+        assert _planckian_xy(t) == pytest.approx(xy, abs=5e-4), t  # the fits are good to ~4e-4
+    assert _planckian_xy(3000.0) == pytest.approx((0.4369, 0.4041), abs=5e-4)  # below 4000 K: as before
