@@ -154,3 +154,36 @@ def test_s3im_on_fewer_pixels_than_a_patch():
     assert abs(float(s3im_loss(x, x, g, 1024, 10, 32))) < 1e-6
     v = float(s3im_loss(x, y, g, 1024, 10, 32))
     assert 0.0 < v < 2.0
+
+
+@pytest.mark.parametrize("flags", [["--config", "le3d"], ["--primitive", "convex"], ["--downscale", "2"]])
+def test_resume_refuses_flags_it_would_ignore(tmp_path_factory, capsys, flags):
+    """--resume continued with the RUN's own config and silently dropped --config, --primitive and
+    --downscale; now they are a one-line error and the RUN is untouched."""
+    from le3d.cli import main
+
+    run = run_fixture.get_tiny_run(tmp_path_factory)
+    before = (run / "state.json").read_text()
+    assert main(["train", "unused-scene", "--out", str(run), "--resume", *flags]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # (before it: the fixture's progress bars)
+    assert flags[0] in last and "start a new RUN" in last
+    assert (run / "state.json").read_text() == before
+
+
+def test_eval_means_every_metric_any_view_has(tmp_path_factory):
+    """The metric names came from the first test view: when it had no GT depth, depth_absrel was left
+    out of the means even though later views had one."""
+    import dataclasses
+
+    from le3d.commands.eval import evaluate
+    from le3d.commands.train import load_scene_checked
+
+    run = run_fixture.get_tiny_run(tmp_path_factory)
+    sc = load_run(run).config["scene"]
+    scene = load_scene_checked(sc["path"], sc["downscale"])
+    with_depth = next(f for f in scene.test if f.depth is not None)
+    scene.test = [dataclasses.replace(with_depth, depth=None), with_depth]
+    res = evaluate(run, scene, write_renders=False)
+    per_view = [v.get("depth_absrel") for v in res["per_view"]]
+    assert per_view[0] is None and per_view[1] is not None
+    assert res["depth_absrel"] == pytest.approx(per_view[1])

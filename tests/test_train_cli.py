@@ -50,6 +50,8 @@ def test_ctrl_c_saves_and_resumes(tiny_scene, tmp_path):
     assert r.returncode == 0, r.stderr
     state2 = json.loads((run / "state.json").read_text())
     assert state2["status"] == "finished" and state2["iteration"] == state["iteration"] + 2
+    # the RUN's config says what it was trained to (it kept saying 100000)
+    assert json.loads((run / "config.json").read_text())["train"]["iters"] == state["iteration"] + 2
     # a finished run is not overwritten
     r = _run("train", tiny_scene, "--out", run)
     assert r.returncode == 2 and "--overwrite" in r.stderr

@@ -80,7 +80,7 @@ def evaluate(run_dir, scene=None, write_renders: bool = True, checkpoint: str | 
         m = {k: v for k, v in m.items() if not k.startswith("_")}
         m["view"] = f.camera.name
         per_view.append(m)
-    keys = [k for k in per_view[0] if k != "view"]
+    keys = list(dict.fromkeys(k for v in per_view for k in v if k != "view"))  # all views' metrics, in order
     mean = {}
     for k in keys:
         vals = [v[k] for v in per_view if v.get(k) is not None and math.isfinite(v[k])]

@@ -56,11 +56,18 @@ def run(args) -> int:
     if args.resume:
         if not state_file.is_file():
             raise Le3dError(f"run {out}: nothing to resume (state.json missing)")
+        fixed = [flag for flag, v in (("--config", args.config), ("--primitive", args.primitive),
+                                      ("--downscale", args.downscale)) if v is not None]
+        if fixed:  # they were silently ignored: the RUN's model and images are its own
+            raise Le3dError(f"run {out}: --resume continues with the RUN's own config; {', '.join(fixed)} "
+                            "cannot change it (only --iters and --device can); start a new RUN instead")
         state = load_json(state_file)
         saved = load_json(out / "config.json")
         cfg = TrainConfig.from_dict(saved["train"])
         if args.iters is not None:
             cfg.iters = args.iters
+        if args.device is not None:
+            cfg.device = args.device
         if state.get("status") == "finished" and state.get("iteration", 0) >= cfg.iters:
             print(f"le3d train: {out} is already finished at iteration {state['iteration']}")
             return 0

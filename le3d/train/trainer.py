@@ -403,6 +403,7 @@ def train(scene, cfg: TrainConfig, out, seed: int = 0, scene_info: dict | None =
     tr = Trainer(scene, cfg, out, seed, scene_info, progress)
     if resume:
         tr.load_checkpoint()
+        tr.write_config()  # the resumed run's iters / device (--iters, --device) are now the RUN's
     else:
         tr.initialise()
         tr.write_config()
