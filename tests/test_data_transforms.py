@@ -18,8 +18,12 @@ def test_fox_transforms():
         s = load_scene(FOX, downscale=8)
     assert len(s.train) + len(s.test) == 50 and len(s.test) == 7
     f = s.train[0]
-    assert f.image.shape == (240, 135, 3) and s.kind == "ldr"
+    # 1080x1920 at 1/8 is 135x240, less the band (6-11 px at full size) that undistortion would take
+    # from outside the photo
+    assert 236 <= f.image.shape[0] < 240 and 132 <= f.image.shape[1] < 135 and s.kind == "ldr"
+    assert (f.camera.height, f.camera.width) == tuple(f.image.shape[:2])
     assert f.camera.K[0, 0] == pytest.approx(meta["fl_x"] / 8, rel=1e-5)
+    assert meta["cx"] / 8 - 12 / 8 < f.camera.K[0, 2] < meta["cx"] / 8
     # OpenGL c2w -> OpenCV viewmat: the camera centre is the translation of transform_matrix
     fm = next(x for x in meta["frames"] if Path(x["file_path"]).name == Path(f.path).name)
     np.testing.assert_allclose(f.camera.center.numpy(), np.array(fm["transform_matrix"])[:3, 3], atol=1e-4)

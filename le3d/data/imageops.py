@@ -61,23 +61,54 @@ def distort_normalized(x: torch.Tensor, y: torch.Tensor, dist) -> tuple[torch.Te
     return xd, yd
 
 
-def undistort(img: torch.Tensor, K, dist) -> torch.Tensor:
-    """Resample a distorted image [H, W, C] onto the ideal pinhole camera with the same K."""
-    if dist is None or not np.any(np.asarray(dist, dtype=np.float64) != 0):
-        return img
+def _distorted_pixels(K: np.ndarray, dist, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each pixel centre of the ideal pinhole image lies in the distorted photo (pixel units)."""
+    jj, ii = torch.meshgrid(torch.arange(width, dtype=torch.float64) + 0.5,
+                            torch.arange(height, dtype=torch.float64) + 0.5, indexing="xy")
+    xd, yd = distort_normalized((jj - K[0, 2]) / K[0, 0], (ii - K[1, 2]) / K[1, 1], dist)
+    return xd * K[0, 0] + K[0, 2], yd * K[1, 1] + K[1, 2]
+
+
+def valid_rectangle(valid: torch.Tensor) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right), exclusive ends: a large axis-aligned rectangle of an [H, W] bool
+    mask holding only True. Greedy: drop the border row or column with the most False until none is
+    left (the invalid band of a lens undistortion touches the border)."""
+    t, l, b, r = 0, 0, valid.shape[0], valid.shape[1]
+    while t < b and l < r:
+        v = valid[t:b, l:r]
+        if bool(v.all()):
+            return t, l, b, r
+        bad = [int((~v[0]).sum()), int((~v[-1]).sum()), int((~v[:, 0]).sum()), int((~v[:, -1]).sum())]
+        if max(bad) == 0:  # holes inside only (a folding distortion): shrink all sides
+            t, l, b, r = t + 1, l + 1, b - 1, r - 1
+            continue
+        side = bad.index(max(bad))
+        t, b, l, r = t + (side == 0), b - (side == 1), l + (side == 2), r - (side == 3)
+    return t, l, t, l
+
+
+def undistort(img: torch.Tensor, K, dist, mode: str = "bilinear") -> tuple[torch.Tensor, np.ndarray]:
+    """Resample a distorted photo [H, W, C] onto the ideal pinhole camera with the same focal length,
+    cropped to the rectangle whose every pixel comes from inside the photo (no made-up border to train
+    or evaluate on). Returns (image, K of the crop: the principal point moves by the crop's corner).
+    ``mode``: grid_sample's ('nearest' for maps such as depth, whose inf must not be interpolated)."""
     K = np.asarray(K, dtype=np.float64)
+    if dist is None or not np.any(np.asarray(dist, dtype=np.float64) != 0):
+        return img, K
     h, w = img.shape[:2]
-    jj, ii = torch.meshgrid(torch.arange(w, dtype=torch.float64) + 0.5, torch.arange(h, dtype=torch.float64) + 0.5,
-                            indexing="xy")
-    x = (jj - K[0, 2]) / K[0, 0]
-    y = (ii - K[1, 2]) / K[1, 1]
-    xd, yd = distort_normalized(x, y, dist)
-    ud = xd * K[0, 0] + K[0, 2]
-    vd = yd * K[1, 1] + K[1, 2]
-    grid = torch.stack([2 * ud / w - 1, 2 * vd / h - 1], -1).unsqueeze(0).float()
+    ud, vd = _distorted_pixels(K, dist, w, h)
+    valid = (ud >= 0) & (ud <= w) & (vd >= 0) & (vd <= h)
+    t, l, b, r = valid_rectangle(valid)
+    if b - t < 2 or r - l < 2:
+        raise Le3dError(f"distortion {np.asarray(dist).tolist()}: no part of the {w}x{h} photo maps onto "
+                        "the undistorted image")
+    grid = torch.stack([2 * ud[t:b, l:r] / w - 1, 2 * vd[t:b, l:r] / h - 1], -1).unsqueeze(0).float()
     x = img.permute(2, 0, 1).unsqueeze(0).float()
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out.squeeze(0).permute(1, 2, 0)
+    out = F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
+    K_crop = K.copy()
+    K_crop[0, 2] -= l
+    K_crop[1, 2] -= t
+    return out.squeeze(0).permute(1, 2, 0), K_crop
 
 
 def check_factor(downscale) -> int:

@@ -133,13 +133,18 @@ def load_rawnerf(root: str | Path, downscale: int = 1, split: str = "auto", baye
             image, mask = masked_full(src.mosaic, src.cfa)
         H, W = image.shape[:2]
         K, dist = _camera(model, img_meta, W, H, factor)
+        depth = _gt_depth(root, p.stem, 1) if p.stem in test_names else None
         if np.any(dist != 0):
             if bayer == "mosaic":
                 raise Le3dError(f"folder {root}: distorted COLMAP camera with bayer='mosaic' is not supported")
-            image = undistort(image, K, dist)
+            if depth is not None:  # the ground truth is in the photo's pixels: resample and crop it alike
+                if tuple(depth.shape) != (H, W):
+                    raise Le3dError(f"file {root / 'gt' / (p.stem + '_depth.npy')}: depth is "
+                                    f"{tuple(depth.shape)}, the packed image {(H, W)}")
+                depth = undistort(depth.unsqueeze(-1), K, dist, mode="nearest")[0].squeeze(-1)
+            image, K = undistort(image, K, dist)
         cam = Camera(torch.tensor(img_meta.viewmat(), dtype=torch.float32), torch.tensor(K, dtype=torch.float32),
-                     W, H, p.stem)
-        depth = _gt_depth(root, p.stem, 1) if p.stem in test_names else None
+                     image.shape[1], image.shape[0], p.stem)
         if factor > 1:
             if bayer == "mosaic":
                 raise Le3dError("downscale > 1 with bayer='mosaic' is not supported (use packed)")
@@ -181,8 +186,9 @@ def load_colmap_ldr(root: str | Path, downscale: int = 1, split: str = "auto", p
         elif (W, H) != size:
             raise Le3dError(f"file {path}: image is {W}x{H} but the first image is {size[0]}x{size[1]}")
         K, dist = _camera(model, im, W, H, factor)
-        img = undistort(img, K, dist)
-        cam = Camera(torch.tensor(im.viewmat(), dtype=torch.float32), torch.tensor(K, dtype=torch.float32), W, H, im.name)
+        img, K = undistort(img, K, dist)
+        cam = Camera(torch.tensor(im.viewmat(), dtype=torch.float32), torch.tensor(K, dtype=torch.float32),
+                     img.shape[1], img.shape[0], im.name)
         if factor > 1:
             img = downscale_area(img, factor)
             cam = cam.scaled(1.0 / factor)

@@ -119,9 +119,10 @@ def load_transforms(path: str | Path, downscale: int = 1, split: str = "auto", s
         if w is not None and h is not None and (int(w), int(h)) != (W, H):
             raise Le3dError(f"file {img_path}: image is {W}x{H} but transforms.json says {int(w)}x{int(h)}")
         K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-        img = undistort(img, K, dist)
+        img, K = undistort(img, K, dist)
         V = c2w_opengl_to_viewmat(fm["transform_matrix"])
-        cam = Camera(torch.tensor(V, dtype=torch.float32), torch.tensor(K, dtype=torch.float32), W, H, img_path.name)
+        cam = Camera(torch.tensor(V, dtype=torch.float32), torch.tensor(K, dtype=torch.float32),
+                     img.shape[1], img.shape[0], img_path.name)
         if factor > 1:
             img = downscale_area(img, factor)
             cam = cam.scaled(1.0 / factor)
