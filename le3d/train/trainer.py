@@ -195,7 +195,8 @@ class Trainer:
         terms = {"recon": loss.detach()}
         if cfg.s3im_weight > 0 or cfg.ssim_weight > 0:
             # structural terms on a per-view normalised scale (dark RAW values are ~1e-3)
-            norm = 1.0 / max(float(torch.quantile(target.reshape(-1)[:: max(1, target.numel() // 100000)].float(),
+            measured = target.reshape(-1) if mask is None else target[mask]  # mosaic: not the unmeasured zeros
+            norm = 1.0 / max(float(torch.quantile(measured[:: max(1, measured.numel() // 100000)].float(),
                                                   0.99)), 1e-6)
             norm = min(norm, 1e6) if self.scene.kind == "raw" else 1.0
             pn, tn = (pred * norm).clamp(0, 1), (target * norm).clamp(0, 1)
@@ -234,7 +235,7 @@ class Trainer:
         info = self.densifier.step(model, self.opt, it, self.gen)
         del info
         with torch.no_grad():
-            mse = ((pred.detach().clamp(0, 1) - target.clamp(0, 1)) ** 2).mean().item()
+            mse = l2_loss(pred.detach().clamp(0, 1), target.clamp(0, 1), mask).item()  # measured values only
         self.last_loss = float(loss.detach())
         self.last_psnr = -10 * math.log10(max(mse, 1e-20))
         return True
