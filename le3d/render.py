@@ -21,19 +21,27 @@ __all__ = ["render_view", "render_hdr", "post_process", "post_process_linear", "
 
 
 def color_context(run) -> dict:
-    """The colour arguments of le3d.post.apply_post for `run`'s scene (see scene_color_context)."""
+    """The colour arguments of le3d.post.apply_post for `run`'s scene (see scene_color_context). A RUN
+    written before config.json kept the scene's colour profile has none (its matrices stay those of
+    the as-shot white)."""
     scene = run.config.get("scene", {})
     return scene_color_context(scene.get("cam_to_srgb", torch.eye(3).tolist()),
-                               scene.get("white_balance", [1.0, 1.0, 1.0]), scene.get("cam_to_xyz"))
+                               scene.get("white_balance", [1.0, 1.0, 1.0]), scene.get("cam_to_xyz"),
+                               scene.get("color_profile"))
 
 
-def scene_color_context(cam_to_srgb, white_balance, cam_to_xyz=None) -> dict:
+def scene_color_context(cam_to_srgb, white_balance, cam_to_xyz=None, color_profile=None) -> dict:
     """apply_post's colour arguments from a scene's `cam_to_srgb` (white-balanced camera -> linear sRGB),
-    as-shot gains and camera -> XYZ matrix; the CLI and both viewers (trained RUN, live training) take
-    them from here, so that one scene looks the same in each. Without a camera -> XYZ matrix (needed for
-    white balance by colour temperature) it is approximated as SRGB_TO_XYZ @ cam_to_srgb @ diag(gains):
-    exact for the as-shot white, approximate (no illuminant-dependent colour matrix) for others."""
+    as-shot gains, camera -> XYZ matrix and DNG colour profile (ColorMatrix1/2, CalibrationIlluminant1/2,
+    ForwardMatrix1/2: le3d.raw.dng.color_profile_of; None for LDR scenes and old RUNs); the
+    CLI and both viewers (trained RUN, live training) take them from here, so that one scene looks the
+    same in each. With the profile, a white balance other than as-shot uses the colour matrices
+    interpolated at that white (the DNG specification). Without a camera -> XYZ matrix (needed for
+    white balance by colour temperature when there is no profile) it is approximated as
+    SRGB_TO_XYZ @ cam_to_srgb @ diag(gains): exact for the as-shot white, approximate (no
+    illuminant-dependent colour matrix) for others."""
     from le3d.color import SRGB_TO_XYZ
+    from le3d.raw.dng import color_profile_of
 
     c2s = torch.as_tensor(cam_to_srgb, dtype=torch.float32).cpu()
     wb = torch.as_tensor(white_balance, dtype=torch.float32).cpu()
@@ -41,13 +49,14 @@ def scene_color_context(cam_to_srgb, white_balance, cam_to_xyz=None) -> dict:
         c2x = torch.as_tensor(cam_to_xyz, dtype=torch.float32).cpu()
     else:
         c2x = (SRGB_TO_XYZ.double() @ c2s.double() @ torch.diag(wb.double())).float()
-    return {"cam_to_srgb": c2s, "asshot_wb": wb, "cam_to_xyz": c2x}
+    return {"cam_to_srgb": c2s, "asshot_wb": wb, "cam_to_xyz": c2x, "color_profile": color_profile_of(color_profile)}
 
 
 def post_process(run, hdr: torch.Tensor, settings: PostSettings, depth: torch.Tensor | None = None) -> torch.Tensor:
     """Linear camera RGB [..., 3] -> display sRGB in [0, 1] with the RUN's colour pipeline."""
     ctx = color_context(run)
-    return apply_post(hdr, settings, ctx["cam_to_srgb"], ctx["asshot_wb"], depth, cam_to_xyz=ctx["cam_to_xyz"])
+    return apply_post(hdr, settings, ctx["cam_to_srgb"], ctx["asshot_wb"], depth, cam_to_xyz=ctx["cam_to_xyz"],
+                      color_profile=ctx["color_profile"])
 
 
 def post_process_linear(run, hdr: torch.Tensor, settings: PostSettings,
@@ -55,7 +64,7 @@ def post_process_linear(run, hdr: torch.Tensor, settings: PostSettings,
     """Linear camera RGB -> white-balanced, exposed (and refocused) linear sRGB HDR (for EXR / HDR video)."""
     ctx = color_context(run)
     return apply_post_linear(hdr, settings, ctx["cam_to_srgb"], ctx["asshot_wb"], depth,
-                             cam_to_xyz=ctx["cam_to_xyz"])
+                             cam_to_xyz=ctx["cam_to_xyz"], color_profile=ctx["color_profile"])
 
 
 @torch.no_grad()

@@ -2,8 +2,9 @@
 
 Layout:
   config.json          {"format": "le3d-run", "version": 1, "train": TrainConfig dict, "model": model config,
-                        "scene": {path, downscale, name, kind, cam_to_srgb, white_balance, depth_range,
-                        exposures}, "seed", "le3d_version"}
+                        "scene": {path, downscale, name, kind, cam_to_srgb, white_balance, cam_to_xyz,
+                        color_profile (DNG ColorMatrix1/2, CalibrationIlluminant1/2, ForwardMatrix1/2; null for LDR
+                        scenes, absent in older RUNs), depth_range, extent, exposures}, "seed", "le3d_version"}
   model.safetensors    latest model tensors: model.<name> (Gaussians: means, quats, log_scales, opacity_logits;
                        convexes (train.primitive "convex"): points, log_delta, log_sigma, opacity_logit;
                        both: features, f_dc | sh, mlp.*) and gains.log_gains
@@ -32,6 +33,7 @@ FORMAT = "le3d-run"
 
 def run_config(trainer) -> dict:
     from le3d import __version__
+    from le3d.raw.dng import color_profile_of
 
     s = trainer.scene
     return {
@@ -40,6 +42,7 @@ def run_config(trainer) -> dict:
         "scene": {**trainer.scene_info, "name": s.name, "kind": s.kind,
                   "cam_to_srgb": s.cam_to_srgb.float().tolist(), "white_balance": s.white_balance.float().tolist(),
                   "cam_to_xyz": None if getattr(s, "cam_to_xyz", None) is None else s.cam_to_xyz.float().tolist(),
+                  "color_profile": color_profile_of(getattr(s, "color_profile", None)),
                   "depth_range": list(trainer.depth_range), "extent": trainer.extent,
                   "exposures": sorted({float(f.exposure) for f in s.train})},
     }

@@ -13,7 +13,7 @@ Interface for the trainer (duck-typed; nothing here imports le3d.train):
 
 `trainer` must provide: `trainer.model.render(camera, disparity_range=None)` and
 `trainer.model.num_primitives`; `trainer.scene` with `kind`, `cam_to_srgb`, `white_balance` and
-`cameras` (list of le3d Camera); optional `trainer.depth_range` (near, far) and `trainer.extent`.
+`cameras` (list of le3d Camera), optionally `cam_to_xyz` and `color_profile`; optional `trainer.depth_range` (near, far) and `trainer.extent`.
 `update()` is cheap (it only schedules re-renders, at most `refresh_s` apart).
 """
 from __future__ import annotations
@@ -37,7 +37,8 @@ class TrainerSource(SceneSource):
         self.trainer, self.lock = trainer, lock
         sc = trainer.scene
         self.kind = getattr(sc, "kind", "raw")
-        self.use_colors(scene_color_context(sc.cam_to_srgb, sc.white_balance, getattr(sc, "cam_to_xyz", None)))
+        self.use_colors(scene_color_context(sc.cam_to_srgb, sc.white_balance, getattr(sc, "cam_to_xyz", None),
+                                            getattr(sc, "color_profile", None)))
         dr = getattr(trainer, "depth_range", None)
         self.depth_range = (float(dr[0]), float(dr[1])) if dr is not None else None
         self.extent = float(getattr(trainer, "extent", 1.0) or 1.0)

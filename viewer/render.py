@@ -106,7 +106,8 @@ def display_image(out, settings: ViewSettings, source, depth: torch.Tensor) -> t
     if mode == "colour":
         return apply_post(out.image, settings.post, source.cam_to_srgb.to(out.image),
                           source.asshot_wb.to(out.image), depth,
-                          cam_to_xyz=None if source.cam_to_xyz is None else source.cam_to_xyz.to(out.image))
+                          cam_to_xyz=None if source.cam_to_xyz is None else source.cam_to_xyz.to(out.image),
+                          color_profile=getattr(source, "color_profile", None))
     if mode == "depth":
         mask = out.alpha > 1e-3
         disp = torch.where(mask, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
@@ -143,4 +144,5 @@ def hdr_linear_srgb(frame: Frame, source) -> torch.Tensor:
     """The frame's HDR as linear sRGB (white balance, colour matrix, exposure, refocus applied)."""
     s = frame.settings.post if frame.settings else PostSettings()
     return apply_post_linear(frame.hdr, s, source.cam_to_srgb.to(frame.hdr), source.asshot_wb.to(frame.hdr),
-                             frame.depth, cam_to_xyz=None if source.cam_to_xyz is None else source.cam_to_xyz.to(frame.hdr))
+                             frame.depth, cam_to_xyz=None if source.cam_to_xyz is None else source.cam_to_xyz.to(frame.hdr),
+                             color_profile=getattr(source, "color_profile", None))

@@ -3,6 +3,7 @@
 A source provides
   render(camera, distortion=False) -> le3d RenderOutput (image: linear HDR, camera RGB for RAW scenes)
   kind ("raw" | "ldr"), cam_to_srgb [3,3], asshot_wb [3], cam_to_xyz [3,3] or None,
+  color_profile (the scene's DNG colour tags, le3d.raw.dng.color_profile_of) or None,
   num_primitives, info (markdown lines), cameras (training cameras, may be empty),
   depth_range (near, far) or None, extent (scene radius, for the initial view).
 Sources must be safe to call from several render threads (the RUN/PLY sources are read-only; the
@@ -27,6 +28,7 @@ SH_C0 = 0.28209479177387814
 class SceneSource:
     kind: str = "ldr"
     cam_to_xyz = None
+    color_profile = None
     depth_range = None
     extent: float = 1.0
 
@@ -39,6 +41,7 @@ class SceneSource:
         """Take le3d.render's colour context (scene_color_context), as every viewer source does."""
         self.cam_to_srgb, self.asshot_wb, self.cam_to_xyz = (colors[k] for k in ("cam_to_srgb", "asshot_wb",
                                                                                  "cam_to_xyz"))
+        self.color_profile = colors.get("color_profile")
 
     def render(self, camera, distortion: bool = False):  # pragma: no cover - interface
         raise NotImplementedError

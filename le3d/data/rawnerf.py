@@ -19,7 +19,7 @@ from le3d.data.imageops import check_factor, check_split, downscale_area, every_
 from le3d.data.types import Camera, Frame, Scene
 from le3d.errors import Le3dError
 from le3d.raw.bayer import masked_full, pack
-from le3d.raw.dng import read_dng
+from le3d.raw.dng import color_profile_of, read_dng
 
 LDR_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -158,7 +158,7 @@ def load_rawnerf(root: str | Path, downscale: int = 1, split: str = "auto", baye
     pts, cols = _points(model)
     return Scene(train, test, pts, cols, kind="raw", cam_to_srgb=raws[0].cam_to_srgb(),
                  white_balance=raws[0].white_balance, cam_to_xyz=raws[0].cam_to_xyz(), root=str(root),
-                 name=meta.get("scene", root.name))
+                 name=meta.get("scene", root.name), color_profile=color_profile_of(raws[0]))
 
 
 def load_colmap_ldr(root: str | Path, downscale: int = 1, split: str = "auto", progress: bool = False) -> Scene:

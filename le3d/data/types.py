@@ -60,6 +60,10 @@ class Scene:
     root: str = ""
     name: str = ""
     cam_to_xyz: torch.Tensor | None = None  # [3, 3] camera RGB -> XYZ (inverse ColorMatrix), raw scenes
+    # the DNG colour profile of raw scenes, for white balances other than as-shot (the matrices of that
+    # white): {color_matrix1, illuminant1, color_matrix2, illuminant2, forward_matrix1, forward_matrix2}
+    # as JSON-able lists / EXIF codes (le3d.raw.dng.color_profile_of); None for LDR scenes
+    color_profile: dict | None = None
 
     @property
     def cameras(self) -> list[Camera]:

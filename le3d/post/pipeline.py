@@ -23,7 +23,9 @@ __all__ = ["PostSettings", "apply_post", "apply_post_linear"]
 class PostSettings:
     """Everything the user can change after the fact.
 
-    white_balance: 'asshot' | 'none' | (kelvin, tint) | neutral camera RGB triple.
+    white_balance: 'asshot' | 'none' | (kelvin, tint) | neutral camera RGB triple; with the scene's
+    colour profile (apply_post's ``color_profile``) the DNG colour matrices are interpolated at the
+    requested white, as the DNG specification says.
     tonemap: a name of ``le3d.post.tonemap.TONEMAPPERS`` (params in ``tonemap_params``).
     focus_depth / focus_pixel (x, y): where to focus (focus_pixel picks the depth there);
     aperture: A of the CoC c = A |1/z_f - 1/z| in pixels (0 disables refocus).
@@ -41,13 +43,14 @@ class PostSettings:
 
 
 def apply_post_linear(hdr: torch.Tensor, settings: PostSettings, cam_to_srgb=None, asshot_wb=None,
-                      depth: torch.Tensor | None = None, *, cam_to_xyz=None) -> torch.Tensor:
+                      depth: torch.Tensor | None = None, *, cam_to_xyz=None, color_profile=None) -> torch.Tensor:
     """White balance, colour matrix, exposure and refocus: linear sRGB (D65) HDR ``[..., H, W, 3]``
-    (what an EXR export stores). ``hdr`` is linear camera-native RGB."""
+    (what an EXR export stores). ``hdr`` is linear camera-native RGB. ``cam_to_xyz`` and
+    ``color_profile`` (the scene's DNG colour tags) as ``le3d.post.white_balance_matrix`` takes them."""
     if hdr.shape[-1] != 3:
         raise ValueError(f"apply_post: expected [..., H, W, 3] linear RGB, got {tuple(hdr.shape)}")
     m = white_balance_matrix(settings.white_balance, cam_to_srgb=cam_to_srgb, asshot_wb=asshot_wb,
-                             cam_to_xyz=cam_to_xyz)
+                             cam_to_xyz=cam_to_xyz, color_profile=color_profile)
     x = apply_color_matrix(hdr, m)
     x = apply_exposure(x, settings.exposure_ev)
     if settings.aperture > 0:
@@ -64,8 +67,9 @@ def apply_post_linear(hdr: torch.Tensor, settings: PostSettings, cam_to_srgb=Non
 
 
 def apply_post(hdr: torch.Tensor, settings: PostSettings, cam_to_srgb=None, asshot_wb=None,
-               depth: torch.Tensor | None = None, *, cam_to_xyz=None) -> torch.Tensor:
+               depth: torch.Tensor | None = None, *, cam_to_xyz=None, color_profile=None) -> torch.Tensor:
     """Linear camera RGB ``[..., H, W, 3]`` -> display sRGB in [0, 1] (same shape)."""
-    x = apply_post_linear(hdr, settings, cam_to_srgb, asshot_wb, depth, cam_to_xyz=cam_to_xyz)
+    x = apply_post_linear(hdr, settings, cam_to_srgb, asshot_wb, depth, cam_to_xyz=cam_to_xyz,
+                          color_profile=color_profile)
     y = tonemap(x, settings.tonemap, **settings.tonemap_params)
     return srgb_oetf(y.clamp(0.0, 1.0)).clamp(0.0, 1.0)

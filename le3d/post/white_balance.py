@@ -17,15 +17,26 @@ Every mode returns one [3, 3] matrix ``M`` (camera native -> linear sRGB D65) to
 - without it, 'asshot' and 'neutral patch' fall back to the classic camera-space gains
   ``cam_to_srgb @ diag(gains)`` (exact for the neutral itself); (K, tint) needs the colour matrix
   and raises a clear error.
+
+With the scene's ``color_profile`` (its DNG tags ColorMatrix1/2, CalibrationIlluminant1/2,
+ForwardMatrix1/2: :func:`color_profile_of`), every mode but 'none' follows the DNG specification for
+the *requested* white: the camera neutral ``n`` of that white ('asshot': ``1 / asshot_wb``; a patch:
+its RGB; (K, tint): ``CM(CCT) @ XYZ(cct_to_xy(K, tint))``, ``le3d.raw.dng.neutral_of_white_xy``)
+picks the ColorMatrix / ForwardMatrix interpolated at that white's CCT, and
+``M = dng_color(profile, n).cam_to_srgb @ diag(1 / n)`` (``n`` scaled to green = 1, so a neutral
+with green = 1 renders as sRGB (1, 1, 1)). 'asshot' equals the path above (the scene's matrices were
+built for that white); other whites no longer reuse the as-shot white's matrix. 'none' ignores the
+profile. Without a profile (LDR scenes, RUNs written before it was stored) the paths above apply.
 """
 from __future__ import annotations
 
 import torch
 
 from le3d.color import SRGB_TO_XYZ, XYZ_TO_SRGB, bradford, cct_to_xy, xy_to_xyz
+from le3d.raw.dng import PROFILE_KEYS, color_profile_of, dng_color, neutral_of_white_xy
 
 __all__ = ["WhiteBalance", "white_balance_matrix", "pick_neutral", "cam_to_xyz_from_color_matrix",
-           "apply_color_matrix"]
+           "apply_color_matrix", "color_profile_of", "PROFILE_KEYS"]
 
 WhiteBalance = str | tuple | list | torch.Tensor
 
@@ -34,6 +45,28 @@ def cam_to_xyz_from_color_matrix(color_matrix) -> torch.Tensor:
     """DNG ColorMatrix (XYZ -> camera native) -> camera native -> XYZ."""
     cm = torch.as_tensor(color_matrix, dtype=torch.float64).reshape(3, 3)
     return torch.linalg.inv(cm).float()
+
+
+def _profile_matrix(white_balance: WhiteBalance, mode: str, arg, asshot_wb, profile: dict) -> torch.Tensor:
+    """``dng_color(profile, n).cam_to_srgb @ diag(1 / n)`` for the camera neutral ``n`` of the
+    requested white (see the module docstring)."""
+    import numpy as np
+
+    cm1, ill1, cm2, ill2, fm1, fm2 = (profile.get(k) for k in PROFILE_KEYS)
+    if mode == "asshot":
+        if asshot_wb is None:
+            raise ValueError("white balance 'asshot' needs the as-shot gains (asshot_wb)")
+        n = 1.0 / torch.as_tensor(asshot_wb, dtype=torch.float64).flatten().numpy()
+    elif mode == "cct":
+        n = neutral_of_white_xy(cct_to_xy(arg[0], arg[1]), cm1, ill1, cm2, ill2)
+        if n is None or not np.all(n > 0):
+            raise ValueError(f"white balance {white_balance!r}: the scene's colour profile gives that white "
+                             f"no positive camera response ({None if n is None else n.tolist()})")
+    else:
+        n = arg.numpy()
+    n = n / n[1]
+    c2s = dng_color(cm1, ill1, cm2, ill2, fm1, fm2, n).cam_to_srgb.double()
+    return (c2s @ torch.diag(torch.from_numpy(1.0 / n))).float()
 
 
 def pick_neutral(hdr: torch.Tensor, x: int, y: int, window: int = 2) -> torch.Tensor:
@@ -70,12 +103,17 @@ def _classify(wb) -> tuple[str, object]:
 
 
 def white_balance_matrix(white_balance: WhiteBalance = "asshot", *, cam_to_srgb=None, asshot_wb=None,
-                         cam_to_xyz=None) -> torch.Tensor:
+                         cam_to_xyz=None, color_profile=None) -> torch.Tensor:
     """[3, 3] float32 matrix taking camera-native linear RGB to white-balanced linear sRGB (D65).
 
     ``white_balance``: 'asshot' | 'none' | (kelvin, tint) | neutral camera RGB (3 numbers, e.g. from
-    :func:`pick_neutral`). See the module docstring for the colour model."""
+    :func:`pick_neutral`). ``color_profile``: the scene's DNG tags (:func:`color_profile_of`), so that
+    the colour matrices are those of the requested white. See the module docstring for the colour
+    model."""
     mode, arg = _classify(white_balance)
+    profile = color_profile_of(color_profile)
+    if profile is not None and mode != "none":
+        return _profile_matrix(white_balance, mode, arg, asshot_wb, profile)
     if cam_to_xyz is not None:
         c2x = torch.as_tensor(cam_to_xyz, dtype=torch.float64).reshape(3, 3)
         if mode == "none":

@@ -395,15 +395,50 @@ def dng_color(cm1, ill1, cm2=None, ill2=None, fm1=None, fm2=None, neutral=(1.0, 
     return DngColor(xy, cct, cal.weight1(cct), cm, fm, c2x.float(), c2s.float())
 
 
-def _neutral_from_white_xy(xy, cm1, ill1, cm2, ill2) -> np.ndarray | None:
-    """AsShotNeutral from AsShotWhiteXY (the DNG specification's alternative): the camera's response
-    CM @ XYZ to the white's chromaticity, with the ColorMatrix interpolated at that white's CCT (as
-    :func:`dng_color` does), scaled so that its largest value is 1."""
+PROFILE_KEYS = ("color_matrix1", "illuminant1", "color_matrix2", "illuminant2", "forward_matrix1",
+                "forward_matrix2")
+
+
+def color_profile_of(source) -> dict | None:
+    """A scene's DNG colour profile as a JSON-able dict {color_matrix1, illuminant1, color_matrix2,
+    illuminant2, forward_matrix1, forward_matrix2} (matrices as nested [3][3] float lists or None,
+    illuminants as EXIF LightSource codes or None) from a :class:`RawFrame` (its attributes of
+    those names) or a dict of them (e.g. config.json's); None when ``source`` is None or has no
+    ColorMatrix."""
+    if source is None:
+        return None
+    get = source.get if isinstance(source, dict) else (lambda k: getattr(source, k, None))
+    out = {}
+    for k in PROFILE_KEYS:
+        v = get(k)
+        if k.startswith("illuminant"):
+            out[k] = None if v is None else int(v)
+        else:
+            out[k] = None if v is None else torch.as_tensor(v, dtype=torch.float64).reshape(3, 3).tolist()
+    if out["color_matrix1"] is None and out["color_matrix2"] is None:
+        return None
+    return out
+
+
+def neutral_of_white_xy(xy, cm1, ill1, cm2=None, ill2=None) -> np.ndarray | None:
+    """The camera's response (its neutral, float64 [3], unscaled) to the white of chromaticity ``xy``:
+    ``CM @ XYZ(xy)`` with the ColorMatrix interpolated at that white's CCT (``xy_to_cct``), as
+    :func:`dng_color` does, so that ``dng_color(..., neutral)`` finds that white again. None without a
+    ColorMatrix or for an ``xy`` with y outside (0, 1)."""
     cal = calibration(cm1, ill1, cm2, ill2)
+    xy = None if xy is None else np.asarray(xy, dtype=np.float64).ravel()
     if xy is None or xy.size != 2 or not 0 < xy[1] < 1 or cal is None:
         return None
     x, y = float(xy[0]), float(xy[1])
-    neutral = cal.color_matrix(xy_to_cct(x, y)) @ np.array([x / y, 1.0, (1.0 - x - y) / y])
+    return cal.color_matrix(xy_to_cct(x, y)) @ np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+
+def _neutral_from_white_xy(xy, cm1, ill1, cm2, ill2) -> np.ndarray | None:
+    """AsShotNeutral from AsShotWhiteXY (the DNG specification's alternative): the camera's response to
+    the white (:func:`neutral_of_white_xy`), scaled so that its largest value is 1."""
+    neutral = neutral_of_white_xy(xy, cm1, ill1, cm2, ill2)
+    if neutral is None:
+        return None
     return neutral / neutral.max() if np.all(neutral > 0) else None
 
 
