@@ -36,13 +36,25 @@ def run(args) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    if not (scene_dir / "scene.json").is_file():
+    if (scene_dir / "scene.json").is_file():  # reused: it must be the scene asked for
+        have = load_json(scene_dir / "scene.json")
+        if (have.get("scene"), have.get("seed")) != (args.scene, args.seed):
+            raise Le3dError(f"--out {out} holds scene {have.get('scene')!r} (seed {have.get('seed')}), not "
+                            f"{args.scene!r} (seed {args.seed}); pass --overwrite to start again, or another --out")
+    else:
         print(f"le3d demo: synthesising scene {args.scene!r} -> {scene_dir}")
         generate(scene_dir, args.scene, args.seed, overwrite=True, progress=not args.quiet)
     cfg = load_config(args.config)
     if args.iters is not None:
         cfg = apply_overrides(cfg, {"iters": args.iters})
     state = load_json(run_dir / "state.json") if (run_dir / "state.json").is_file() else {}
+    if state.get("status") in ("finished", "running", "interrupted") and (run_dir / "config.json").is_file():
+        saved = load_json(run_dir / "config.json")  # reused or resumed: it must be the training asked for
+        have = (saved["train"].get("name"), saved["train"].get("iters"), saved.get("seed"))
+        if have != (cfg.name, cfg.iters, args.seed):
+            raise Le3dError(f"--out {out} holds a run of config {have[0]!r} ({have[1]} iterations, seed {have[2]}), "
+                            f"not {cfg.name!r} ({cfg.iters} iterations, seed {args.seed}); pass --overwrite "
+                            "to retrain, or another --out")
     scene = load_scene_checked(str(scene_dir), cfg.downscale)
     info = {"path": str(scene_dir.resolve()), "downscale": cfg.downscale}
     if state.get("status") == "finished":

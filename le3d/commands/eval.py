@@ -113,7 +113,8 @@ def run(args) -> int:
         scene = load_scene_checked(args.scene, r.config["scene"].get("downscale", 1))
     res = evaluate(args.run, scene, not args.no_renders, args.checkpoint)
     fmt = {k: res.get(k) for k in ("raw_psnr", "srgb_psnr", "srgb_ssim", "depth_absrel", "num_primitives")}
-    print("le3d eval: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fmt.items()))
+    print("le3d eval: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                    for k, v in fmt.items() if v is not None))  # LDR scenes have no raw PSNR
     name = f"metrics_{args.checkpoint}.json" if args.checkpoint else "metrics.json"
     print(f"le3d eval: metrics in {Path(args.run) / name}")
     return 0

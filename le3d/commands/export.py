@@ -27,11 +27,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--checkpoint", help="checkpoint name in RUN/checkpoints (default: latest model)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
 
 
 def run(args) -> int:
     import json
+    import math
     import time
     from pathlib import Path
 
@@ -50,7 +51,10 @@ def run(args) -> int:
     if args.splat:
         targets.append(("splat", Path(args.splat)))
     if args.out:
-        fmt = args.format or ("splat" if args.out.lower().endswith(".splat") else "ply")
+        fmt = args.format or {".ply": "ply", ".splat": "splat"}.get(Path(args.out).suffix.lower())
+        if fmt is None:
+            raise Le3dError(f"--out {args.out}: cannot tell the format from the extension; "
+                            "name it .ply or .splat, or pass --format ply|splat")
         targets.append((fmt, Path(args.out)))
     elif args.format:
         raise Le3dError("--format needs --out")
@@ -65,16 +69,21 @@ def run(args) -> int:
             raise Le3dError(f"{p}: folder {p.parent} does not exist")
     if args.tonemap not in TONEMAPPERS:
         raise Le3dError(f"--tonemap {args.tonemap!r}: unknown tone mapper; choose one of {', '.join(sorted(TONEMAPPERS))}")
+    if not math.isfinite(args.exposure) or abs(args.exposure) > 64:
+        raise Le3dError(f"--exposure {args.exposure}: must be a finite number of stops, -64..64")
     if args.bake_dirs < (args.sh_degree + 1) ** 2:
         raise Le3dError(f"--bake-dirs {args.bake_dirs}: need at least {(args.sh_degree + 1) ** 2} for degree {args.sh_degree}")
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Le3dError("--device cuda: no CUDA device available (use --device cpu)")
     settings = PostSettings(exposure_ev=args.exposure, white_balance=parse_wb(args.wb), tonemap=args.tonemap)
     t0 = time.time()
     run_ = load_run(args.run, device, checkpoint=args.checkpoint)
     try:
-        cloud, stats = bake_run(run_, settings, sh_degree=args.sh_degree, n_dirs=args.bake_dirs)
+        cloud, stats = bake_run(run_, settings, sh_degree=args.sh_degree, n_dirs=args.bake_dirs,
+                                progress=not args.quiet)
     except ValueError as e:
         raise Le3dError(f"baking colours: {e}") from None
     meta = {"run": str(run_.path), "iteration": run_.state.get("iteration"), "exposure_ev": args.exposure,

@@ -42,6 +42,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--iso", type=int, default=3200, help="ISO: sets the noise level (default 3200)")
     parser.add_argument("--bits", type=int, default=14, choices=(12, 14), help="white level bits (default 14)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     g = parser.add_argument_group("ray-traced scene (without --from)")
     g.add_argument("--scene", default=None, choices=SCENES, help="scene name (default: lamps)")
     g.add_argument("--views", type=int, default=None, help="number of camera poses (default 40)")
@@ -94,7 +95,7 @@ def run(args) -> int:
             raise Le3dError(f"--downscale {ds}: must be a positive integer")
         meta = unprocess_scene(args.out, args.source, downscale=ds, seed=args.seed, cfa=args.cfa,
                                iso=args.iso, darken=3.0 if args.darken is None else args.darken, bits=args.bits,
-                               noise=not args.no_noise, overwrite=args.overwrite)
+                               noise=not args.no_noise, overwrite=args.overwrite, progress=not args.quiet)
         print(f"wrote {meta['n_views']} unprocessed views ({len(meta['test'])} test) of {args.source}, "
               f"{meta['mosaic_width']}x{meta['mosaic_height']} {meta['cfa']} mosaics, ISO {meta['iso']}, "
               f"{meta['darken_stops']:g} stops dark, to {args.out} in {time.time() - t0:.1f} s")
@@ -110,7 +111,7 @@ def run(args) -> int:
                     cfa=args.cfa, iso=args.iso, bits=args.bits, mixed_exposures=bool(args.mixed_exposures),
                     exposure_scale=1.0 if args.exposure_scale is None else args.exposure_scale,
                     arc_deg=360.0 if args.arc is None else args.arc, overwrite=args.overwrite,
-                    sfm_dark_fraction=args.sfm_dark_fraction or 0.0)
+                    sfm_dark_fraction=args.sfm_dark_fraction or 0.0, progress=not args.quiet)
     print(f"wrote {meta['n_views']} views ({len(meta['test'])} test) of '{meta['scene']}' to {args.out} "
           f"in {time.time() - t0:.1f} s")
     return 0

@@ -267,7 +267,7 @@ def _model_linear_colors(model, idx: torch.Tensor, dirs: torch.Tensor) -> torch.
 
 @torch.no_grad()
 def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk: int = 4096,
-             ridge: float = 1e-4) -> tuple[GaussianCloud, dict]:
+             ridge: float = 1e-4, progress: bool = False) -> tuple[GaussianCloud, dict]:
     """Bake a loaded RUN (le3d.run.TrainedScene) into a display-sRGB SH GaussianCloud.
 
     For each Gaussian the view-dependent colour (colour MLP or SH, linear camera RGB) is evaluated along
@@ -275,9 +275,11 @@ def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk
     (le3d.post.PostSettings: exposure, white balance, colour matrix, tone map, sRGB OETF; refocus is
     image-space and ignored) and fitted by (ridge) least squares with SH of `sh_degree`.
     Returns (cloud, stats) with the fit RMSE / max error / PSNR in display sRGB on the fit directions and
-    on `n_dirs` held-out random directions.
+    on `n_dirs` held-out random directions. `progress`: a progress bar (Gaussians baked) on stderr.
     """
     from dataclasses import replace
+
+    from tqdm import tqdm
 
     from le3d.post.pipeline import PostSettings
     from le3d.render import post_process
@@ -312,6 +314,7 @@ def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk
     sh = torch.zeros(N, 16, 3, dtype=torch.float32, device=dev)
     se = se_h = 0.0
     mx = mx_h = 0.0
+    bar = tqdm(total=N, desc="bake SH", unit="Gaussian", unit_scale=True, disable=not progress)
     for s in range(0, N, chunk):
         idx = torch.arange(s, min(N, s + chunk), device=dev)
         for dd, basis, held_out in ((dirs, B, False), (held, Bh, True)):
@@ -329,6 +332,8 @@ def bake_run(run, settings=None, *, sh_degree: int = 3, n_dirs: int = 256, chunk
             else:
                 se += float((err ** 2).sum())
                 mx = max(mx, float(err.abs().max()))
+        bar.update(len(idx))
+    bar.close()
     count = max(1, N * n_dirs * 3)
     rmse, rmse_h = math.sqrt(se / count), math.sqrt(se_h / count)
 

@@ -139,6 +139,9 @@ def single_threaded(fn):
     return wrapper
 
 
+MIN_MOSAIC = 22  # LibRaw (le3d.raw.read_dng) refuses a raw image under 22 pixels wide or high
+
+
 @single_threaded
 def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width: int = 240, height: int = 160,
              cfa: str = "RGGB", iso: int = 3200, bits: int = 14, mixed_exposures: bool = False,
@@ -155,10 +158,16 @@ def generate(out, scene: str = "lamps", seed: int = 0, n_views: int = 40, width:
         raise Le3dError(f"--bits {bits}: must be 12 or 14")
     if not 0 < arc_deg <= 360:
         raise Le3dError(f"--arc {arc_deg}: must be in (0, 360] degrees")
-    if width < 8 or height < 8:
-        raise Le3dError(f"--width/--height {width}x{height}: must be at least 8x8")
+    if width < MIN_MOSAIC // 2 or height < MIN_MOSAIC // 2:
+        raise Le3dError(f"--width/--height {width}x{height}: must be at least {MIN_MOSAIC // 2}x{MIN_MOSAIC // 2} "
+                        f"(the mosaic is 2x; LibRaw, which reads the DNGs back, refuses mosaics under "
+                        f"{MIN_MOSAIC}x{MIN_MOSAIC})")
     if not 0 <= sfm_dark_fraction < 1:
         raise Le3dError(f"--sfm-dark-fraction {sfm_dark_fraction}: must be in [0, 1)")
+    if not iso > 0:
+        raise Le3dError(f"--iso {iso}: must be positive")
+    if not (math.isfinite(exposure_scale) and exposure_scale > 0):
+        raise Le3dError(f"--exposure-scale {exposure_scale}: must be a finite number > 0")
     sdef = make_scene(scene, seed)
     out = prepare_output(out, overwrite)
     for sub in ("raw", "images", "sparse/0", "gt"):

@@ -36,7 +36,14 @@ from le3d.data.types import Camera
 from le3d.errors import Le3dError
 from le3d.raw.bayer import mosaic_from_rgb, pack
 from le3d.raw.preview import preview_srgb
-from le3d.synth.generate import dng_colour, prepare_output, sensor_colour, single_threaded, write_frame_dng
+from le3d.synth.generate import (
+    MIN_MOSAIC,
+    dng_colour,
+    prepare_output,
+    sensor_colour,
+    single_threaded,
+    write_frame_dng,
+)
 
 # Brooks et al. sample as-shot red and blue gains in these ranges (green = 1)
 RED_GAIN = (1.9, 2.4)
@@ -139,8 +146,9 @@ def unprocess_scene(out, source, downscale: int = 4, seed: int = 0, cfa: str = "
     for name, f in tqdm(list(zip(names, frames)), desc=f"unprocess {source.name}", disable=not progress):
         img = f.image
         H, W = (img.shape[0] // 2) * 2, (img.shape[1] // 2) * 2
-        if H < 2 or W < 2:
-            raise Le3dError(f"{f.path}: image too small at downscale {downscale} ({img.shape[1]}x{img.shape[0]})")
+        if H < MIN_MOSAIC or W < MIN_MOSAIC:
+            raise Le3dError(f"{f.path}: image too small at downscale {downscale} ({img.shape[1]}x{img.shape[0]}; "
+                            f"LibRaw reads no mosaic under {MIN_MOSAIC}x{MIN_MOSAIC}): use a smaller --downscale")
         clean = unprocess_image(img[:H, :W], wb, c2s, cfa, darken).float()
         mosaic = write_frame_dng(out / "raw" / f"{name}.dng", clean, cfa, 1.0, iso, bits, gen, cm1, cm2, neutral,
                                  exposure_time, noise=noise)
