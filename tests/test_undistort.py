@@ -137,3 +137,29 @@ def test_nearest_mode_keeps_inf_and_values():
     out, _ = undistort(depth, K, [0.3, 0, 0, 0], mode="nearest")
     assert not torch.isnan(out).any() and np.isin(out.numpy(), [2.0, 3.0, np.inf]).all()
     assert torch.isinf(out).any()
+
+
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535)])
+def test_read_ldr_table_is_the_srgb_curve(tmp_path, dtype, top):
+    """read_ldr looks code values up in a table (20x faster than the curve per pixel at 1080p); the
+    values must be the curve's, bit for bit."""
+    import imageio.v3 as iio
+
+    from le3d.color import srgb_eotf
+    from le3d.data.imageops import read_ldr
+
+    codes = np.linspace(0, top, 3 * 16 * 16).round().astype(dtype).reshape(16, 16, 3)
+    codes[0, 0] = [0, 1, top]
+    path = tmp_path / ("x.png" if dtype == np.uint8 else "x.tif")  # (Pillow writes no 16-bit RGB PNG)
+    iio.imwrite(path, codes)
+    got = read_ldr(path)
+    expected = srgb_eotf(torch.from_numpy(codes.astype(np.float32)) / float(top))
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+
+
+def test_downscale_larger_than_the_image_is_an_error():
+    from le3d.data.imageops import downscale_area
+    from le3d.errors import Le3dError
+
+    with pytest.raises(Le3dError, match="smaller than one 100x100 block"):  # was a RuntimeError from avg_pool2d
+        downscale_area(torch.rand(60, 80, 3), 100)
