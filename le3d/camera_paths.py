@@ -181,8 +181,9 @@ def interpolate(keys: list[Camera], n_frames: int) -> list[Camera]:
     return out
 
 
-def load_keyframes(path, cameras: list[Camera]) -> tuple[list[Camera], float]:
-    """Read a key-frame JSON (module doc) -> (interpolated cameras, fps)."""
+def load_keyframes(path, cameras: list[Camera], frames: int | None = None) -> tuple[list[Camera], float]:
+    """Read a key-frame JSON (module doc) -> (interpolated cameras, fps). ``frames``: the number of
+    cameras to interpolate, instead of the file's 'frames' (default 120)."""
     path = Path(path)
     try:
         spec = json.loads(path.read_text())
@@ -211,7 +212,7 @@ def load_keyframes(path, cameras: list[Camera]) -> tuple[list[Camera], float]:
                 keys.append(look_at(kf["position"], kf["look_at"], kf.get("up", up0.tolist()), cameras[0], f"key{i}"))
         except (KeyError, TypeError, ValueError) as e:
             raise Le3dError(f"{path}: keyframe {i}: needs 'view', 'c2w' or 'position' + 'look_at' ({e})") from None
-    n = int(spec.get("frames", 120))
+    n = int(spec.get("frames", 120)) if frames is None else int(frames)
     if n < 1:
         raise Le3dError(f"{path}: 'frames' must be >= 1")
     return interpolate(keys, n), float(spec.get("fps", 30.0))

@@ -132,3 +132,25 @@ def test_unwritable_and_overwrite(tiny_run, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["render", str(tiny_run), "--out", str(out), "--quiet", "--format", "jpg", "--overwrite"]) == 0
     assert main(["render", str(tmp_path / "norun"), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+
+
+def test_command_line_frames_and_fps_win_over_the_keyframe_file(tiny_run, tmp_path):
+    """An explicit --fps 30 was taken for "not given" (the file's 10 fps won) and --frames was ignored
+    for a key-frame file; now what the command line says wins, and the file's values are the defaults."""
+    from argparse import Namespace
+
+    from le3d.commands.render import select_cameras
+    from le3d.render import load_cameras
+    from le3d.run import load_run
+
+    run = load_run(tiny_run)
+    cams = load_cameras(run, "train")[0]
+    spec = {"frames": 5, "fps": 10, "keyframes": [{"view": cams[0].name}, {"view": cams[3].name}]}
+    (tmp_path / "path.json").write_text(json.dumps(spec))
+    views = f"path:{tmp_path / 'path.json'}"
+    path, fps = select_cameras(Namespace(views=views, fps=30.0, frames=3), run)
+    assert (len(path), fps) == (3, 30.0)
+    path, fps = select_cameras(Namespace(views=views, fps=None, frames=None), run)
+    assert (len(path), fps) == (5, 10.0)
+    path, fps = select_cameras(Namespace(views="path:orbit", fps=None, frames=None), run)
+    assert (len(path), fps) == (120, 30.0)

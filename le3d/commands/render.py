@@ -8,6 +8,7 @@ NAME = "render"
 HELP = "render a trained RUN (test/train views or a camera path) to images or video with post settings"
 
 FORMATS = ("exr", "png", "png16", "jpg", "mp4", "hdr-mp4")
+DEFAULT_FPS, DEFAULT_FRAMES = 30.0, 120  # video rate; cameras on a path (a key-frame file may set its own)
 
 
 def add_arguments(parser) -> None:
@@ -15,8 +16,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--views", default="test",
                         help="test | train | path:orbit | path:spiral | path:FILE.json (default test)")
-    parser.add_argument("--frames", type=int, default=120, help="frames of a path:orbit/spiral (default 120)")
-    parser.add_argument("--fps", type=float, default=30.0, help="video frame rate (default 30)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames of a path (default 120, or the key-frame file's 'frames')")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="video frame rate (default 30, or the key-frame file's 'fps')")
     parser.add_argument("--exposure", type=float, default=0.0, metavar="EV", help="exposure change in stops")
     parser.add_argument("--tonemap", default="aces", metavar="NAME", help="tone mapper (default aces)")
     parser.add_argument("--wb", default="asshot", metavar="asshot|none|TEMP_K[,TINT]", help="white balance")
@@ -133,26 +136,31 @@ def select_cameras(args, run):
     from le3d.render import load_cameras
 
     v = args.views
+    fps = DEFAULT_FPS if args.fps is None else args.fps
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise Le3dError(f"--fps {args.fps}: must be a positive number")
     if v in ("test", "train"):
         cams, _ = load_cameras(run, v)
         if not cams:
             raise Le3dError(f"--views {v}: the scene has no {v} views")
-        return cams, args.fps
+        return cams, fps
     if not v.startswith("path:"):
         raise Le3dError(f"--views {v!r}: use test, train, path:orbit, path:spiral or path:FILE.json")
     kind = v[5:]
-    if args.frames < 1:
+    if args.frames is not None and args.frames < 1:
         raise Le3dError(f"--frames {args.frames}: must be >= 1")
+    frames = DEFAULT_FRAMES if args.frames is None else args.frames
     cams, _ = load_cameras(run, "all")
     if not cams:
         raise Le3dError(f"{run.path}: the scene has no cameras to build a path from")
     if kind == "orbit":
-        return orbit(cams, args.frames), args.fps
+        return orbit(cams, frames), fps
     if kind == "spiral":
         dr = run.config.get("scene", {}).get("depth_range")
-        return spiral(cams, args.frames, tuple(dr) if dr else None), args.fps
-    cams_path, fps = load_keyframes(kind, cams)
-    return cams_path, fps if args.fps == 30.0 else args.fps
+        return spiral(cams, frames, tuple(dr) if dr else None), fps
+    # a key-frame file sets its own frame count and rate; --frames / --fps given on the command line win
+    cams_path, file_fps = load_keyframes(kind, cams, frames=args.frames)
+    return cams_path, file_fps if args.fps is None else args.fps
 
 
 def run(args) -> int:
