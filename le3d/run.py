@@ -115,6 +115,10 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", checkpoint: s
         raise Le3dError(f"run {path}/config.json: not a le3d run config")
     state = load_json(path / "state.json") if (path / "state.json").is_file() else {}
     f = path / "checkpoints" / f"{checkpoint}.safetensors" if checkpoint else path / "model.safetensors"
+    if checkpoint and not f.is_file():
+        have = sorted(p.stem for p in (path / "checkpoints").glob("*.safetensors"))
+        raise Le3dError(f"run {path}: no checkpoint {checkpoint!r}; it has "
+                        + (", ".join(have) if have else "none") + " (omit --checkpoint for the final model)")
     t = load_tensors(f)
     model = create_model(TrainConfig.from_dict(cfg["train"]))
     model.load_state_tensors({k[6:]: v for k, v in t.items() if k.startswith("model.")})

@@ -154,3 +154,13 @@ def test_command_line_frames_and_fps_win_over_the_keyframe_file(tiny_run, tmp_pa
     assert (len(path), fps) == (5, 10.0)
     path, fps = select_cameras(Namespace(views="path:orbit", fps=None, frames=None), run)
     assert (len(path), fps) == (120, 30.0)
+
+
+def test_failed_render_leaves_no_folder_and_backend_needs_its_device(tiny_run, tmp_path, capsys):
+    """A bad RUN left an empty --out folder behind; --backend cuda on a RUN loaded on the CPU was the
+    rasterizer's "tensors are on cpu" with no hint of --device."""
+    out = tmp_path / "never"
+    assert main(["render", str(tmp_path / "no-run"), "--out", str(out), "--quiet"]) == 2
+    assert not out.exists()
+    assert main(["render", str(tiny_run), "--out", str(out), "--device", "cpu", "--backend", "cuda", "--quiet"]) == 2
+    assert "--device cuda" in capsys.readouterr().err and not out.exists()

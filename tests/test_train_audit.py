@@ -204,3 +204,11 @@ def test_mosaic_training_psnr_counts_measured_values_only(tmp_path):
             tr.masks[i] = mask
     assert tr.step(1)
     assert tr.last_psnr > 80, tr.last_psnr
+
+
+def test_unknown_checkpoint_names_the_ones_there_are(tmp_path_factory):
+    run = run_fixture.get_tiny_run(tmp_path_factory)
+    have = sorted(p.stem for p in (run / "checkpoints").glob("*.safetensors"))
+    assert have
+    with pytest.raises(Le3dError, match=f"no checkpoint 'nope'; it has {have[0]}"):
+        load_run(run, checkpoint="nope")

@@ -177,14 +177,17 @@ def run(args) -> int:
 
     settings = build_settings(args)
     size = parse_size(args.size)
-    out = check_out_dir(args.out, args.overwrite)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise Le3dError("--device cuda: no CUDA device available")
+    if args.backend in ("cuda", "cpu") and args.backend != device:
+        raise Le3dError(f"--backend {args.backend} renders on the {args.backend.upper()} but the RUN is loaded on "
+                        f"the {device.upper()}: pass --device {args.backend}, or --backend auto")
     scene_run = load_run(args.run, device, checkpoint=args.checkpoint)
     cams, fps = select_cameras(args, scene_run)
+    out = check_out_dir(args.out, args.overwrite)  # after the RUN and views load: no empty folder on their errors
     cams = [resize_camera(c, size) for c in cams]
     W, H = cams[0].width, cams[0].height
     if settings.focus_pixel is not None:
