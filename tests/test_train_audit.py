@@ -212,3 +212,12 @@ def test_unknown_checkpoint_names_the_ones_there_are(tmp_path_factory):
     assert have
     with pytest.raises(Le3dError, match=f"no checkpoint 'nope'; it has {have[0]}"):
         load_run(run, checkpoint="nope")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without a GPU")
+def test_train_on_a_missing_gpu_fails_before_the_run_folder_exists(tmp_path, capsys):
+    from le3d.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", str(tmp_path / "no-scene"), "--out", str(out), "--device", "cuda", "--quiet"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err and not out.exists()

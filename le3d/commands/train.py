@@ -86,6 +86,9 @@ def run(args) -> int:
         cfg = apply_overrides(cfg, ov, "command line")
         seed = args.seed
         scene_path = args.scene
+    from le3d.train.trainer import pick_device
+
+    pick_device(cfg)  # before the scene loads (tens of seconds for large scenes) and before --out exists
     if cfg.primitive == "convex":
         from le3d.train.trainer import create_model
 

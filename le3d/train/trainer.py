@@ -400,6 +400,7 @@ def train(scene, cfg: TrainConfig, out, seed: int = 0, scene_info: dict | None =
 
     viewer=(host, port) serves the live model in the browser viewer while training."""
     out = Path(out)
+    pick_device(cfg)  # a missing GPU is an error before the RUN folder exists
     out.mkdir(parents=True, exist_ok=True)
     tr = Trainer(scene, cfg, out, seed, scene_info, progress)
     if resume:
