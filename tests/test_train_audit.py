@@ -221,3 +221,11 @@ def test_train_on_a_missing_gpu_fails_before_the_run_folder_exists(tmp_path, cap
     out = tmp_path / "run"
     assert main(["train", str(tmp_path / "no-scene"), "--out", str(out), "--device", "cuda", "--quiet"]) == 2
     assert "no CUDA device" in capsys.readouterr().err and not out.exists()
+
+
+def test_initialisation_says_what_it_does(tmp_path, capsys):
+    """Cone-scatter initialisation ran for tens of seconds on full-size views with nothing printed."""
+    torch.set_num_threads(1)
+    train(toy_scene(seed=1), _cfg(iters=1, densify=False), tmp_path / "r", progress=True)
+    out = capsys.readouterr().out
+    assert "initialising from" in out and "initial primitives" in out

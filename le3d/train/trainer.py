@@ -117,6 +117,10 @@ class Trainer:
     def initialise(self):
         cfg = self.cfg
         torch.manual_seed(self.seed)
+        t0 = time.perf_counter()
+        if self.progress:  # cone scatter can take tens of seconds on full-size views: say what runs
+            what = "cone scatter" + (" carved by the SfM points" if cfg.cone_carve else "") if cfg.cone_init else "SfM points"
+            print(f"le3d train: initialising from {what} ({len(self.frames)} views)...", flush=True)
         pts, cols, scattered = initial_points(self.scene, cone=cfg.cone_init, cone_factor=cfg.cone_factor,
                                       min_views=cfg.cone_min_views, generator=self.gen,
                                               carve=cfg.cone_carve)
@@ -149,6 +153,9 @@ class Trainer:
         exposures = [float(f.exposure) for f in self.frames]
         self.gains = ExposureGains(exposures).to(self.device) if cfg.exposure_gains else None
         self._build_optim()
+        if self.progress:
+            print(f"le3d train: {model.num_primitives} initial primitives ({int((~scattered).sum())} from SfM) "
+                  f"in {time.perf_counter() - t0:.1f} s", flush=True)
 
     def _build_optim(self):
         tensors = self.model.param_tensors()
