@@ -138,7 +138,7 @@ fi
 "$PY" -c "import le3d; print(le3d.backend_info())" | tee -a "$LOGS/gpu.txt"
 
 step "CUDA tests (pytest -m cuda)"
-CUDA_TESTS=${CUDA_TESTS:-"tests/test_validate.py tests/test_raster_gaussians.py tests/test_projection_fused.py tests/test_convex_raster.py tests/test_tile_binning.py tests/test_post_refocus.py tests/test_post_tonemap.py"}
+CUDA_TESTS=${CUDA_TESTS:-"tests/test_validate.py tests/test_raster_gaussians.py tests/test_projection_fused.py tests/test_convex_raster.py tests/test_tile_binning.py tests/test_post_refocus.py tests/test_post_tonemap.py tests/test_train_audit.py"}
 PYTEST_TIMEOUT=$("$PY" -c "import pytest_timeout" 2>/dev/null && echo "--timeout=120")
 # shellcheck disable=SC2086
 timeout "$(limit 240)" "$PY" -m pytest -q -m cuda -p no:cacheprovider $PYTEST_TIMEOUT $CUDA_TESTS 2>&1 \

@@ -229,3 +229,25 @@ def test_initialisation_says_what_it_does(tmp_path, capsys):
     train(toy_scene(seed=1), _cfg(iters=1, densify=False), tmp_path / "r", progress=True)
     out = capsys.readouterr().out
     assert "initialising from" in out and "initial primitives" in out
+
+
+def test_eval_device_flag_cpu(tmp_path_factory):
+    """`le3d eval` always rendered on the CPU (and said "device": "cpu"), even on a GPU machine."""
+    from le3d.cli import main
+
+    run = run_fixture.get_tiny_run(tmp_path_factory)
+    assert main(["eval", str(run), "--device", "cpu", "--no-renders"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["device"] == "cpu"
+
+
+@pytest.mark.cuda
+def test_eval_on_the_gpu_matches_the_cpu(tmp_path_factory):
+    from le3d.commands.eval import evaluate
+
+    run = run_fixture.get_tiny_run(tmp_path_factory)
+    cpu = evaluate(run, write_renders=False, device="cpu")
+    gpu = evaluate(run, write_renders=False, device="cuda")
+    assert gpu["device"] == "cuda"
+    for k in ("raw_psnr", "srgb_psnr", "srgb_ssim", "depth_absrel"):
+        if cpu.get(k) is not None:
+            assert gpu[k] == pytest.approx(cpu[k], rel=2e-3, abs=1e-3), k

@@ -20,6 +20,8 @@ def add_arguments(p):
     p.add_argument("--scene", default=None, help="scene folder (default: the one the RUN was trained on)")
     p.add_argument("--checkpoint", default=None, help="evaluate checkpoints/NAME instead of the final model")
     p.add_argument("--no-renders", action="store_true", help="do not write renders/*.png")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to render (default: the GPU when there is one); metrics are computed on the CPU")
     p.add_argument("--seed", type=int, default=0, help="unused (evaluation is deterministic); for CLI uniformity")
 
 
@@ -40,14 +42,18 @@ def clean_ground_truth(scene, frame) -> torch.Tensor:
     return frame.image.float() / max(float(frame.exposure), 1e-12)
 
 
-def evaluate(run_dir, scene=None, write_renders: bool = True, checkpoint: str | None = None) -> dict:
+def evaluate(run_dir, scene=None, write_renders: bool = True, checkpoint: str | None = None,
+             device: str = "cpu") -> dict:
+    """Render the RUN's held-out views on ``device`` and score them (on the CPU) -> the metrics dict,
+    also written to RUN/metrics.json (RUN/metrics_CHECKPOINT.json)."""
     from le3d.commands.train import load_scene_checked
     from le3d.metrics import depth_absrel, image_metrics
     from le3d.run import load_run
     from le3d.train.checkpoint import save_json
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir, checkpoint=checkpoint)
+    run = load_run(run_dir, device, checkpoint=checkpoint)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     if checkpoint:
         meta = json.loads((run_dir / "checkpoints" / f"{checkpoint}.json").read_text())
         run.state = {**run.state, "iteration": meta["iteration"], "train_seconds": meta["train_seconds"]}
@@ -63,13 +69,16 @@ def evaluate(run_dir, scene=None, write_renders: bool = True, checkpoint: str | 
     per_view, times = [], []
     rdir = run_dir / "renders"
     for f in frames:
+        sync()
         t0 = time.perf_counter()
         out = run.render(f.camera)
+        sync()  # the GPU runs asynchronously: time the render, not its launch
         times.append(time.perf_counter() - t0)
+        image, depth, alpha = out.image.cpu(), out.depth.cpu(), out.alpha.cpu()
         gt = clean_ground_truth(scene, f)
-        m = image_metrics(out.image, gt, scene.kind, wb, c2s)
+        m = image_metrics(image, gt, scene.kind, wb, c2s)
         if f.depth is not None:
-            m["depth_absrel"] = depth_absrel(out.depth, out.alpha, f.depth.float())
+            m["depth_absrel"] = depth_absrel(depth, alpha, f.depth.float())
         if write_renders:
             import imageio.v3 as iio
 
@@ -91,7 +100,7 @@ def evaluate(run_dir, scene=None, write_renders: bool = True, checkpoint: str | 
         "num_test_views": len(frames), **mean,
         "num_primitives": run.num_primitives,
         "train_seconds": run.state.get("train_seconds"), "iterations": run.state.get("iteration"),
-        "render_fps": 1.0 / max(float(np.mean(warm)), 1e-9), "device": "cpu",
+        "render_fps": 1.0 / max(float(np.mean(warm)), 1e-9), "device": str(device),
         "resolution": [frames[0].camera.width, frames[0].camera.height],
         "protocol": {"raw": "per-channel affine alignment to GT, PSNR peak = GT max",
                      "srgb": "WB gains -> cam_to_srgb -> clip -> sRGB OETF, shared exposure mapping the "
@@ -111,7 +120,12 @@ def run(args) -> int:
 
         r = load_run(args.run)
         scene = load_scene_checked(args.scene, r.config["scene"].get("downscale", 1))
-    res = evaluate(args.run, scene, not args.no_renders, args.checkpoint)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Le3dError("--device cuda: no CUDA device available (use --device cpu)")
+    res = evaluate(args.run, scene, not args.no_renders, args.checkpoint, device)
     fmt = {k: res.get(k) for k in ("raw_psnr", "srgb_psnr", "srgb_ssim", "depth_absrel", "num_primitives")}
     print("le3d eval: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                     for k, v in fmt.items() if v is not None))  # LDR scenes have no raw PSNR
