@@ -23,16 +23,17 @@ import numpy as np
 import torch
 import viser
 
+from le3d.color import CCT_RANGE_K
 from le3d.post.refocus import focus_depth_at
 from le3d.post.tonemap import TONEMAPPERS
-from viewer.camera import camera_to_viser, render_size, viser_to_camera
+from viewer.camera import camera_to_viser, quat_to_rotmat, render_size, viser_to_camera
 from viewer.render import MODES, Frame, ViewSettings, hdr_linear_srgb, render_frame
 from viewer.worker import RenderWorker
 
 __all__ = ["ViewerServer", "ClientSession"]
 
-TONEMAP_PARAMS = {  # name -> [(param, min, max, step, default)]
-    "reinhard": [("white", 0.5, 32.0, 0.5, 4.0)],
+TONEMAP_PARAMS = {  # name -> [(param, min, max, step, default)]; a default of 0 means the mapper's own (auto)
+    "reinhard": [("white", 0.0, 32.0, 0.5, 0.0)],  # 0: the image's peak, as `le3d render --tonemap reinhard`
     "aces": [("pre_scale", 0.1, 2.0, 0.05, 0.6)],
     "hable": [("white", 1.0, 32.0, 0.2, 11.2), ("exposure_bias", 0.5, 4.0, 0.1, 2.0)],
 }
@@ -71,7 +72,8 @@ class ClientSession:
         with gui.add_folder("Scene"):
             self.info_md = gui.add_markdown(src.info)
             self.mode = gui.add_dropdown("Render mode", MODES, initial_value="colour")
-            self.max_w = gui.add_slider("Max width", 64, 3840, 16, self.viewer.max_width)
+            mw = int(self.viewer.max_width)
+            self.max_w = gui.add_slider("Max width", min(64, mw), max(3840, mw), 16, mw)
             self.show_cams = gui.add_checkbox("Training cameras", False, disabled=not src.cameras)
             self.reset_btn = gui.add_button("Reset view")
             self.snap_btn = gui.add_button("Snapshot (EXR + PNG)")
@@ -79,8 +81,9 @@ class ClientSession:
             self.ev = gui.add_slider("Exposure (EV)", -10.0, 10.0, 0.1, 0.0)
             self.wb_mode = gui.add_dropdown("White balance", ("as shot", "temperature/tint", "neutral point"),
                                             initial_value="as shot")
-            self.kelvin = gui.add_slider("Temperature (K)", 2000, 12000, 50, 5500, visible=False)
-            self.tint = gui.add_slider("Tint", -100.0, 100.0, 1.0, 0.0, visible=False)
+            # the ranges `le3d render --wb TEMP_K,TINT` accepts
+            self.kelvin = gui.add_slider("Temperature (K)", CCT_RANGE_K[0], CCT_RANGE_K[1], 1.0, 5500.0, visible=False)
+            self.tint = gui.add_slider("Tint", -150.0, 150.0, 1.0, 0.0, visible=False)
             self.pick_wb = gui.add_button("Click a neutral point", visible=False)
             self.wb_md = gui.add_markdown("", visible=False)
         with gui.add_folder("Tone mapping"):
@@ -142,7 +145,8 @@ class ClientSession:
         else:
             p.white_balance = "asshot"
         p.tonemap = self.tm.value
-        p.tonemap_params = {pn: float(h.value) for (n, pn), h in self.tm_params.items() if n == p.tonemap}
+        p.tonemap_params = {pn: float(h.value) for (n, pn), h in self.tm_params.items()
+                            if n == p.tonemap and float(h.value) > 0}  # 0: the mapper's default
         if p.tonemap == "curve":
             ys = np.maximum.accumulate([float(h.value) for h in self.curve])
             p.tonemap_params = {"points": [(x, float(y)) for x, y in zip(CURVE_X, ys)]}
@@ -324,11 +328,39 @@ def _jsonable(x):
     return x
 
 
+def _scene_means(source) -> torch.Tensor | None:
+    """[N, 3] primitive centres of a RUN, PLY or live-training source (None if it has none)."""
+    for get in (lambda s: s.means, lambda s: s.run.model.means, lambda s: s.trainer.model.means):
+        try:
+            m = get(source)
+        except AttributeError:
+            continue
+        if isinstance(m, torch.Tensor) and m.dim() == 2 and m.shape[-1] == 3:
+            return m.detach()
+    return None
+
+
+def _look_distance(source, camera) -> float:
+    """How far in front of `camera` the scene is: the median view depth of the primitives in front of it
+    (the orbit pivot), else the scene radius."""
+    m = _scene_means(source)
+    if m is not None and m.shape[0] > 0:
+        V = camera.viewmat.to(m)
+        z = (m @ V[:3, :3].T + V[:3, 3])[:, 2]
+        z = z[torch.isfinite(z) & (z > 0)]
+        if z.numel() > 0:
+            return float(z.median())
+    return max(float(getattr(source, "extent", 1.0) or 1.0), 1e-3)
+
+
 def _initial_view(source) -> dict | None:
     cams = getattr(source, "cameras", None) or []
     if cams:
         v = camera_to_viser(cams[0])
-        return {"wxyz": v["wxyz"], "position": v["position"], "fov": v["fov"]}
+        # orbit around the scene in front of the camera, not around wherever the browser's default
+        # look-at point happens to fall on the view axis
+        look_at = v["position"] + _look_distance(source, cams[0]) * quat_to_rotmat(v["wxyz"])[:, 2]
+        return {"wxyz": v["wxyz"], "position": v["position"], "fov": v["fov"], "look_at": look_at}
     c = getattr(source, "center", None)
     c = np.zeros(3) if c is None else np.asarray(c.cpu() if isinstance(c, torch.Tensor) else c, dtype=np.float64)
     r = max(float(getattr(source, "extent", 1.0)), 1e-3)

@@ -24,6 +24,10 @@ def run(args) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise Le3dError("--device cuda: no CUDA GPU available")
+    if not 16 <= args.max_width <= 16384:
+        raise Le3dError(f"--max-width {args.max_width}: must be 16..16384 pixels")
+    if args.port != 0:
+        _check_port_free(args.host, args.port)  # viser would silently move to the next free port
     source = load_source(args.path, device=args.device)
     try:
         viewer = ViewerServer(source, host=args.host, port=args.port, max_width=args.max_width,
@@ -33,3 +37,22 @@ def run(args) -> int:
     print(f"le3d view: {source.num_primitives:,} primitives; open {viewer.url} in a browser", flush=True)
     viewer.serve_forever()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    from le3d.errors import Le3dError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise Le3dError(f"--host {host}: cannot resolve ({exc.strerror or exc})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is fine
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise Le3dError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass another --port, "
+                            "or --port 0 for a free one") from None
