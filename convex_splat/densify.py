@@ -122,7 +122,7 @@ class ConvexDensifier:
         bad |= ~torch.isfinite(cs.points).all(-1).all(-1)
         if extra is not None:
             bad |= extra
-        if bad.all():  # never empty the scene
+        if bad.numel() and bad.all():  # never empty the scene
             bad[torch.argmax(cs.opacities)] = False
         if bad.any():
             replace_rows(cs, optimizer, ~bad, {})

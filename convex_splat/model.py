@@ -100,7 +100,9 @@ class ConvexSet(nn.Module):
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> ConvexSet:
         """Rebuilds a set (any N) from `state_dict()` exactly, extra per-primitive tensors included."""
         n = state["points"].shape[0]
-        cs = cls(state["points"], torch.ones(n), torch.ones(n), torch.full((n,), 0.5))
+        like = {name: dict(dtype=state[name].dtype, device=state[name].device) for name in cls.BASE[1:]}
+        cs = cls(state["points"], torch.ones(n, **like["log_delta"]), torch.ones(n, **like["log_sigma"]),
+                 torch.full((n,), 0.5, **like["opacity_logit"]))
         with torch.no_grad():
             for name in cls.BASE:
                 getattr(cs, name).copy_(state[name])

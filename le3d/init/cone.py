@@ -84,9 +84,11 @@ def carve_with_sfm(points: torch.Tensor, sfm_points: torch.Tensor, cameras, min_
 def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generator | None = None,
                  min_views: int = 2, max_rounds: int = 6, carve: bool = False) -> torch.Tensor:
     """Up to `n` points uniform in the cameras' cone volume, each inside >= min_views cameras
-    (with `carve`, also consistent with the SfM points: see carve_with_sfm)."""
+    (with `carve`, also consistent with the SfM points: see carve_with_sfm). min_views is capped at the
+    number of cameras (a single view would otherwise keep nothing)."""
     if n <= 0 or not cameras:
         return torch.zeros(0, 3)
+    min_views = max(1, min(min_views, len(cameras)))
     centers = torch.stack([c.center.float() for c in cameras])
     axes = torch.stack([c.viewmat[2, :3].float() for c in cameras])  # camera z axis in world
     axes = axes / axes.norm(dim=-1, keepdim=True)
@@ -132,30 +134,58 @@ def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generat
     return torch.cat(kept) if kept else torch.zeros(0, 3)
 
 
+def _gather(img: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """img[i, j] for an [H, W, C] image: a row gather of its flat view where it has one (faster), else
+    advanced indexing (never a copy of the whole image)."""
+    if img.is_contiguous():
+        return img.view(-1, img.shape[-1]).index_select(0, i * img.shape[1] + j)
+    return img[i, j]
+
+
 def pixel_colors(points: torch.Tensor, frames, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean exposure-normalised pixel colour over the frames each point projects into -> ([P,3], count [P]).
-    One gather over all (camera, point) pairs; frames of different sizes are handled per size group."""
+    """Mean exposure-normalised pixel colour over the frames each point projects into -> ([P,3], count [P]:
+    the frames it projects into). A gather of the P projected pixels per frame (never a copy of the images).
+    Frames with a measured-value mask (Bayer mosaic: one measured channel per pixel, zeros elsewhere) give
+    each channel the mean of its measured values in the 2x2 CFA quad holding the pixel (the packed image's
+    colour there), not the unmeasured zeros."""
     P = points.shape[0]
     acc = torch.zeros(P, 3)
+    wsum = torch.zeros(P, 3)  # measured values per channel (masked frames)
     cnt = torch.zeros(P)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for m, f in enumerate(frames):
-        groups.setdefault(tuple(f.image.shape[:2]), []).append(m)
-    for (H, W), idxs in groups.items():
-        cams = [frames[m].camera for m in idxs]
-        imgs = torch.stack([frames[m].image.float() / max(float(frames[m].exposure), 1e-12) for m in idxs])
-        flat = imgs.reshape(-1, 3)
-        for s in range(0, P, chunk):
-            pts = points[s:s + chunk]
-            u, v, z = project_points(pts, cams)
-            ins = _inside(u, v, z, cams)
-            mi, pi = ins.nonzero(as_tuple=True)
-            j = u[mi, pi].long().clamp(0, W - 1)
-            i = v[mi, pi].long().clamp(0, H - 1)
-            vals = flat[(mi * H + i) * W + j]
+    cams = [f.camera for f in frames]
+    for s in range(0, P, chunk):
+        u, v, z = project_points(points[s:s + chunk], cams)
+        ins = _inside(u, v, z, cams)
+        for m, f in enumerate(frames):
+            pi = ins[m].nonzero().squeeze(1)
+            H, W = f.image.shape[:2]
+            j = u[m, pi].long().clamp_(0, W - 1)
+            i = v[m, pi].long().clamp_(0, H - 1)
+            e = max(float(f.exposure), 1e-12)
+            if f.mask is None:
+                vals = _gather(f.image, i, j).float() / e
+            else:  # the 2x2 quad at even offsets (every channel of a 2x2 CFA), kept inside the image
+                i0, j0 = (i - i % 2).clamp(max=max(H - 2, 0)), (j - j % 2).clamp(max=max(W - 2, 0))
+                vals, w = torch.zeros(len(pi), 3), torch.zeros(len(pi), 3)
+                for di in (0, 1):
+                    for dj in (0, 1):
+                        ii, jj = (i0 + di).clamp(max=H - 1), (j0 + dj).clamp(max=W - 1)
+                        mk = _gather(f.mask, ii, jj).float()
+                        vals += _gather(f.image, ii, jj).float() * mk
+                        w += mk
+                vals = vals / e
+                wsum.index_add_(0, pi + s, w - 1)  # on top of the count below
             acc.index_add_(0, pi + s, vals)
-            cnt.index_add_(0, pi + s, torch.ones_like(pi, dtype=cnt.dtype))
-    return acc / cnt.clamp_min(1)[:, None], cnt
+            cnt.index_add_(0, pi + s, torch.ones(len(pi)))
+    return acc / (cnt[:, None] + wsum).clamp_min(1), cnt
+
+
+def _mean_color(f) -> torch.Tensor:
+    """A frame's mean exposure-normalised colour [3] (measured values only where it has a mask)."""
+    img = f.image.float() / max(float(f.exposure), 1e-12)
+    if f.mask is None:
+        return img.reshape(-1, 3).mean(0)
+    return (img * f.mask).sum((0, 1)) / f.mask.sum((0, 1)).clamp_min(1)
 
 
 def initial_points(scene, cone: bool = True, cone_factor: float = 5.0, min_views: int = 2,
@@ -171,7 +201,7 @@ def initial_points(scene, cone: bool = True, cone_factor: float = 5.0, min_views
     cols, cnt = pixel_colors(allp, scene.train)
     # points that no camera sees keep a grey level near the image mean
     if (cnt == 0).any():
-        mean = torch.stack([(f.image.float() / max(f.exposure, 1e-12)).reshape(-1, 3).mean(0) for f in scene.train]).mean(0)
+        mean = torch.stack([_mean_color(f) for f in scene.train]).mean(0)
         cols[cnt == 0] = mean
     floor = max(cols[cnt > 0].mean().item() * 1e-3, 1e-6) if (cnt > 0).any() else 1e-6
     cols = cols.clamp_min(floor)
