@@ -4,6 +4,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -121,3 +122,22 @@ def test_split_then_prune_keeps_adam_rows_with_their_convexes():
     for n in cs.per_primitive:
         avg = opt.state[getattr(cs, n)]["exp_avg"]
         assert torch.allclose(avg.reshape(6, -1)[:, 0], expect), n
+
+
+def test_world_per_pixel_takes_the_views_that_see_the_point_with_their_own_focal_length():
+    """The initial scale cap paired each point's nearest depth over all cameras (also those whose image
+    it falls outside) with the largest fx of any camera: here 1/1000 instead of 4/200."""
+    from le3d.data.types import Camera
+    from le3d.init.cone import world_per_pixel
+
+    def cam(z_offset, f, name):
+        V = torch.eye(4)
+        V[2, 3] = z_offset  # camera at z = -z_offset, looking along +z
+        return Camera(V, torch.tensor([[f, 0, 50.0], [0, f, 50.0], [0, 0, 1]]), 100, 100, name)
+
+    near_wide = cam(4.0, 200.0, "a")  # sees the point at depth 4, 200 px focal length
+    close_but_off = cam(1.0, 1000.0, "b")
+    close_but_off.viewmat[0, 3] = 5.0  # shifted: the point projects at u = 1000 * 5 / 1 + 50, outside
+    pts = torch.tensor([[0.0, 0.0, 0.0]])
+    assert world_per_pixel(pts, [near_wide, close_but_off]).item() == pytest.approx(4.0 / 200.0)
+    assert torch.isinf(world_per_pixel(pts, [close_but_off])).all()  # seen by none: no cap

@@ -28,10 +28,20 @@ def project_points(points: torch.Tensor, cameras) -> tuple[torch.Tensor, torch.T
     return u, v, z
 
 
-def _inside(u, v, z, cameras, near: float = 1e-3):
+def in_image(u, v, z, cameras, near: float = 1e-3) -> torch.Tensor:
+    """[M, P] bool: in front of each camera (z > near) and inside its image (projections of project_points)."""
     W = torch.tensor([c.width for c in cameras], dtype=u.dtype)[:, None]
     H = torch.tensor([c.height for c in cameras], dtype=u.dtype)[:, None]
     return (z > near) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+
+
+def world_per_pixel(points: torch.Tensor, cameras) -> torch.Tensor:
+    """[P] world size of one pixel at each point in the training view that sees it largest: min over the
+    cameras whose image it falls in of z / fx (inf where none does). Initial scales are capped by a few
+    of these, so that no Gaussian starts screen-filling in the view nearest it."""
+    u, v, z = project_points(points, cameras)
+    fx = torch.tensor([float(c.K[0, 0]) for c in cameras], dtype=z.dtype)[:, None]
+    return torch.where(in_image(u, v, z, cameras), z / fx, torch.full_like(z, float("inf"))).min(0).values
 
 
 def sfm_surface_depths(sfm_points: torch.Tensor, cameras, blocks: int) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
@@ -47,7 +57,7 @@ def sfm_surface_depths(sfm_points: torch.Tensor, cameras, blocks: int) -> list[t
         near = torch.full((hc * wc,), float("inf"))
         far = torch.full((hc * wc,), float("-inf"))
         if u is not None:
-            ins = _inside(u[m:m + 1], v[m:m + 1], z[m:m + 1], [cam])[0]
+            ins = in_image(u[m:m + 1], v[m:m + 1], z[m:m + 1], [cam])[0]
             idx = (v[m][ins] / cell).long() * wc + (u[m][ins] / cell).long()
             near.scatter_reduce_(0, idx, z[m][ins], "amin")
             far.scatter_reduce_(0, idx, z[m][ins], "amax")
@@ -67,7 +77,7 @@ def carve_with_sfm(points: torch.Tensor, sfm_points: torch.Tensor, cameras, min_
         return torch.ones(len(points), dtype=torch.bool)
     surfaces = sfm_surface_depths(sfm_points, cameras, blocks)
     u, v, z = project_points(points, cameras)
-    ins = _inside(u, v, z, cameras)
+    ins = in_image(u, v, z, cameras)
     free = torch.zeros(len(points), dtype=torch.bool)
     seen = torch.zeros(len(points), dtype=torch.long)
     for m, (near, far, cell) in enumerate(surfaces):
@@ -123,7 +133,7 @@ def cone_scatter(points: torch.Tensor, cameras, n: int, generator: torch.Generat
         dirs = (cos_t[:, None] * axis + sin_t[:, None] * (torch.cos(phi)[:, None] * e1 + torch.sin(phi)[:, None] * e2))
         pts = apex + t[:, None] * dirs
         u, v, z = project_points(pts, cameras)
-        ok = _inside(u, v, z, cameras).sum(0) >= min_views
+        ok = in_image(u, v, z, cameras).sum(0) >= min_views
         if carve:
             ok &= carve_with_sfm(pts, points.float(), cameras, min_views)
         pts = pts[ok][: n - total]
@@ -155,7 +165,7 @@ def pixel_colors(points: torch.Tensor, frames, chunk: int = 65536) -> tuple[torc
     cams = [f.camera for f in frames]
     for s in range(0, P, chunk):
         u, v, z = project_points(points[s:s + chunk], cams)
-        ins = _inside(u, v, z, cams)
+        ins = in_image(u, v, z, cams)
         for m, f in enumerate(frames):
             pi = ins[m].nonzero().squeeze(1)
             H, W = f.image.shape[:2]

@@ -136,17 +136,12 @@ class Trainer:
         self.depth_range = scene_depth_range(self.scene, self.scene.points.float().reshape(-1, 3)
                                              if len(self.scene.points) else pts)
         model = create_model(cfg)
-        if cfg.color_mode == "sh" and self.scene.kind == "raw":
-            cols = cols  # SH colour is linear radiance directly (clamped at 0)
         scales = knn_scales(pts, 3)
-        # cap each footprint at ~max_init_footprint pixels in the nearest training view (far cone points
-        # are sparse, their 3-NN distances would make screen-filling Gaussians)
-        from le3d.init.cone import project_points
+        # far cone points are sparse: their 3-NN distances would make screen-filling Gaussians
+        from le3d.init.cone import world_per_pixel
 
-        _, _, z = project_points(pts, [f.camera for f in self.frames])
-        z = torch.where(z > 1e-3, z, torch.full_like(z, float("inf"))).min(0).values
-        fx = max(float(f.camera.K[0, 0]) for f in self.frames)
-        cap = torch.where(torch.isfinite(z), z * cfg.max_init_footprint / fx, scales)
+        wpp = world_per_pixel(pts, [f.camera for f in self.frames])
+        cap = torch.where(torch.isfinite(wpp), wpp * cfg.max_init_footprint, scales)
         scales = torch.minimum(scales, cap)
         model.init_from_points(pts, cols, scales, cfg.init_opacity, generator=self.gen)
         self.model = model.to(self.device)
