@@ -90,14 +90,12 @@ def _bayer_mask(H, W):
     return m
 
 
-@pytest.mark.parametrize("term", ["s3im", "ssim"])
-def test_masked_values_stay_out_of_structural_terms(tmp_path, monkeypatch, term):
-    """Targets = the model's own renders on the measured mosaic sites (0 elsewhere): a perfect fit of
-    the data, so S3IM loss must be 0 and SSIM 1 (old code: 0.714 and 0.375)."""
+def _perfectly_fit_mosaic_trainer(tmp_path, **weights):
+    """A toy-scene Trainer whose targets are its own initial renders on the measured Bayer sites (0 at
+    the unmeasured ones, masked out): the data is fitted exactly before the first step."""
     torch.set_num_threads(1)
     s = toy_scene(seed=1)
-    w = {"s3im_weight": 0.5, "ssim_weight": 0.0} if term == "s3im" else {"s3im_weight": 0.0, "ssim_weight": 0.2}
-    cfg = _cfg(iters=1, densify=False, distortion_weight=0.0, nearfar_weight=0.0, **w)
+    cfg = _cfg(iters=1, densify=False, distortion_weight=0.0, nearfar_weight=0.0, **weights)
     tr = trainer_mod.Trainer(s, cfg, tmp_path / "r", seed=0, progress=False)
     tr.initialise()
     mask = _bayer_mask(*s.train[0].image.shape[:2])
@@ -105,6 +103,15 @@ def test_masked_values_stay_out_of_structural_terms(tmp_path, monkeypatch, term)
         for i, f in enumerate(tr.frames):
             tr.images[i] = tr.model.render(f.camera, background=torch.zeros(3)).image * f.exposure * mask
             tr.masks[i] = mask
+    return tr
+
+
+@pytest.mark.parametrize("term", ["s3im", "ssim"])
+def test_masked_values_stay_out_of_structural_terms(tmp_path, monkeypatch, term):
+    """Targets = the model's own renders on the measured mosaic sites (0 elsewhere): a perfect fit of
+    the data, so S3IM loss must be 0 and SSIM 1 (old code: 0.714 and 0.375)."""
+    w = {"s3im_weight": 0.5, "ssim_weight": 0.0} if term == "s3im" else {"s3im_weight": 0.0, "ssim_weight": 0.2}
+    tr = _perfectly_fit_mosaic_trainer(tmp_path, **w)
     seen = {}
     fn = trainer_mod.s3im_loss if term == "s3im" else trainer_mod.ssim
     monkeypatch.setattr(trainer_mod, "s3im_loss" if term == "s3im" else "ssim",
@@ -192,16 +199,7 @@ def test_eval_means_every_metric_any_view_has(tmp_path_factory):
 def test_mosaic_training_psnr_counts_measured_values_only(tmp_path):
     """The logged training PSNR compared the full-RGB prediction with the mosaic's unmeasured zeros:
     a perfect fit of every measured value logged 51 dB on this dark toy scene instead of an exact match."""
-    torch.set_num_threads(1)
-    s = toy_scene(seed=1)
-    cfg = _cfg(iters=1, densify=False, distortion_weight=0.0, nearfar_weight=0.0, s3im_weight=0.0, ssim_weight=0.0)
-    tr = trainer_mod.Trainer(s, cfg, tmp_path / "r", seed=0, progress=False)
-    tr.initialise()
-    mask = _bayer_mask(*s.train[0].image.shape[:2])
-    with torch.no_grad():
-        for i, f in enumerate(tr.frames):
-            tr.images[i] = tr.model.render(f.camera, background=torch.zeros(3)).image * f.exposure * mask
-            tr.masks[i] = mask
+    tr = _perfectly_fit_mosaic_trainer(tmp_path, s3im_weight=0.0, ssim_weight=0.0)
     assert tr.step(1)
     assert tr.last_psnr > 80, tr.last_psnr
 
