@@ -156,8 +156,9 @@ def load_rawnerf(root: str | Path, downscale: int = 1, split: str = "auto", baye
         frame = Frame(cam, image.contiguous(), ev / ref, mask, depth, str(p))
         (test if p.stem in test_names else train).append(frame)
     pts, cols = _points(model)
-    return Scene(train, test, pts, cols, kind="raw", cam_to_srgb=raws[0].cam_to_srgb(),
-                 white_balance=raws[0].white_balance, cam_to_xyz=raws[0].cam_to_xyz(), root=str(root),
+    colour = raws[0].color()  # one white-point iteration for both matrices
+    return Scene(train, test, pts, cols, kind="raw", cam_to_srgb=colour.cam_to_srgb,
+                 white_balance=raws[0].white_balance, cam_to_xyz=colour.cam_to_xyz, root=str(root),
                  name=meta.get("scene", root.name), color_profile=color_profile_of(raws[0]))
 
 
